@@ -1,0 +1,1 @@
+"""Deterministic validation and robust aggregation of a round's LoRA deltas."""

@@ -1,0 +1,1 @@
+"""Contribution scores, reward split, Merkle reward and slash trees, economics simulation."""

@@ -1,0 +1,47 @@
+"""The ``loraswarm`` command: a thin typer layer over library functions.
+
+Each sub-command group lives in its own module and is mounted here. Errors of type
+LoraswarmError are printed as one line on stderr with a non-zero exit, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from loraswarm import __version__
+from loraswarm.cli import chain, contracts
+from loraswarm.errors import LoraswarmError
+
+app = typer.Typer(
+    name="loraswarm",
+    help="Decentralized, incentive-aligned LoRA fine-tuning over libp2p and an EVM chain.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(chain.app, name="chain")
+contracts.register(app)
+
+
+@app.command()
+def version() -> None:
+    """Print the loraswarm version."""
+    typer.echo(f"loraswarm {__version__}")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except LoraswarmError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except (typer.BadParameter, typer.UsageError) as exc:  # click's usage errors
+        exc.show()
+        sys.exit(exc.exit_code)

@@ -1,0 +1,44 @@
+"""The typed errors that reach a user. The CLI prints each as one line and exits non-zero;
+library callers catch them precisely."""
+
+
+class LoraswarmError(Exception):
+    """Base class: an error with a message meant for the user, never a traceback."""
+
+    exit_code = 1
+
+
+class CompileError(LoraswarmError):
+    """The Solidity build failed (the message carries solc's first errors)."""
+
+
+class ToolchainMissing(LoraswarmError):
+    """A part of the toolchain (node, node_modules, a chain binary) is not installed."""
+
+
+class ChainUnreachable(LoraswarmError):
+    """No JSON-RPC endpoint answers at the given URL."""
+
+
+class PortInUse(LoraswarmError):
+    """The port a local chain should listen on is already taken."""
+
+
+class ChainNotRunning(LoraswarmError):
+    """No chain started by loraswarm is recorded in the state directory."""
+
+
+class DeploymentMissing(LoraswarmError):
+    """The deployment file does not exist or cannot be read."""
+
+
+class DeploymentExists(LoraswarmError):
+    """A deployment file for this chain exists; replacing it needs --force."""
+
+
+class WrongChainId(LoraswarmError):
+    """The connected chain is not the chain the deployment file was written for."""
+
+
+class BadDeploymentFile(LoraswarmError):
+    """The deployment file exists but is malformed."""

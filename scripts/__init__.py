@@ -1,0 +1,1 @@
+"""Build and operations helpers: Solidity compile, local chains, deployment."""
