@@ -136,7 +136,9 @@ def start_chain(engine: Engine, port: int, state_dir: Path) -> ChainRecord:
         except ChainUnreachable:
             if time.monotonic() > deadline:
                 _terminate(proc.pid)
-                raise ChainUnreachable(f"{engine} did not answer on {rpc_url} within {START_TIMEOUT_S:.0f} s")
+                raise ChainUnreachable(
+                    f"{engine} did not answer on {rpc_url} within {START_TIMEOUT_S:.0f} s"
+                ) from None
             time.sleep(0.1)
     record = ChainRecord(engine, port, proc.pid, rpc_url, chain_id, str(log_path))
     tmp = _record_path(state_dir).with_suffix(".tmp")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+import click
 import typer
 
 from loraswarm import __version__
@@ -42,6 +43,6 @@ def main() -> None:
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except (typer.BadParameter, typer.UsageError) as exc:  # click's usage errors
+    except click.ClickException as exc:  # usage errors: bad option, bad value
         exc.show()
         sys.exit(exc.exit_code)

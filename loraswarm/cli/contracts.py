@@ -25,8 +25,12 @@ def compile_cmd(force: Annotated[bool, typer.Option(help="Rebuild even if nothin
 
 
 def deploy_cmd(
-    network: Annotated[str, typer.Option(help="embedded, local (the chain from `chain up`) or an RPC URL.")] = "local",
-    out: Annotated[Path | None, typer.Option(help="Deployment file (default: <state-dir>/deployments/<chain-id>.json).")] = None,
+    network: Annotated[
+        str, typer.Option(help="embedded, local (the chain from `chain up`) or an RPC URL.")
+    ] = "local",
+    out: Annotated[
+        Path | None, typer.Option(help="Deployment file (default: <state-dir>/deployments/<chain-id>.json).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing deployment file.")] = False,
     state_dir: StateDir = STATE_DIR_DEFAULT,
 ) -> None:
