@@ -69,6 +69,13 @@ def port_free(port: int, host: str = HOST) -> bool:
     return True
 
 
+def free_port(host: str = HOST) -> int:
+    """A TCP port on host that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 def rpc_chain_id(rpc_url: str, timeout_s: float = 2.0) -> int:
     """The chain id an RPC endpoint answers with, or ChainUnreachable."""
     w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))

@@ -13,6 +13,7 @@ import typer
 
 from loraswarm import __version__
 from loraswarm.cli import chain, contracts
+from loraswarm.cli.demo import demo_cmd
 from loraswarm.errors import LoraswarmError
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(chain.app, name="chain")
 contracts.register(app)
+app.command("demo")(demo_cmd)
 
 
 @app.command()
