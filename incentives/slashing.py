@@ -90,27 +90,33 @@ class Slash:
     cause: SlashCause
 
 
-def round_slashes(
-    outcomes: Iterable[PeerOutcome],
-    peer_stakes: Mapping[str, int],
-    attestations: Iterable[Attestation],
-    finalized: AttestedTuple,
-    params: SlashParams,
-) -> list[Slash]:
-    """Every non-zero slash of a round, in account order."""
-    outcomes, attestations = list(outcomes), list(attestations)
+def peer_slashes(outcomes: Iterable[PeerOutcome], stakes: Mapping[str, int], params: SlashParams) -> list[Slash]:
+    """Non-zero slashes of a round's peers, from their verdicts."""
+    outcomes = list(outcomes)
     check_unique([o.peer for o in outcomes], "peer")
-    check_unique([a.validator for a in attestations], "validator")
     slashes = []
     for outcome in outcomes:
         cause = peer_cause(outcome.reason)
         if cause is not None:
-            amount = peer_stakes.get(outcome.peer, 0) * params.rate(cause) // BPS
+            amount = stakes.get(outcome.peer, 0) * params.rate(cause) // BPS
             slashes.append(Slash(outcome.peer, amount, cause))
-    for a in attestations:
-        if a.attested != finalized:
-            rate = params.rate(SlashCause.LOSING_ATTESTATION)
-            slashes.append(Slash(a.validator, a.stake * rate // BPS, SlashCause.LOSING_ATTESTATION))
+    return _ordered(slashes)
+
+
+def attestation_slashes(
+    attestations: Iterable[Attestation], finalized: AttestedTuple, params: SlashParams
+) -> list[Slash]:
+    """Non-zero slashes of the validators that attested another tuple than the finalized one."""
+    attestations = list(attestations)
+    check_unique([a.validator for a in attestations], "validator")
+    rate = params.rate(SlashCause.LOSING_ATTESTATION)
+    return _ordered([
+        Slash(a.validator, a.stake * rate // BPS, SlashCause.LOSING_ATTESTATION)
+        for a in attestations if a.attested != finalized
+    ])
+
+
+def _ordered(slashes: list[Slash]) -> list[Slash]:
     return sorted((s for s in slashes if s.amount > 0), key=lambda s: (account_key(s.account), s.cause.value))
 
 

@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loraswarm.incentives.outcome import Attestation, AttestedTuple, PeerOutcome
-from loraswarm.incentives.slashing import SlashCause, SlashParams, peer_cause, round_slashes, slash_totals
+from loraswarm.incentives.slashing import (
+    SlashCause,
+    SlashParams,
+    attestation_slashes,
+    peer_cause,
+    peer_slashes,
+    slash_totals,
+)
 from loraswarm.protocol.codes import FREE_RIDE, MALICIOUS, Reason
 
 WIN = AttestedTuple(b"a" * 32, b"g" * 32, b"r" * 32)
@@ -24,7 +31,7 @@ def test_causes_follow_the_protocol_sets() -> None:
     assert peer_cause(Reason.NOT_SELECTED) is None
 
 
-def test_round_slashes_peers_and_losing_validators() -> None:
+def test_rejected_peers_and_losing_validators_are_slashed() -> None:
     outcomes = [
         PeerOutcome("0xhonest", Reason.ACCEPTED, 10, 0.9),
         PeerOutcome("0xscaler", Reason.NORM_BOUND, 10, -1.0),
@@ -33,14 +40,14 @@ def test_round_slashes_peers_and_losing_validators() -> None:
     ]
     stakes = dict.fromkeys(("0xhonest", "0xscaler", "0xghost", "0xzero"), 1_000)
     atts = [Attestation("0xval", 2_000, WIN), Attestation("0xlazy", 2_000, LOSE)]
-    slashes = round_slashes(outcomes, stakes, atts, WIN, PARAMS)
+    slashes = peer_slashes(outcomes, stakes, PARAMS)
     assert [(s.account, s.amount, s.cause) for s in slashes] == [
         ("0xghost", 100, SlashCause.UNREVEALED),
-        ("0xlazy", 400, SlashCause.LOSING_ATTESTATION),
         ("0xscaler", 500, SlashCause.MALICIOUS),
     ]
+    assert [(s.account, s.amount) for s in attestation_slashes(atts, WIN, PARAMS)] == [("0xlazy", 400)]
     # A task that also slashes free riders says so in its parameters.
-    strict = round_slashes(outcomes, stakes, atts, WIN, SlashParams(free_ride_bps=100))
+    strict = peer_slashes(outcomes, stakes, SlashParams(free_ride_bps=100))
     assert ("0xzero", 10) in [(s.account, s.amount) for s in strict]
 
 
@@ -48,7 +55,7 @@ def test_totals_merge_an_account_and_cap_at_stake() -> None:
     outcomes = [PeerOutcome("0xA", Reason.KRUM_OUTLIER, 1, 0.0)]
     atts = [Attestation("0xa", 100, LOSE)]
     full = SlashParams(malicious_bps=10_000, losing_attestation_bps=10_000)
-    slashes = round_slashes(outcomes, {"0xA": 100}, atts, WIN, full)
+    slashes = peer_slashes(outcomes, {"0xA": 100}, full) + attestation_slashes(atts, WIN, full)
     assert len(slashes) == 2
     totals = slash_totals(slashes, {"0xA": 100})
     assert [(k.lower(), v) for k, v in totals.items()] == [("0xa", 100)]
@@ -61,7 +68,7 @@ def test_rates_are_bounded() -> None:
 
 @given(stake=st.integers(0, 10**27), reason=st.sampled_from(list(Reason)))
 def test_no_slash_exceeds_stake_and_accepted_is_never_slashed(stake: int, reason: Reason) -> None:
-    slashes = round_slashes([PeerOutcome("0xp", reason, 1, 1.0)], {"0xp": stake}, [], WIN, PARAMS)
+    slashes = peer_slashes([PeerOutcome("0xp", reason, 1, 1.0)], {"0xp": stake}, PARAMS)
     assert sum(s.amount for s in slashes) <= stake
     if reason is Reason.ACCEPTED or reason in FREE_RIDE - {Reason.NOT_REVEALED}:
         assert slashes == []
