@@ -1,0 +1,1 @@
+"""The node's chain client: signing, nonces, retries, receipts, revert decoding, event reads."""

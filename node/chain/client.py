@@ -1,0 +1,143 @@
+"""A web3.py client for one node account: signed sends that survive a crash, retried reads.
+
+Sends are journaled: the signed raw transaction is stored under a *purpose* key (e.g.
+``commit:7``) before it is broadcast. A restart that finds the purpose already journaled
+re-broadcasts the same bytes (same nonce, same hash) and waits for that receipt, so a
+``kill -9`` between broadcast and receipt can never produce a second transaction.
+An RPC outage makes every call wait and retry with capped exponential backoff; it never
+crashes the node.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound
+
+from loraswarm.node.chain.errors import ChainRevert, RpcStalled
+from loraswarm.node.chain.reverts import revert_name
+from loraswarm.node.state.store import StateStore
+
+T = TypeVar("T")
+
+TRANSIENT = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError, OSError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    first_wait_s: float = 0.2
+    max_wait_s: float = 5.0
+    give_up_after_s: float = float("inf")  # the node waits out any outage by default
+    receipt_timeout_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class Receipt:
+    purpose: str
+    tx_hash: str
+    block: int
+    gas_used: int
+
+
+class ChainClient:
+    def __init__(self, w3: Web3, account: LocalAccount, store: StateStore, selectors: dict[str, str],
+                 retry: RetryPolicy | None = None, on_stall: Callable[[float], None] | None = None) -> None:
+        self.w3 = w3
+        self.account = account
+        self.address = account.address
+        self.store = store
+        self.selectors = selectors
+        self.retry = retry or RetryPolicy()
+        self.on_stall = on_stall
+        self.chain_id = self.with_retry(lambda: int(w3.eth.chain_id))
+
+    def with_retry(self, fn: Callable[[], T]) -> T:
+        """Run a read (or broadcast) and retry transport failures with capped backoff."""
+        wait = self.retry.first_wait_s
+        started = time.monotonic()
+        while True:
+            try:
+                return fn()
+            except TRANSIENT as exc:
+                stalled = time.monotonic() - started
+                if stalled > self.retry.give_up_after_s:
+                    raise RpcStalled(f"RPC unreachable for {stalled:.0f} s: {exc}") from exc
+                if self.on_stall is not None:
+                    self.on_stall(stalled)
+                time.sleep(wait)
+                wait = min(wait * 2, self.retry.max_wait_s)
+
+    def call(self, fn: ContractFunction, purpose: str = "call") -> Any:
+        try:
+            return self.with_retry(fn.call)
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise ChainRevert(purpose, revert_name(exc.data, self.selectors)) from exc
+
+    def send(self, purpose: str, fn: ContractFunction, gas: int | None = None) -> Receipt:
+        """Send once per purpose; after a crash, finish the journaled transaction instead."""
+        journaled = self.store.transaction(purpose)
+        if journaled is not None:
+            if journaled.status == "mined":
+                return Receipt(purpose, journaled.tx_hash, -1, journaled.gas_used or 0)
+            return self._finish(purpose, journaled.tx_hash, journaled.raw)
+        try:
+            tx = self.with_retry(lambda: fn.build_transaction({
+                "from": self.address,
+                "nonce": self.w3.eth.get_transaction_count(self.address, "pending"),
+                "chainId": self.chain_id,
+            }))
+        except (ContractCustomError, ContractLogicError) as exc:
+            # estimate_gas ran the call: it would revert, so nothing is sent and nothing is spent.
+            raise ChainRevert(purpose, revert_name(exc.data, self.selectors)) from exc
+        if gas is not None:
+            tx["gas"] = gas
+        signed = self.account.sign_transaction(tx)
+        raw = "0x" + bytes(signed.raw_transaction).hex()
+        tx_hash = "0x" + bytes(signed.hash).hex()
+        self.store.record_transaction(purpose, int(tx["nonce"]), tx_hash, raw)
+        return self._finish(purpose, tx_hash, raw)
+
+    def _broadcast(self, raw: str) -> None:
+        try:
+            self.w3.eth.send_raw_transaction(raw)
+        except ValueError as exc:  # the node already has it (re-broadcast after a crash) or mined it
+            message = str(exc).lower()
+            if "already" not in message and "nonce too low" not in message and "known" not in message:
+                raise
+
+    def _finish(self, purpose: str, tx_hash: str, raw: str) -> Receipt:
+        # Broadcast again whenever the receipt does not come: a restarted or reorganised chain
+        # may have dropped the transaction; the same signed bytes can never be mined twice.
+        while (receipt := self.with_retry(lambda: self._receipt_or_none(tx_hash))) is None:
+            self.with_retry(lambda: self._broadcast(raw))
+            if (receipt := self.with_retry(lambda: self._wait(tx_hash))) is not None:
+                break
+        status = "mined" if receipt["status"] == 1 else "reverted"
+        self.store.finish_transaction(purpose, status, int(receipt["gasUsed"]))
+        if status == "reverted":
+            raise ChainRevert(purpose, "reverted on chain", tx_hash)
+        return Receipt(purpose, tx_hash, int(receipt["blockNumber"]), int(receipt["gasUsed"]))
+
+    def _receipt_or_none(self, tx_hash: str) -> Any:
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+
+    def _wait(self, tx_hash: str) -> Any:
+        try:
+            return self.w3.eth.wait_for_transaction_receipt(
+                tx_hash, timeout=self.retry.receipt_timeout_s, poll_latency=0.05
+            )
+        except TimeExhausted:
+            return None
+
+    def block_timestamp(self) -> int:
+        return int(self.with_retry(lambda: self.w3.eth.get_block("latest")["timestamp"]))

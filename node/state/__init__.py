@@ -1,0 +1,1 @@
+"""Crash-safe node state in SQLite (WAL)."""

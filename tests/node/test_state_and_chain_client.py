@@ -1,0 +1,106 @@
+"""Node state (SQLite) and the chain client's journaled sends, on the embedded EVM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from web3 import EthereumTesterProvider, HTTPProvider, Web3
+
+from loraswarm.node.chain.client import ChainClient, RetryPolicy
+from loraswarm.node.chain.errors import ChainRevert, RpcStalled
+from loraswarm.node.chain.reverts import error_selectors
+from loraswarm.node.state.store import Commitment, StateStore
+from loraswarm.scripts import deploy, localchain
+from loraswarm.scripts.compile import compile_contracts
+from loraswarm.scripts.localchain import free_port
+
+
+@pytest.fixture
+def chain(tmp_path: Path):
+    yield from _chain(Web3(EthereumTesterProvider()), tmp_path)
+
+
+@pytest.fixture
+def anvil_chain(tmp_path: Path):
+    record = localchain.start_chain("anvil", free_port(), tmp_path / "chain")
+    try:
+        yield from _chain(Web3(HTTPProvider(record.rpc_url)), tmp_path)
+    finally:
+        localchain.stop_chain(tmp_path / "chain")
+
+
+def _chain(w3: Web3, tmp_path: Path):
+    deployment = deploy.deploy_all(w3, deploy.EMBEDDED, None, w3.eth.accounts[0])
+    token = deploy.attach(deployment, w3)["RewardToken"]
+    account = Account.create()
+    w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": account.address, "value": 10**18})
+    token.functions.transfer(account.address, 1000).transact({"from": w3.eth.accounts[0]})
+    store = StateStore(tmp_path / "state.sqlite")
+    selectors = error_selectors(a.abi for a in compile_contracts().values())
+    yield w3, token, account, store, selectors
+    store.close()
+
+
+def test_commitment_is_written_once(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.sqlite")
+    first = Commitment(3, "0xaa", "0x01", "0xc1", 10, "0xg", False)
+    store.save_commitment(first)
+    store.save_commitment(Commitment(3, "0xbb", "0x02", "0xc2", 11, "0xg", False))
+    assert store.commitment(3) == first
+    store.mark_revealed(3)
+    store.close()
+    reopened = StateStore(tmp_path / "s.sqlite")
+    assert reopened.commitment(3) == Commitment(3, "0xaa", "0x01", "0xc1", 10, "0xg", True)
+    assert reopened.save_envelope(3, "0xp", "0xh", b"body", 1.0)
+    assert not reopened.save_envelope(3, "0xp", "0xh2", b"other", 2.0)
+    assert reopened.envelopes(3) == [("0xp", "0xh", b"body")]
+
+
+def test_send_is_idempotent_per_purpose(chain) -> None:
+    w3, token, account, store, selectors = chain
+    client = ChainClient(w3, account, store, selectors)
+    receiver = Account.create().address
+    first = client.send("pay:1", token.functions.transfer(receiver, 7))
+    again = client.send("pay:1", token.functions.transfer(receiver, 7))
+    assert again.tx_hash == first.tx_hash
+    assert token.functions.balanceOf(receiver).call() == 7
+    assert w3.eth.get_transaction_count(account.address) == 1
+    assert store.gas_spent() == first.gas_used > 0
+
+
+def test_restart_after_journal_before_broadcast_sends_exactly_once(chain) -> None:
+    """A crash between journaling and broadcasting: the restarted client sends the same bytes."""
+    w3, token, account, store, selectors = chain
+    receiver = Account.create().address
+    tx = token.functions.transfer(receiver, 5).build_transaction({
+        "from": account.address, "nonce": w3.eth.get_transaction_count(account.address), "chainId": w3.eth.chain_id,
+    })
+    signed = account.sign_transaction(tx)
+    store.record_transaction("pay:2", tx["nonce"], "0x" + signed.hash.hex(), "0x" + signed.raw_transaction.hex())
+    restarted = ChainClient(w3, account, store, selectors)
+    receipt = restarted.send("pay:2", token.functions.transfer(receiver, 5))
+    assert receipt.tx_hash == "0x" + signed.hash.hex()
+    assert token.functions.balanceOf(receiver).call() == 5
+    assert w3.eth.get_transaction_count(account.address) == 1
+
+
+@pytest.mark.e2e
+def test_revert_is_decoded_and_nothing_is_sent(anvil_chain) -> None:
+    w3, token, account, store, selectors = anvil_chain
+    client = ChainClient(w3, account, store, selectors)
+    with pytest.raises(ChainRevert) as info:
+        client.send("pay:3", token.functions.transfer(Account.create().address, 10**30))
+    assert info.value.error == "ERC20InsufficientBalance"
+    assert store.transaction("pay:3") is None
+    assert w3.eth.get_transaction_count(account.address) == 0
+
+
+def test_unreachable_rpc_stalls_then_reports(tmp_path: Path) -> None:
+    w3 = Web3(HTTPProvider(f"http://127.0.0.1:{free_port()}", request_kwargs={"timeout": 0.5}))
+    stalls: list[float] = []
+    with pytest.raises(RpcStalled):
+        ChainClient(w3, Account.create(), StateStore(tmp_path / "s.sqlite"), {},
+                    RetryPolicy(first_wait_s=0.05, give_up_after_s=0.5), on_stall=stalls.append)
+    assert len(stalls) >= 2
