@@ -34,10 +34,13 @@ class AttestedTuple:
     accepted_root: bytes
     global_hash: bytes
     rewards_root: bytes
+    slash_root: bytes
 
 
 @dataclass(frozen=True)
 class Attestation:
+    """A validator's attestation; ``stake`` is its quorum weight when it attested."""
+
     validator: str
     stake: int
     attested: AttestedTuple

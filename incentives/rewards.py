@@ -6,8 +6,8 @@ goes to peers in proportion to their contribution score. Each part is split by t
 remainder method: everyone gets the floor of their exact share, then the leftover units (fewer
 than the number of recipients) go one each to the largest remainders, ties to the lower account.
 So a split pays out its part exactly, never more, and every validator computes the same amounts.
-A part with no eligible recipient (no accepted update, or no matching validator) is left
-unallocated: it stays in the contract's pool and rolls into the next round.
+A part with no eligible recipient (no accepted update, or no validator to pay) falls to the other
+part, so nothing is stranded in a round's pool unless nobody at all is eligible.
 """
 
 from __future__ import annotations
@@ -88,6 +88,10 @@ def round_rewards(
     """Split ``pool`` between peers (by ``scores``) and validators (by ``validator_stakes``, the
     stakes of those who attested the finalized tuple: see ``matching_stakes``)."""
     validator_cut = pool * params.validator_bps // BPS
+    if not any(w > 0 for w in validator_stakes.values()):
+        validator_cut = 0
+    elif not any(s > 0 for s in scores.values()):
+        validator_cut = pool
     validators = split_by_weight(validator_cut, validator_stakes)
     peers = split_by_weight(pool - validator_cut, scores)
     paid = sum(peers.values()) + sum(validators.values())

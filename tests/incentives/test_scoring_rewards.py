@@ -14,8 +14,8 @@ from loraswarm.incentives.scoring import ScoringParams, agreement_ppm, contribut
 from loraswarm.protocol.codes import Reason
 
 PARAMS = ScoringParams(max_samples=1_000)
-WIN = AttestedTuple(b"a" * 32, b"g" * 32, b"r" * 32)
-LOSE = AttestedTuple(b"b" * 32, b"g" * 32, b"r" * 32)
+WIN = AttestedTuple(b"a" * 32, b"g" * 32, b"r" * 32, b"s" * 32)
+LOSE = AttestedTuple(b"b" * 32, b"g" * 32, b"r" * 32, b"s" * 32)
 
 
 def test_score_is_capped_weight_times_clipped_agreement() -> None:
@@ -46,7 +46,7 @@ def test_split_gives_dust_to_largest_remainders_then_lower_account() -> None:
     assert split_by_weight(7, {"0xa": 0}) == {}
 
 
-def test_round_pays_matching_validators_and_leaves_the_rest_unallocated() -> None:
+def test_round_pays_peers_and_matching_validators() -> None:
     atts = [Attestation("0xv1", 300, WIN), Attestation("0xv2", 100, WIN), Attestation("0xv3", 500, LOSE)]
     stakes = matching_stakes(atts, WIN)
     assert stakes == {"0xv1": 300, "0xv2": 100}
@@ -55,8 +55,8 @@ def test_round_pays_matching_validators_and_leaves_the_rest_unallocated() -> Non
     assert rewards.validators == {"0xv1": 75, "0xv2": 25}
     assert rewards.peers == {"0xp1": 675, "0xp2": 225}
     assert rewards.unallocated == 0
-    nobody = round_rewards(1_000, {"0xp1": 0}, stakes, RewardParams(validator_bps=1_000))
-    assert nobody.peers == {} and nobody.unallocated == 900
+    nobody = round_rewards(1_000, {"0xp1": 0}, {}, RewardParams(validator_bps=1_000))
+    assert nobody.peers == {} and nobody.validators == {} and nobody.unallocated == 1_000
 
 
 def test_a_peer_that_validates_gets_one_claim() -> None:
@@ -90,8 +90,12 @@ def test_split_never_exceeds_pool_and_is_deterministic(
     shuffled = dict(reversed(list(scores.items())))
     again = round_rewards(pool, shuffled, dict(reversed(list(validators.items()))), params)
     assert again == rewards
-    if any(s > 0 for s in scores.values()):
+    has_peers = any(s > 0 for s in scores.values())
+    has_validators = any(w > 0 for w in validators.values())
+    if has_peers and has_validators:
         assert sum(rewards.peers.values()) == pool - pool * bps // 10_000
+    if has_peers or has_validators:
+        assert rewards.unallocated == 0
 
 
 @given(amount=st.integers(0, 10**30), weights=st.lists(st.integers(0, 10**20), min_size=1, max_size=30))
