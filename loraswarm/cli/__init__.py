@@ -12,7 +12,7 @@ import click
 import typer
 
 from loraswarm import __version__
-from loraswarm.cli import chain, contracts
+from loraswarm.cli import chain, contracts, keys
 from loraswarm.cli.demo import demo_cmd
 from loraswarm.errors import LoraswarmError
 
@@ -24,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(chain.app, name="chain")
+app.add_typer(keys.app, name="keys")
 contracts.register(app)
 app.command("demo")(demo_cmd)
 

@@ -1,0 +1,89 @@
+"""Config validation errors name the key; keystores round-trip and refuse wrong passwords."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from loraswarm.node.config import ConfigError, Role, load_config
+from loraswarm.node.keys import KeystoreError, import_key, list_keys, load_account, new_key
+from tests.support import run_cli
+
+GOOD = """
+[node]
+name = "peer-1"
+data_dir = "data/peer-1"
+roles = ["trainer"]
+
+[keys]
+keystore = "keys/peer-1.json"
+
+[chain]
+deployment = "deployments/31337.json"
+
+[training]
+topics = ["cookie"]
+steps = 3
+"""
+
+
+def test_good_config_resolves_paths_relative_to_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "peer.toml"
+    path.write_text(GOOD)
+    config = load_config(path)
+    assert config.node.roles == [Role.TRAINER]
+    assert config.node.data_dir == tmp_path / "data" / "peer-1"
+    assert config.chain.deployment == tmp_path / "deployments" / "31337.json"
+    assert config.is_trainer and not config.is_validator
+    assert config.training.steps == 3
+
+
+@pytest.mark.parametrize(("edit", "key"), [
+    (('steps = 3', 'steps = 0'), "training.steps"),
+    (('roles = ["trainer"]', 'roles = ["miner"]'), "node.roles.0"),
+    (('[chain]', '[chain]\nconfirmations = "many"'), "chain.confirmations"),
+    (('[training]', '[training]\nbogus = 1'), "training.bogus"),
+])
+def test_config_errors_name_the_key(tmp_path: Path, edit: tuple[str, str], key: str) -> None:
+    path = tmp_path / "peer.toml"
+    path.write_text(GOOD.replace(*edit))
+    with pytest.raises(ConfigError, match=rf"{key}:"):
+        load_config(path)
+
+
+def test_config_not_toml(tmp_path: Path) -> None:
+    path = tmp_path / "peer.toml"
+    path.write_text("[node\nname=")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_keystore_roundtrip_and_wrong_password(tmp_path: Path) -> None:
+    made = new_key(tmp_path, "pw", kdf="pbkdf2")
+    assert made.path.stat().st_mode & 0o777 == 0o600
+    assert load_account(made.path, "pw").address == made.address
+    with pytest.raises(KeystoreError, match="wrong password"):
+        load_account(made.path, "nope")
+    secret = Account.create()
+    imported = import_key(secret.key.hex(), tmp_path, "pw", kdf="pbkdf2")
+    assert imported.address == secret.address
+    assert {k.address for k in list_keys(tmp_path)} == {made.address, secret.address}
+    with pytest.raises(KeystoreError, match="already exists"):
+        import_key(secret.key.hex(), tmp_path, "pw", kdf="pbkdf2")
+
+
+def test_keys_cli_never_prints_the_private_key(tmp_path: Path) -> None:
+    secret = Account.create()
+    env_dir = ["--dir", str(tmp_path)]
+    imported = run_cli("keys", "import", *env_dir, "--password-env", "PW_TEST", env={"PW_TEST": "pw"},
+                       input_text=secret.key.hex() + "\n")
+    assert imported.returncode == 0, imported.stderr
+    listed = run_cli("keys", "list", *env_dir)
+    assert secret.address in listed.stdout
+    created = run_cli("keys", "new", *env_dir, "--password-env", "PW_TEST", env={"PW_TEST": "pw"})
+    assert created.returncode == 0, created.stderr
+    for out in (imported, listed, created):
+        assert secret.key.hex().removeprefix("0x") not in out.stdout + out.stderr
+    assert len(list_keys(tmp_path)) == 2
