@@ -1,0 +1,161 @@
+"""`/loraswarm/blob/1.0.0`: fetch a blob by content hash over one yamux stream.
+
+Request: the 32-byte keccak256 hash. Answer: one status byte; on FOUND an 8-byte big-endian
+length and then the bytes, streamed. Content addressing is what makes every holder a valid
+provider: the fetcher enforces its size limit before reading and checks the hash before the blob
+is stored, so a lying or broken provider costs a retry with the next one, never a bad blob.
+"""
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+
+import trio
+from libp2p.abc import IHost, INetStream
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+
+from loraswarm.node.p2p.blobstore import BlobStore, content_hash, hash_hex
+from loraswarm.protocol import wire
+from loraswarm.protocol.codes import Reason
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL = TProtocol(wire.BLOB_PROTOCOL)
+FOUND = 0
+NOT_FOUND = 1
+CHUNK = 1 << 20
+REQUEST_TIMEOUT_S = 10.0
+# Long enough for a 64 MiB blob at a few MiB/s; a stalled provider is dropped after it.
+TRANSFER_TIMEOUT_S = 60.0
+MAX_CONCURRENT_UPLOADS = 8
+
+
+class BlobUnavailable(Exception):
+    """No provider delivered bytes that hash to the requested name."""
+
+
+class _ProviderFailed(Exception):
+    def __init__(self, reason: Reason | None, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+async def read_exactly(stream: INetStream, n: int) -> bytes:
+    parts = bytearray()
+    while len(parts) < n:
+        chunk = await stream.read(min(n - len(parts), CHUNK))
+        if not chunk:
+            raise EOFError(f"stream ended after {len(parts)} of {n} bytes")
+        parts += chunk
+    return bytes(parts)
+
+
+class BlobServer:
+    """Serves every blob of the store to anyone who asks: holding a blob is being a provider."""
+
+    def __init__(self, host: IHost, store: BlobStore) -> None:
+        self.store = store
+        self.served = 0
+        self._slots = trio.Semaphore(MAX_CONCURRENT_UPLOADS)
+        host.set_stream_handler(PROTOCOL, self.handle)
+
+    async def handle(self, stream: INetStream) -> None:
+        try:
+            async with self._slots:
+                with trio.fail_after(REQUEST_TIMEOUT_S):
+                    digest = await read_exactly(stream, wire.HASH_BYTES)
+                if not self.store.has(digest):
+                    await stream.write(bytes([NOT_FOUND]))
+                    await stream.close()
+                    return
+                with trio.fail_after(TRANSFER_TIMEOUT_S):
+                    await self._send(stream, digest)
+                self.served += 1
+        except Exception as error:  # a peer that hangs up or stalls must not reach the node
+            logger.debug("blob upload failed: %s", error)
+            await _reset_quietly(stream)
+
+    async def _send(self, stream: INetStream, digest: bytes) -> None:
+        with self.store.path(digest).open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(0)
+            await stream.write(bytes([FOUND]) + size.to_bytes(8, "big"))
+            while chunk := handle.read(CHUNK):
+                await stream.write(chunk)
+        await stream.close()
+
+
+class BlobFetcher:
+    """Fetches by hash from a list of providers, first verified answer wins."""
+
+    def __init__(self, host: IHost, store: BlobStore, rejected: Counter[Reason]) -> None:
+        self.host = host
+        self.store = store
+        self.rejected = rejected
+
+    async def fetch(
+        self,
+        digest: bytes,
+        providers: Sequence[ID],
+        max_bytes: int = wire.MAX_BLOB_BYTES,
+        expected_size: int | None = None,
+    ) -> bytes:
+        """Return the blob's bytes, stored; raise BlobUnavailable when every provider failed."""
+        if self.store.has(digest):
+            return self.store.get(digest)
+        limit = min(max_bytes, expected_size) if expected_size is not None else max_bytes
+        failures: list[str] = []
+        for provider in providers:
+            if provider == self.host.get_id():
+                continue
+            try:
+                data = await self._fetch_from(provider, digest, limit, expected_size)
+            except _ProviderFailed as failure:
+                if failure.reason is not None:
+                    self.rejected[failure.reason] += 1
+                failures.append(f"{provider}: {failure}")
+                continue
+            await trio.to_thread.run_sync(self.store.put, data, digest)
+            return data
+        raise BlobUnavailable(f"{hash_hex(digest)} from {len(providers)} providers: {failures}")
+
+    async def _fetch_from(
+        self, provider: ID, digest: bytes, limit: int, expected_size: int | None
+    ) -> bytes:
+        try:
+            with trio.fail_after(TRANSFER_TIMEOUT_S):
+                stream = await self.host.new_stream(provider, [PROTOCOL])
+                try:
+                    return await self._receive(stream, digest, limit, expected_size)
+                finally:
+                    await _reset_quietly(stream)
+        except _ProviderFailed:
+            raise
+        except Exception as error:  # unreachable, reset, timed out: try the next provider
+            raise _ProviderFailed(None, repr(error)) from error
+
+    async def _receive(
+        self, stream: INetStream, digest: bytes, limit: int, expected_size: int | None
+    ) -> bytes:
+        await stream.write(digest)
+        status = await read_exactly(stream, 1)
+        if status[0] != FOUND:
+            raise _ProviderFailed(None, "not found")
+        size = int.from_bytes(await read_exactly(stream, 8), "big")
+        if size > limit:
+            raise _ProviderFailed(Reason.OVERSIZE, f"announced {size} bytes, limit {limit}")
+        if expected_size is not None and size != expected_size:
+            # the signed announcement fixed the size: these cannot be the announced bytes
+            raise _ProviderFailed(Reason.HASH_MISMATCH, f"{size} bytes, announced {expected_size}")
+        data = await read_exactly(stream, size)
+        if content_hash(data) != digest:
+            raise _ProviderFailed(Reason.HASH_MISMATCH, "bytes do not match the hash")
+        return data
+
+
+async def _reset_quietly(stream: INetStream) -> None:
+    try:
+        await stream.reset()
+    except Exception as error:  # already closed by the other side
+        logger.debug("stream reset failed: %s", error)

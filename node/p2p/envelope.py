@@ -1,0 +1,192 @@
+"""Signed announcements: EIP-712 typed data over an update (or a finalized global adapter),
+encoded as canonical JSON so that one announcement has exactly one byte string.
+
+The EIP-712 domain binds the chain id and the coordinator contract, the struct binds the task
+and round: a signature cannot be replayed across chains, deployments, tasks or rounds.
+"""
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+from eth_utils import is_checksum_address, keccak
+
+from loraswarm.protocol import wire
+
+
+class DecodeError(ValueError):
+    """The bytes are not one canonical, well-typed envelope."""
+
+
+def _hex32(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+@dataclass(frozen=True)
+class Domain:
+    chain_id: int
+    coordinator: str  # checksummed address of the round coordinator contract
+
+    def typed(self) -> dict[str, Any]:
+        return {
+            "name": wire.EIP712_NAME,
+            "version": wire.EIP712_VERSION,
+            "chainId": self.chain_id,
+            "verifyingContract": self.coordinator,
+        }
+
+
+@dataclass(frozen=True)
+class Update:
+    """A revealed delta: what the peer trained, from which global, and the commitment salt."""
+
+    PRIMARY: ClassVar[str] = "Update"
+    TYPE: ClassVar[tuple[tuple[str, str], ...]] = wire.UPDATE_TYPE
+
+    task_id: int
+    round: int
+    peer: str
+    base_hash: bytes
+    delta_hash: bytes
+    delta_size: int
+    sample_count: int
+    codec_id: int
+    salt: bytes
+
+    @property
+    def blob(self) -> tuple[bytes, int]:
+        return self.delta_hash, self.delta_size
+
+
+@dataclass(frozen=True)
+class GlobalAdapter:
+    """A finalized global adapter, mirrored from the chain for late joiners."""
+
+    PRIMARY: ClassVar[str] = "GlobalAdapter"
+    TYPE: ClassVar[tuple[tuple[str, str], ...]] = wire.GLOBAL_TYPE
+
+    task_id: int
+    round: int
+    peer: str
+    global_hash: bytes
+    global_size: int
+
+    @property
+    def blob(self) -> tuple[bytes, int]:
+        return self.global_hash, self.global_size
+
+
+Body = Update | GlobalAdapter
+_BODIES: dict[str, type[Update] | type[GlobalAdapter]] = {b.PRIMARY: b for b in (Update, GlobalAdapter)}
+
+
+def _snake_to_camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _message(body: Body) -> dict[str, Any]:
+    return {_snake_to_camel(f.name): getattr(body, f.name) for f in fields(body)}
+
+
+@dataclass(frozen=True)
+class Envelope:
+    domain: Domain
+    body: Body
+    signature: bytes
+
+    def typed_data(self) -> dict[str, Any]:
+        return typed_data(self.domain, self.body)
+
+    def digest(self) -> bytes:
+        """The EIP-712 hash that was signed: the envelope's identity for duplicate detection."""
+        signable = encode_typed_data(full_message=self.typed_data())
+        return keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+    def signer(self) -> str:
+        """The address that produced the signature (raises on a malformed signature)."""
+        return Account.recover_message(
+            encode_typed_data(full_message=self.typed_data()), signature=self.signature
+        )
+
+    def encode(self) -> bytes:
+        doc = {
+            "type": self.body.PRIMARY,
+            "chainId": self.domain.chain_id,
+            "coordinator": self.domain.coordinator,
+            "message": {k: _hex32(v) if isinstance(v, bytes) else v for k, v in _message(self.body).items()},
+            "signature": "0x" + self.signature.hex(),
+        }
+        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def typed_data(domain: Domain, body: Body) -> dict[str, Any]:
+    return {
+        "types": {
+            "EIP712Domain": [{"name": n, "type": t} for n, t in wire.EIP712_DOMAIN_TYPE],
+            body.PRIMARY: [{"name": n, "type": t} for n, t in body.TYPE],
+        },
+        "primaryType": body.PRIMARY,
+        "domain": domain.typed(),
+        "message": _message(body),
+    }
+
+
+def sign(domain: Domain, body: Body, account: LocalAccount) -> Envelope:
+    signed = account.sign_message(encode_typed_data(full_message=typed_data(domain, body)))
+    return Envelope(domain=domain, body=body, signature=bytes(signed.signature))
+
+
+def _field(solidity_type: str, value: Any) -> Any:
+    if solidity_type == "bytes32":
+        if not (isinstance(value, str) and value.startswith("0x") and len(value) == 66):
+            raise DecodeError("bytes32 field is not 0x + 64 hex digits")
+        return bytes.fromhex(value[2:])
+    if solidity_type == "address":
+        if not (isinstance(value, str) and is_checksum_address(value)):
+            raise DecodeError("address field is not a checksummed address")
+        return value
+    bits = int(solidity_type.removeprefix("uint"))
+    # bool is an int in Python: refuse it explicitly so `true` never reads as 1.
+    if type(value) is not int or not 0 <= value < 2**bits:
+        raise DecodeError(f"{solidity_type} field out of range")
+    return value
+
+
+def decode(data: bytes) -> Envelope:
+    """Parse one envelope; anything but its canonical encoding is refused."""
+    try:
+        doc = json.loads(data)
+        kind = _BODIES[doc["type"]]
+        message = doc["message"]
+        chain_id = _field("uint256", doc["chainId"])
+        coordinator = _field("address", doc["coordinator"])
+        signature = doc["signature"]
+        if set(message) != {n for n, _ in kind.TYPE} or set(doc) != {
+            "type", "chainId", "coordinator", "message", "signature",
+        }:
+            raise DecodeError("unexpected or missing fields")
+        values = [_field(t, message[n]) for n, t in kind.TYPE]
+        if not (isinstance(signature, str) and signature.startswith("0x") and len(signature) == 132):
+            raise DecodeError("signature is not 65 hex bytes")
+        envelope = Envelope(
+            domain=Domain(chain_id=chain_id, coordinator=coordinator),
+            body=kind(*values),
+            signature=bytes.fromhex(signature[2:]),
+        )
+    except DecodeError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+        raise DecodeError(str(error)) from error
+    if envelope.encode() != data:
+        raise DecodeError("not the canonical encoding")
+    return envelope
+
+
+def as_dict(envelope: Envelope) -> dict[str, Any]:
+    """A JSON-friendly view for logs and control channels (hashes as 0x hex)."""
+    body = {k: _hex32(v) if isinstance(v, bytes) else v for k, v in asdict(envelope.body).items()}
+    return {"type": envelope.body.PRIMARY, "chain_id": envelope.domain.chain_id, **body}

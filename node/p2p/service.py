@@ -1,0 +1,162 @@
+"""The p2p layer as the node daemon sees it: start, announce, receive verified envelopes,
+fetch and serve blobs, and read the rejection counters.
+
+    async with P2PService(identity, config, is_registered).run() as p2p:
+        p2p.set_round(r)
+        await p2p.announce(Update(...))              # signs and gossips
+        async for received in p2p.received: ...      # only envelopes that passed the edge
+        data = await p2p.fetch(*received.envelope.body.blob, providers=[received.origin])
+"""
+
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import multiaddr
+import trio
+from libp2p.abc import IHost, ISubscriptionAPI
+from libp2p.peer.id import ID
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.tools.anyio_service import background_trio_service
+
+from loraswarm.node.p2p.blobproto import BlobFetcher, BlobServer
+from loraswarm.node.p2p.blobstore import BlobStore
+from loraswarm.node.p2p.envelope import Body, Domain, Envelope, GlobalAdapter, decode, sign
+from loraswarm.node.p2p.gossip import EdgeValidator, IsRegistered, RoundWindow, new_router
+from loraswarm.node.p2p.host import Dialer, PeerBook, build_host
+from loraswarm.node.p2p.keys import PeerIdentity
+from loraswarm.protocol import wire
+from loraswarm.protocol.codes import Reason
+
+logger = logging.getLogger(__name__)
+
+# Envelopes waiting for the node; a node that stops reading loses the newest, never its memory.
+RECEIVED_BUFFER = 1024
+
+
+@dataclass(frozen=True)
+class P2PConfig:
+    chain_id: int
+    coordinator: str
+    task_id: int
+    data_dir: Path  # holds peers.json and, unless a store is shared in, blobs/
+    listen: Sequence[str] = ("/ip4/127.0.0.1/tcp/0",)
+    bootstrap: Sequence[str] = ()
+    window: RoundWindow = field(default_factory=RoundWindow)
+
+
+@dataclass(frozen=True)
+class Received:
+    envelope: Envelope
+    origin: ID  # the gossip author, who is also the signer and a provider of the blob
+    topic: str
+
+
+class P2PService:
+    def __init__(
+        self,
+        identity: PeerIdentity,
+        config: P2PConfig,
+        is_registered: IsRegistered,
+        store: BlobStore | None = None,
+    ) -> None:
+        self.identity = identity
+        self.config = config
+        self.domain = Domain(chain_id=config.chain_id, coordinator=config.coordinator)
+        self.store = store or BlobStore(config.data_dir / "blobs")
+        self.validator = EdgeValidator(
+            config.chain_id, config.coordinator, config.task_id, is_registered, window=config.window
+        )
+        self.topics = {
+            kind: wire.topic(config.chain_id, config.task_id, kind)
+            for kind in (wire.UPDATES_TOPIC, wire.ROUNDS_TOPIC)
+        }
+        self.blob_rejections: Counter[Reason] = Counter()
+        self.dropped_deliveries = 0
+        self._send, self.received = trio.open_memory_channel[Received](RECEIVED_BUFFER)
+        self.host: IHost = build_host(identity)
+        self.pubsub = Pubsub(
+            self.host,
+            new_router(),
+            seen_ttl=wire.SEEN_TTL_S,
+            max_inbound_rpc_size=wire.MAX_GOSSIP_RPC_BYTES,
+            allowed_topics=set(self.topics.values()),
+        )
+        self.blob_server = BlobServer(self.host, self.store)
+        self.fetcher = BlobFetcher(self.host, self.store, self.blob_rejections)
+        self.dialer = Dialer(self.host, PeerBook(config.data_dir / "peers.json"), list(config.bootstrap))
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator["P2PService"]:
+        listen = [multiaddr.Multiaddr(a) for a in self.config.listen]
+        async with (
+            self.host.run(listen_addrs=listen),
+            background_trio_service(self.pubsub),
+            background_trio_service(self.pubsub.router),  # type: ignore[arg-type]
+            trio.open_nursery() as nursery,
+        ):
+            await self.pubsub.wait_until_ready()
+            for name in self.topics.values():
+                self.pubsub.set_topic_validator(name, self._validate, is_async_validator=False)
+                subscription = await self.pubsub.subscribe(name)
+                nursery.start_soon(self._deliver, subscription, name)
+            nursery.start_soon(self.dialer.run)
+            try:
+                yield self
+            finally:
+                nursery.cancel_scope.cancel()
+
+    # -- gossip ------------------------------------------------------------------------------
+    def set_round(self, current: int) -> None:
+        self.validator.set_round(current)
+
+    async def announce(self, body: Body) -> Envelope:
+        """Sign `body` with the peer's account and gossip it on its topic."""
+        envelope = sign(self.domain, body, self.identity.account)
+        await self.publish(envelope)
+        return envelope
+
+    async def publish(self, envelope: Envelope) -> None:
+        kind = wire.ROUNDS_TOPIC if isinstance(envelope.body, GlobalAdapter) else wire.UPDATES_TOPIC
+        await self.pubsub.publish(self.topics[kind], envelope.encode())
+
+    def _validate(self, forwarder: ID, message: rpc_pb2.Message) -> bool:
+        reason, _ = self.validator.check(message.data, ID(message.from_id))
+        return reason == Reason.ACCEPTED
+
+    async def _deliver(self, subscription: ISubscriptionAPI, name: str) -> None:
+        while True:
+            message = await subscription.get()
+            # Validated already: decoding again is cheaper than carrying the envelope across
+            # py-libp2p's validator interface.
+            item = Received(decode(message.data), ID(message.from_id), name)
+            try:
+                self._send.send_nowait(item)
+            except trio.WouldBlock:
+                self.dropped_deliveries += 1
+
+    # -- blobs -------------------------------------------------------------------------------
+    def put_blob(self, data: bytes) -> bytes:
+        return self.store.put(data)
+
+    async def fetch(
+        self, digest: bytes, size: int | None = None, providers: Sequence[ID] = ()
+    ) -> bytes:
+        """Fetch a blob by hash: the named providers first, then every connected peer."""
+        ordered = list(dict.fromkeys([*providers, *self.host.get_connected_peers()]))
+        return await self.fetcher.fetch(digest, ordered, expected_size=size)
+
+    # -- observation -------------------------------------------------------------------------
+    def rejections(self) -> Counter[Reason]:
+        """Every verdict so far, gossip and blobs together (ACCEPTED included)."""
+        return self.validator.verdicts + self.blob_rejections
+
+    def addrs(self) -> list[str]:
+        return [str(a) for a in self.host.get_addrs()]
+
+    def connected_peers(self) -> list[ID]:
+        return list(self.host.get_connected_peers())
