@@ -26,6 +26,7 @@ from loraswarm.errors import (
     DeploymentMissing,
     WrongChainId,
 )
+from loraswarm.protocol.chain import COORDINATOR, STAKING, TOKEN
 from loraswarm.scripts.compile import Artifact, compile_contracts
 from loraswarm.scripts.localchain import read_record, rpc_chain_id
 
@@ -34,6 +35,12 @@ LOCAL = "local"
 DEPLOYER_KEY_ENV = "LORASWARM_DEPLOYER_KEY"
 # Whole supply of the fixed-supply reward token, in its smallest unit (18 decimals).
 DEFAULT_TOKEN_SUPPLY = 100_000_000 * 10**18
+# Part of the supply the deployer (treasury) moves into the coordinator's reward reserve; tasks
+# draw their budgets from it. The rest stays with the treasury to hand out as stake.
+DEFAULT_REWARD_RESERVE = 10_000_000 * 10**18
+# Seconds between an unstake request and the withdrawal. Every task's round period must fit twice
+# into it (the coordinator enforces that), so one day allows rounds of up to 12 hours.
+DEFAULT_WITHDRAWAL_DELAY_S = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -98,18 +105,40 @@ def deploy_contract(w3: Web3, artifact: Artifact, sender: str, *args: Any) -> Co
     return w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
 
 
-def deploy_all(w3: Web3, network: str, rpc_url: str | None, sender: str) -> Deployment:
-    """Deploy the contract set that exists now and describe it."""
+def send(w3: Web3, call: Any, sender: str) -> None:
+    """Send one contract call as a transaction and fail loudly if it reverts."""
+    tx_hash = call.transact({"from": sender})
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+    if receipt["status"] != 1:
+        raise ChainUnreachable(f"{call.fn_name} reverted during deployment (tx {tx_hash.hex()})")
+
+
+def deploy_all(
+    w3: Web3,
+    network: str,
+    rpc_url: str | None,
+    sender: str,
+    reward_reserve: int = DEFAULT_REWARD_RESERVE,
+    withdrawal_delay_s: int = DEFAULT_WITHDRAWAL_DELAY_S,
+) -> Deployment:
+    """Deploy token, staking and coordinator, make the coordinator the only slasher, and fund
+    its reward reserve from the treasury (the deployer, who holds the whole fixed supply)."""
     artifacts = compile_contracts()
-    token = deploy_contract(w3, artifacts["RewardToken"], sender, sender, DEFAULT_TOKEN_SUPPLY)
-    coordinator = deploy_contract(w3, artifacts["Coordinator"], sender, token.address)
-    deployed = {"RewardToken": token.address, "Coordinator": coordinator.address}
+    first_block = int(w3.eth.block_number) + 1
+    token = deploy_contract(w3, artifacts[TOKEN], sender, sender, DEFAULT_TOKEN_SUPPLY)
+    staking = deploy_contract(w3, artifacts[STAKING], sender, token.address, withdrawal_delay_s, sender)
+    coordinator = deploy_contract(w3, artifacts[COORDINATOR], sender, token.address, staking.address, sender)
+    send(w3, staking.functions.setCoordinator(coordinator.address), sender)
+    if reward_reserve:
+        send(w3, token.functions.approve(coordinator.address, reward_reserve), sender)
+        send(w3, coordinator.functions.depositReserve(reward_reserve), sender)
+    deployed = {TOKEN: token.address, STAKING: staking.address, COORDINATOR: coordinator.address}
     return Deployment(
         chain_id=int(w3.eth.chain_id),
         network=network,
         rpc_url=rpc_url,
         deployer=sender,
-        block=int(w3.eth.block_number),
+        block=first_block,
         addresses=deployed,
         abi_hashes={name: artifacts[name].abi_hash for name in deployed},
     )

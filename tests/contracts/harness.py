@@ -1,0 +1,206 @@
+"""A deployed contract set plus the moves the tests make with it: fund, stake, create a task, walk
+a round's windows, build the round's trees, and expect a revert by its custom error's name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from eth_utils import keccak
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractCustomError
+from web3.logs import DISCARD
+
+from loraswarm.incentives.merkle import StandardMerkleTree
+from loraswarm.protocol import chain
+from loraswarm.scripts import chaintime, deploy
+from loraswarm.scripts.compile import compile_contracts
+
+TOKEN_UNIT = 10**18
+STAKE_GRANT = 10_000 * TOKEN_UNIT
+PERIOD_WINDOWS = (100, 100, 100)  # commit, reveal, attest seconds
+
+
+def default_params(start: int, **overrides: Any) -> dict[str, Any]:
+    """TaskParams for tests: 100 s windows, 2/3-ish quorum, a 1,000-token pool per round."""
+    commit_s, reveal_s, attest_s = PERIOD_WINDOWS
+    params: dict[str, Any] = {
+        "baseModelHash": keccak(text="base model"),
+        "initialGlobalHash": keccak(text="global 0"),
+        "aggregationRule": 1,
+        "quorumBps": 6_000,
+        "startTime": start,
+        "commitWindow": commit_s,
+        "revealWindow": reveal_s,
+        "attestWindow": attest_s,
+        "rewardPerRound": 1_000 * TOKEN_UNIT,
+        "minPeerStake": 100 * TOKEN_UNIT,
+        "minValidatorStake": 1_000 * TOKEN_UNIT,
+        "validatorSlash": 500 * TOKEN_UNIT,
+        "budget": 10_000 * TOKEN_UNIT,
+    }
+    params.update(overrides)
+    return params
+
+
+def _error_selectors() -> dict[str, str]:
+    """4-byte selector (0x-hex) -> custom error name, over every contract of the build."""
+    selectors = {}
+    for artifact in compile_contracts().values():
+        for entry in artifact.abi:
+            if entry["type"] == "error":
+                signature = f"{entry['name']}({','.join(i['type'] for i in entry['inputs'])})"
+                selectors["0x" + keccak(text=signature)[:4].hex()] = entry["name"]
+    return selectors
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One round's attested tuple and the trees behind its roots."""
+
+    accepted_root: bytes
+    global_hash: bytes
+    rewards: StandardMerkleTree
+    slashes: StandardMerkleTree
+
+    @property
+    def args(self) -> tuple[bytes, bytes, bytes, bytes]:
+        return (self.accepted_root, self.global_hash, self.rewards.root, self.slashes.root)
+
+
+def build_outcome(task_id: int, round_: int, rewards: Sequence[tuple[str, int]],
+                  slashes: Sequence[tuple[str, int, int]], label: str = "global") -> Outcome:
+    """Trees for a round: reward leaves indexed in list order; an empty list gets one zero leaf
+    (a tree needs a leaf; a zero reward or slash pays and takes nothing)."""
+    reward_values = [chain.reward_leaf(task_id, round_, i, who, amount)
+                     for i, (who, amount) in enumerate(rewards)]
+    slash_values = [chain.slash_leaf(task_id, round_, who, amount, reason) for who, amount, reason in slashes]
+    zero = "0x" + "00" * 20
+    return Outcome(
+        accepted_root=keccak(text=f"accepted {task_id}/{round_}/{label}"),
+        global_hash=keccak(text=f"{label} {task_id}/{round_}"),
+        rewards=StandardMerkleTree.of(reward_values or [chain.reward_leaf(task_id, round_, 0, zero, 0)],
+                                      chain.REWARD_LEAF_TYPES),
+        slashes=StandardMerkleTree.of(slash_values or [chain.slash_leaf(task_id, round_, zero, 0, 0)],
+                                      chain.SLASH_LEAF_TYPES),
+    )
+
+
+@dataclass
+class Swarm:
+    w3: Web3
+    deployment: deploy.Deployment
+    contracts: dict[str, Contract]
+    errors: dict[str, str] = field(default_factory=_error_selectors)
+
+    @classmethod
+    def deploy(cls, w3: Web3, network: str = deploy.EMBEDDED, rpc_url: str | None = None) -> Swarm:
+        deployment = deploy.deploy_all(w3, network, rpc_url, w3.eth.accounts[0])
+        return cls(w3, deployment, deploy.attach(deployment, w3))
+
+    @property
+    def treasury(self) -> str:
+        return self.deployment.deployer
+
+    @property
+    def token(self) -> Contract:
+        return self.contracts[chain.TOKEN]
+
+    @property
+    def staking(self) -> Contract:
+        return self.contracts[chain.STAKING]
+
+    @property
+    def coordinator(self) -> Contract:
+        return self.contracts[chain.COORDINATOR]
+
+    def send(self, call: Any, sender: str) -> Any:
+        receipt = self.w3.eth.wait_for_transaction_receipt(call.transact({"from": sender}))
+        assert receipt["status"] == 1, f"{call.fn_name} reverted"
+        return receipt
+
+    def event(self, receipt: Any, name: str) -> dict[str, Any]:
+        """The args of the first `name` event the coordinator emitted in a receipt."""
+        logs = self.coordinator.events[name]().process_receipt(receipt, errors=DISCARD)
+        return dict(logs[0]["args"])
+
+    def error_of(self, exc: ContractCustomError) -> str:
+        data = exc.data if isinstance(exc.data, str) else str(exc.args[0])
+        return self.errors.get(data[:10], f"unknown error {data[:10]}")
+
+    @contextmanager
+    def reverts(self, name: str) -> Iterator[None]:
+        with pytest.raises(ContractCustomError) as caught:
+            yield
+        assert self.error_of(caught.value) == name
+
+    # -- money and registration ------------------------------------------------------------------
+
+    def grant(self, account: str, amount: int = STAKE_GRANT) -> None:
+        self.send(self.token.functions.transfer(account, amount), self.treasury)
+
+    def stake(self, account: str, amount: int) -> None:
+        self.send(self.token.functions.approve(self.staking.address, amount), account)
+        self.send(self.staking.functions.stake(amount), account)
+
+    def create_task(self, **overrides: Any) -> int:
+        params = default_params(chaintime.now(self.w3) + 10, **overrides)
+        receipt = self.send(self.coordinator.functions.createTask(params), self.treasury)
+        return int(self.event(receipt, "TaskCreated")["taskId"])
+
+    def join_peer(self, task_id: int, account: str) -> None:
+        self.grant(account)
+        self.stake(account, 1_000 * TOKEN_UNIT)
+        self.send(self.coordinator.functions.registerPeer(task_id), account)
+
+    def join_validator(self, task_id: int, account: str, weight: int = 1_000 * TOKEN_UNIT) -> None:
+        self.grant(account)
+        self.stake(account, weight)
+        self.send(self.coordinator.functions.registerValidator(task_id, weight), account)
+
+    # -- time ------------------------------------------------------------------------------------
+
+    def windows(self, task_id: int, round_: int) -> tuple[int, int, int, int]:
+        return tuple(self.coordinator.functions.roundWindows(task_id, round_).call())  # type: ignore[return-value]
+
+    def enter(self, task_id: int, round_: int, phase: chain.Phase) -> None:
+        """Move the chain a few seconds into a phase of a round."""
+        commit_start, commit_end, reveal_end, attest_end = self.windows(task_id, round_)
+        start = {chain.Phase.COMMIT: commit_start, chain.Phase.REVEAL: commit_end,
+                 chain.Phase.ATTEST: reveal_end, chain.Phase.FAILED: attest_end}[phase]
+        if chaintime.now(self.w3) < start + 2:
+            chaintime.travel_to(self.w3, start + 2)
+
+    # -- rounds ----------------------------------------------------------------------------------
+
+    def commit(self, task_id: int, round_: int, peer: str) -> bytes:
+        value = chain.commitment(peer, round_, keccak(text=f"delta {peer} {round_}"), keccak(text=f"salt {peer}"))
+        self.send(self.coordinator.functions.commit(task_id, round_, value), peer)
+        return value
+
+    def attest(self, task_id: int, round_: int, validator: str, outcome: Outcome) -> Any:
+        return self.send(self.coordinator.functions.attest(task_id, round_, *outcome.args), validator)
+
+    def claim(self, task_id: int, round_: int, outcome: Outcome, index: int) -> Any:
+        _, _, _, account, amount = outcome.rewards.values[index]
+        proof = outcome.rewards.proof(index)
+        return self.send(self.coordinator.functions.claim(task_id, round_, index, amount, proof), str(account))
+
+    def execute_slash(self, task_id: int, round_: int, outcome: Outcome, index: int, sender: str) -> Any:
+        _, _, account, amount, reason = outcome.slashes.values[index]
+        proof = outcome.slashes.proof(index)
+        call = self.coordinator.functions.executeSlash(task_id, round_, account, amount, reason, proof)
+        return self.send(call, sender)
+
+    def round_info(self, task_id: int, round_: int) -> tuple[int, bytes, bytes, int, int]:
+        return tuple(self.coordinator.functions.roundInfo(task_id, round_).call())  # type: ignore[return-value]
+
+    def stake_of(self, account: str) -> int:
+        return int(self.staking.functions.stakeOf(account).call())
+
+    def balance(self, account: str) -> int:
+        return int(self.token.functions.balanceOf(account).call())
