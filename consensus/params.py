@@ -1,0 +1,48 @@
+"""The task's consensus parameters: fixed at task creation (hashed on chain with the rule id), so
+every validator runs the pipeline and the rule with the same numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ConsensusParams:
+    # Self-reported sample counts are capped here before they weight FedAvg (they cannot be
+    # checked; matches incentives' ScoringParams.max_samples).
+    max_samples: int = 10_000
+    # Free riders: an update shorter than this fraction of the round's median norm is "zero"
+    # (catches tiny-noise free riders too), as is any update below the absolute min_norm.
+    zero_fraction: float = 0.1
+    min_norm: float = 0.0
+    # Cosine above which an update duplicates an earlier commitment's (or replays an old one).
+    duplicate_cos: float = 0.99
+    replay_cos: float = 0.99
+    # Pure noise: |cosine| to every other update within this many standard deviations of a
+    # random direction's cosine (1 / sqrt(d)).
+    noise_sigmas: float = 6.0
+    # Assumed Byzantine fraction f / n for Krum-family scores (Krum uses n - f - 2 neighbours).
+    byzantine_fraction: float = 0.3
+    # Outliers: Krum score above this multiple of the round's median score; distance to the
+    # coordinate-wise median above this multiple of the median such distance.
+    krum_score_factor: float = 3.0
+    median_distance_factor: float = 2.0
+    # Loss gate: validation loss of global + delta may exceed the global's by this fraction.
+    loss_tolerance: float = 0.02
+    # Rule parameters.
+    trim_fraction: float = 0.2
+    multi_krum_keep: int | None = None  # None: n - f
+    clip_iterations: int = 3
+    clip_radius: float | None = None  # None: the median distance to the current centre
+    geomed_iterations: int = 8
+    geomed_smoothing: float = 1e-6
+
+    def __post_init__(self) -> None:
+        fractions = (self.zero_fraction, self.byzantine_fraction, self.trim_fraction)
+        if not all(0 <= f < 0.5 for f in fractions):
+            raise ValueError(f"fractions must lie in [0, 0.5): {self}")
+        if self.max_samples < 1 or self.max_samples > 1 << 20:
+            raise ValueError("max_samples must lie in [1, 2**20] (exact int64 weighted sums)")
+
+    def byzantine(self, n: int) -> int:
+        return int(self.byzantine_fraction * n)

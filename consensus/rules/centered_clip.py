@@ -1,0 +1,47 @@
+"""Centered clipping: starting from a robust centre v, repeat v <- v + mean_i clip(x_i - v, tau)
+where clip scales a difference down to length tau. Updates within tau of the centre count fully
+(FedAvg-like when clean); an attacker moves the centre by at most tau * f / n per iteration.
+
+Karimireddy, He, Jaggi, "Learning from History for Byzantine Robust Optimization", ICML 2021,
+https://arxiv.org/abs/2012.10333
+
+The paper starts from the previous round's momentum; a fresh round here starts from the
+coordinate-wise median. tau is the task's clip_radius, or else the median distance to the centre
+(recomputed each iteration, so at least half the updates are never clipped).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from loraswarm.consensus import fixedpoint
+from loraswarm.consensus.params import ConsensusParams
+from loraswarm.consensus.rules._select import coordinate_median
+from loraswarm.consensus.rules.output import Output
+from loraswarm.consensus.stack import Stack
+
+
+def distances_to(stack: Stack, centre: torch.Tensor) -> list[float]:
+    """Distance (score grid) of each row to a value-grid centre, from exact integers."""
+    dots = fixedpoint.dots(stack.values, centre)
+    norms = torch.diagonal(stack.gram)
+    centre_sq = fixedpoint.sq_norm(centre)
+    return [math.sqrt(int(norms[i]) - 2 * int(dots[i]) + centre_sq) for i in range(len(stack))]
+
+
+def centered_clip(stack: Stack, params: ConsensusParams) -> Output:
+    n = len(stack)
+    centre = coordinate_median(stack.values)
+    fixed_radius = (None if params.clip_radius is None
+                    else math.ldexp(params.clip_radius, stack.bits - fixedpoint.SCORE_SHIFT))
+    for _ in range(params.clip_iterations):
+        dist = distances_to(stack, centre)
+        radius = fixed_radius if fixed_radius is not None else sorted(dist)[(n - 1) // 2]
+        # Clip factors floored onto integer weights: the step below stays exact in int64.
+        factors = [fixedpoint.WEIGHT_ONE if r <= radius
+                   else math.floor(radius / r * fixedpoint.WEIGHT_ONE) for r in dist]
+        step = fixedpoint.weighted_sum(stack.values, factors) - sum(factors) * centre
+        centre = centre + fixedpoint.round_div(step, n * fixedpoint.WEIGHT_ONE)
+    return Output(centre, tuple(range(n)))

@@ -1,0 +1,95 @@
+"""The consensus boundary: what the node daemon hands in for a round, and what comes out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+
+from loraswarm.consensus.params import ConsensusParams
+from loraswarm.consensus.stack import Stack
+from loraswarm.protocol.codes import Reason
+from loraswarm.protocol.rules import DEFAULT_RULE, RuleId
+
+# Validation loss of (global adapter + delta) on the task's public set; None: the global alone.
+LossFn = Callable[[Mapping[str, torch.Tensor] | None], float]
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One committed peer's update as the node saw it. The node checks signature and commitment
+    (it holds the envelope and the chain state); consensus records the outcome with a code."""
+
+    peer: str  # 0x address
+    commit_index: int  # order of the on-chain commit: the earlier commitment wins a duplicate
+    revealed: bool
+    commitment_ok: bool
+    signature_ok: bool
+    base_hash: str  # global adapter hash the peer trained from
+    sample_count: int
+    delta: Mapping[str, torch.Tensor] | None
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a later round keeps of an update to detect replays: the exact digest of its
+    value-grid integers, and an integer count sketch that preserves inner products."""
+
+    digest: str
+    sketch: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RoundContext:
+    round: int
+    current_global_hash: str
+    spec: Mapping[str, tuple[int, ...]]  # adapter key -> shape; flattened in sorted key order
+    norm_bound: float
+    rule_id: RuleId = DEFAULT_RULE
+    params: ConsensusParams = field(default_factory=ConsensusParams)
+    history: tuple[Fingerprint, ...] = ()  # fingerprints of earlier rounds' revealed updates
+    loss_fn: LossFn | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        return sorted(self.spec)
+
+    @property
+    def numel(self) -> int:
+        return sum(math.prod(self.spec[k]) for k in self.keys)
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        start = 0
+        for key in self.keys:
+            size = math.prod(self.spec[key])
+            out[key] = flat[start:start + size].reshape(self.spec[key])
+            start += size
+        return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One peer's outcome with the measures that led to it (norms, cosines, scores, losses, in
+    the delta's own units), and for accepted peers its weight and agreement with the aggregate."""
+
+    peer: str
+    reason: Reason
+    measures: dict[str, float]
+
+    @property
+    def accepted(self) -> bool:
+        return self.reason is Reason.ACCEPTED
+
+
+@dataclass(frozen=True)
+class RoundVerdict:
+    verdicts: tuple[Verdict, ...]  # canonical (commit) order
+    accepted: Stack  # the accepted updates, ready for the rule
+    fingerprints: dict[str, Fingerprint]  # every revealed, well-formed update: next rounds' history
+
+    @property
+    def accepted_peers(self) -> tuple[str, ...]:
+        return self.accepted.peers

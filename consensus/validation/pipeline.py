@@ -1,0 +1,64 @@
+"""The validation pipeline: ordered checks, cheapest first, each judging the updates that passed
+all checks above it. Reads top to bottom like a middleware stack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from loraswarm.consensus.types import RoundContext, RoundVerdict, Submission, Verdict
+from loraswarm.consensus.validation.envelope import base_hash, commitment, revealed, signature
+from loraswarm.consensus.validation.free_riders import duplicate, noise, replay, zero_update
+from loraswarm.consensus.validation.loss_gate import loss_gate
+from loraswarm.consensus.validation.outliers import krum_outlier, median_outlier
+from loraswarm.consensus.validation.state import Check, RoundState
+from loraswarm.consensus.validation.tensors import finite, norm_bound, schema
+from loraswarm.protocol.codes import Reason
+
+PIPELINE: tuple[Check, ...] = (
+    revealed,
+    signature,
+    commitment,
+    base_hash,
+    schema,
+    finite,
+    norm_bound,
+    zero_update,
+    duplicate,
+    replay,
+    noise,
+    krum_outlier,
+    median_outlier,
+    loss_gate,
+)
+
+# Past the norm bound a delta is well-formed and on the value grid: it gets a fingerprint
+# (later rounds compare against it) whatever happens to it afterwards.
+_FINGERPRINT_AFTER = PIPELINE.index(norm_bound)
+
+
+def validate_round(submissions: Iterable[Submission], ctx: RoundContext) -> RoundVerdict:
+    submissions = list(submissions)
+    peers = [s.peer.lower() for s in submissions]
+    if len(set(peers)) != len(peers):
+        raise ValueError("one peer submitted twice in a round")
+    state = RoundState(submissions, ctx)
+    alive = list(range(len(state.candidates)))
+    reasons: dict[int, Reason] = {}
+    measures: dict[int, dict[str, float]] = {i: {} for i in alive}
+    fingerprints = {}
+    for step, check in enumerate(PIPELINE):
+        for i, finding in check(state, alive).items():
+            measures[i].update(finding.measures)
+            if finding.reason is not Reason.ACCEPTED:
+                reasons[i] = finding.reason
+        alive = [i for i in alive if i not in reasons]
+        if step == _FINGERPRINT_AFTER:
+            fingerprints = {state.candidates[i].submission.peer: state.candidates[i].fingerprint
+                            for i in alive}
+    for i in alive:
+        measures[i]["weight"] = float(state.candidates[i].weight)
+    verdicts = tuple(
+        Verdict(c.submission.peer, reasons.get(i, Reason.ACCEPTED), measures[i])
+        for i, c in enumerate(state.candidates)
+    )
+    return RoundVerdict(verdicts, state.stack(alive), fingerprints)

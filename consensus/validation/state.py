@@ -1,0 +1,117 @@
+"""What the validation checks share: the round's candidates in canonical order, their derived
+integer forms, and one exact Gram matrix over the updates that passed the norm bound."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property
+
+import torch
+
+from loraswarm.consensus import fixedpoint
+from loraswarm.consensus.fingerprint import fingerprint
+from loraswarm.consensus.stack import Stack
+from loraswarm.consensus.types import Fingerprint, RoundContext, Submission
+from loraswarm.protocol.codes import Reason
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A check's answer for one candidate: ACCEPTED lets it on to the next check."""
+
+    reason: Reason = Reason.ACCEPTED
+    measures: Mapping[str, float] = field(default_factory=dict)
+
+
+Check = Callable[["RoundState", list[int]], dict[int, Finding]]
+
+
+class Candidate:
+    """A submission plus the forms later checks need, derived once. ``flat`` is valid after the
+    schema check, ``values`` after the finiteness and max-coordinate checks."""
+
+    def __init__(self, submission: Submission, ctx: RoundContext) -> None:
+        self.submission = submission
+        self.ctx = ctx
+
+    @cached_property
+    def flat(self) -> torch.Tensor:
+        assert self.submission.delta is not None
+        return fixedpoint.flatten(self.submission.delta, self.ctx.keys)
+
+    @cached_property
+    def values(self) -> torch.Tensor:
+        return fixedpoint.quantize(self.flat, fixedpoint.value_bits(self.ctx.norm_bound))
+
+    @cached_property
+    def fingerprint(self) -> Fingerprint:
+        return fingerprint(self.values)
+
+    @cached_property
+    def sq_norm(self) -> int:
+        return fixedpoint.sq_norm(self.values)
+
+    @property
+    def weight(self) -> int:
+        return min(max(self.submission.sample_count, 1), self.ctx.params.max_samples)
+
+
+class RoundState:
+    def __init__(self, submissions: list[Submission], ctx: RoundContext) -> None:
+        self.ctx = ctx
+        self.bits = fixedpoint.value_bits(ctx.norm_bound)
+        # Canonical order: on-chain commit order, so arrival order never matters.
+        ordered = sorted(submissions, key=lambda s: (s.commit_index, s.peer.lower()))
+        self.candidates = [Candidate(s, ctx) for s in ordered]
+        self._full: Stack | None = None
+        self._rows: dict[int, int] = {}
+
+    def stack(self, alive: list[int]) -> Stack:
+        """The stack of the alive candidates. The first call (right after the norm bound) fixes
+        the rows whose Gram is computed; later calls, on subsets, re-slice it."""
+        if self._full is None:
+            self._full = Stack(
+                peers=tuple(self.candidates[i].submission.peer for i in alive),
+                values=torch.stack([self.candidates[i].values for i in alive])
+                if alive else torch.zeros((0, self.ctx.numel), dtype=torch.int32),
+                weights=tuple(self.candidates[i].weight for i in alive),
+                bits=self.bits,
+            )
+            self._rows = {c: r for r, c in enumerate(alive)}
+        return self._full.subset([self._rows[i] for i in alive])
+
+    def to_units(self, score_sq: int) -> float:
+        """A squared score-grid quantity as a length in the delta's own units."""
+        return math.ldexp(math.sqrt(score_sq), fixedpoint.SCORE_SHIFT - self.bits)
+
+
+def lower_median(xs: list[int]) -> int:
+    return sorted(xs)[(len(xs) - 1) // 2]
+
+
+def above(x: int, factor: float, reference: int) -> bool:
+    """x > factor * reference, decided exactly (factor taken as the exact binary fraction)."""
+    return x > Fraction(factor) * reference
+
+
+def cosine(dot: int, sq_a: int, sq_b: int) -> float:
+    return dot / math.sqrt(sq_a * sq_b) if sq_a and sq_b else 0.0
+
+
+def cos_above(dot: int, sq_a: int, sq_b: int, threshold: float) -> bool:
+    """cos > threshold for threshold >= 0, decided on integers."""
+    return dot > 0 and dot * dot > Fraction(threshold) ** 2 * sq_a * sq_b
+
+
+def per_peer(check: Callable[[Candidate, RoundState], Finding]) -> Check:
+    """Lift a check of one candidate into a round check (candidates judged independently)."""
+
+    def round_check(state: RoundState, alive: list[int]) -> dict[int, Finding]:
+        return {i: check(state.candidates[i], state) for i in alive}
+
+    round_check.__name__ = check.__name__
+    round_check.__doc__ = check.__doc__
+    return round_check
