@@ -120,7 +120,11 @@ contract Coordinator is Ownable {
         Failed
     }
 
-    error InvalidTaskParams(string what);
+    error QuorumOutOfRange(uint16 quorumBps);
+    error EmptyWindow();
+    error ZeroMinimumStake();
+    error ZeroInitialGlobal();
+    error PeriodExceedsUnstakeDelay(uint256 period, uint256 withdrawalDelay);
     error InsufficientReserve(uint256 requested, uint256 reserve);
     error UnknownTask(uint256 taskId);
     error ZeroAmount();
@@ -656,16 +660,17 @@ contract Coordinator is Ownable {
     }
 
     function _checkParams(TaskParams calldata p) private view {
-        if (p.quorumBps <= BPS / 2 || p.quorumBps > BPS) revert InvalidTaskParams("quorumBps");
-        if (p.commitWindow == 0 || p.revealWindow == 0 || p.attestWindow == 0) {
-            revert InvalidTaskParams("window");
-        }
-        if (p.minPeerStake == 0 || p.minValidatorStake == 0) revert InvalidTaskParams("minStake");
-        if (p.initialGlobalHash == bytes32(0)) revert InvalidTaskParams("initialGlobalHash");
+        // Above one half, two different tuples can never both reach the quorum.
+        if (p.quorumBps <= BPS / 2 || p.quorumBps > BPS) revert QuorumOutOfRange(p.quorumBps);
+        if (p.commitWindow == 0 || p.revealWindow == 0 || p.attestWindow == 0) revert EmptyWindow();
+        // A zero minimum would make "registered" indistinguishable from a zero locked stake.
+        if (p.minPeerStake == 0 || p.minValidatorStake == 0) revert ZeroMinimumStake();
+        if (p.initialGlobalHash == bytes32(0)) revert ZeroInitialGlobal();
         // A leaver's stake must stay slashable until the rounds it took part in are settled:
         // its unstake delay must cover two full rounds (the round itself and one to slash in).
         uint256 period = uint256(p.commitWindow) + p.revealWindow + p.attestWindow;
-        if (2 * period > staking.withdrawalDelay()) revert InvalidTaskParams("period vs withdrawalDelay");
+        uint256 delay = staking.withdrawalDelay();
+        if (2 * period > delay) revert PeriodExceedsUnstakeDelay(period, delay);
     }
 
     function _windows(Task storage task, uint64 round)

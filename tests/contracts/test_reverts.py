@@ -1,0 +1,252 @@
+"""Every refusal of the contracts, checked by its custom error on the embedded chain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from eth_utils import keccak
+
+from loraswarm.protocol import chain
+from loraswarm.protocol.codes import Reason
+from loraswarm.scripts import chaintime
+from tests.contracts.harness import TOKEN_UNIT, Outcome, Swarm, build_outcome, default_params
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Task with peers pa, pb, pc and validators v1..v3 (1000 stake each, quorum 60 %)."""
+
+    swarm: Swarm
+    task: int
+    peers: list[str]
+    validators: list[str]
+    outsider: str
+
+    def finalize_round0(self, outcome: Outcome) -> None:
+        self.swarm.enter(self.task, 0, chain.Phase.ATTEST)
+        self.swarm.attest(self.task, 0, self.validators[0], outcome)
+        self.swarm.attest(self.task, 0, self.validators[1], outcome)
+        assert self.swarm.round_info(self.task, 0)[0] == chain.RoundStatus.FINALIZED
+
+
+@pytest.fixture(scope="module")
+def scene_base(embedded: Swarm) -> Scene:
+    """Built once per module; `scene` rolls every test back to this state."""
+    accounts = embedded.w3.eth.accounts
+    task = embedded.create_task()
+    for peer in accounts[1:4]:
+        embedded.join_peer(task, peer)
+    for validator in accounts[5:8]:
+        embedded.join_validator(task, validator)
+    return Scene(embedded, task, list(accounts[1:4]), list(accounts[5:8]), accounts[9])
+
+
+@pytest.fixture
+def scene(scene_base: Scene) -> Iterator[Scene]:
+    snapshot = chaintime.snapshot(scene_base.swarm.w3)
+    try:
+        yield scene_base
+    finally:
+        chaintime.revert(scene_base.swarm.w3, snapshot)
+
+
+def test_late_commit(scene: Scene) -> None:
+    scene.swarm.enter(scene.task, 0, chain.Phase.REVEAL)
+    with scene.swarm.reverts("NotInCommitWindow"):
+        scene.swarm.commit(scene.task, 0, scene.peers[0])
+
+
+def test_early_commit(scene: Scene) -> None:
+    scene.swarm.enter(scene.task, 0, chain.Phase.COMMIT)
+    with scene.swarm.reverts("NotInCommitWindow"):
+        scene.swarm.commit(scene.task, 1, scene.peers[0])
+
+
+def test_double_commit(scene: Scene) -> None:
+    scene.swarm.enter(scene.task, 0, chain.Phase.COMMIT)
+    scene.swarm.commit(scene.task, 0, scene.peers[0])
+    with scene.swarm.reverts("AlreadyCommitted"):
+        scene.swarm.commit(scene.task, 0, scene.peers[0])
+
+
+def test_commit_by_unregistered(scene: Scene) -> None:
+    scene.swarm.enter(scene.task, 0, chain.Phase.COMMIT)
+    with scene.swarm.reverts("NotPeer"):
+        scene.swarm.commit(scene.task, 0, scene.outsider)
+
+
+def test_attest_by_non_validator(scene: Scene) -> None:
+    scene.swarm.enter(scene.task, 0, chain.Phase.ATTEST)
+    with scene.swarm.reverts("NotValidator"):
+        scene.swarm.attest(scene.task, 0, scene.peers[0], build_outcome(scene.task, 0, [], []))
+
+
+def test_attest_outside_window(scene: Scene) -> None:
+    scene.swarm.enter(scene.task, 0, chain.Phase.REVEAL)
+    with scene.swarm.reverts("NotInAttestWindow"):
+        scene.swarm.attest(scene.task, 0, scene.validators[0], build_outcome(scene.task, 0, [], []))
+
+
+def test_conflicting_and_repeated_attestation(scene: Scene) -> None:
+    scene.swarm.enter(scene.task, 0, chain.Phase.ATTEST)
+    first = build_outcome(scene.task, 0, [], [])
+    scene.swarm.attest(scene.task, 0, scene.validators[0], first)
+    with scene.swarm.reverts("ConflictingAttestation"):
+        scene.swarm.attest(scene.task, 0, scene.validators[0], build_outcome(scene.task, 0, [], [], label="other"))
+    with scene.swarm.reverts("AlreadyAttested"):
+        scene.swarm.attest(scene.task, 0, scene.validators[0], first)
+
+
+def test_refinalize(scene: Scene) -> None:
+    outcome = build_outcome(scene.task, 0, [], [])
+    scene.finalize_round0(outcome)
+    with scene.swarm.reverts("RoundAlreadyFinalized"):
+        scene.swarm.attest(scene.task, 0, scene.validators[2], outcome)
+    scene.swarm.enter(scene.task, 0, chain.Phase.FAILED)
+    with scene.swarm.reverts("RoundAlreadyFinalized"):
+        scene.swarm.send(scene.swarm.coordinator.functions.markFailed(scene.task, 0), scene.outsider)
+
+
+def test_mark_failed_too_early_and_twice(scene: Scene) -> None:
+    mark = scene.swarm.coordinator.functions.markFailed(scene.task, 0)
+    scene.swarm.enter(scene.task, 0, chain.Phase.ATTEST)
+    with scene.swarm.reverts("RoundNotExpired"):
+        scene.swarm.send(mark, scene.outsider)
+    scene.swarm.enter(scene.task, 0, chain.Phase.FAILED)
+    scene.swarm.send(mark, scene.outsider)
+    with scene.swarm.reverts("RoundAlreadyFailed"):
+        scene.swarm.send(mark, scene.outsider)
+
+
+def test_claim_with_bad_proof_and_twice(scene: Scene) -> None:
+    pa, pb, _ = scene.peers
+    outcome = build_outcome(scene.task, 0, [(pa, 10 * TOKEN_UNIT), (pb, 20 * TOKEN_UNIT)], [])
+    scene.finalize_round0(outcome)
+    claim = scene.swarm.coordinator.functions.claim
+    with scene.swarm.reverts("InvalidProof"):  # more than the leaf says
+        scene.swarm.send(claim(scene.task, 0, 0, 11 * TOKEN_UNIT, outcome.rewards.proof(0)), pa)
+    with scene.swarm.reverts("InvalidProof"):  # someone else's leaf
+        scene.swarm.send(claim(scene.task, 0, 1, 20 * TOKEN_UNIT, outcome.rewards.proof(1)), pa)
+    scene.swarm.claim(scene.task, 0, outcome, 0)
+    with scene.swarm.reverts("AlreadyClaimed"):
+        scene.swarm.claim(scene.task, 0, outcome, 0)
+
+
+def test_claim_before_finalization(scene: Scene) -> None:
+    outcome = build_outcome(scene.task, 0, [(scene.peers[0], TOKEN_UNIT)], [])
+    with scene.swarm.reverts("RoundNotFinalized"):
+        scene.swarm.claim(scene.task, 0, outcome, 0)
+
+
+def test_round_never_pays_more_than_its_pool(scene: Scene) -> None:
+    pa, pb, _ = scene.peers
+    outcome = build_outcome(scene.task, 0, [(pa, 700 * TOKEN_UNIT), (pb, 700 * TOKEN_UNIT)], [])
+    scene.finalize_round0(outcome)
+    scene.swarm.claim(scene.task, 0, outcome, 0)
+    with scene.swarm.reverts("PoolExceeded"):
+        scene.swarm.claim(scene.task, 0, outcome, 1)
+
+
+def test_unstake_before_delay(scene: Scene) -> None:
+    staking = scene.swarm.staking.functions
+    peer = scene.peers[0]
+    with scene.swarm.reverts("InsufficientFreeStake"):  # the registration's stake is locked
+        scene.swarm.send(staking.requestUnstake(1_000 * TOKEN_UNIT), peer)
+    scene.swarm.send(staking.requestUnstake(900 * TOKEN_UNIT), peer)
+    chaintime.advance(scene.swarm.w3, 3_600)
+    with scene.swarm.reverts("UnstakeNotReady"):
+        scene.swarm.send(staking.withdraw(), peer)
+
+
+def test_pending_unstake_is_still_slashed(scene: Scene) -> None:
+    peer = scene.peers[0]
+    outcome = build_outcome(scene.task, 0, [], [(peer, 1_000 * TOKEN_UNIT, Reason.NORM_BOUND)])
+    scene.swarm.send(scene.swarm.staking.functions.requestUnstake(900 * TOKEN_UNIT), peer)
+    scene.finalize_round0(outcome)
+    scene.swarm.execute_slash(scene.task, 0, outcome, 0, scene.outsider)
+    assert scene.swarm.staking.functions.accountOf(peer).call()[:3] == [0, 0, 0]
+    with scene.swarm.reverts("NothingToWithdraw"):
+        scene.swarm.send(scene.swarm.staking.functions.withdraw(), peer)
+
+
+def test_slash_above_stake_and_twice(scene: Scene) -> None:
+    pa, pb, _ = scene.peers
+    outcome = build_outcome(scene.task, 0, [], [(pa, 1_001 * TOKEN_UNIT, Reason.KRUM_OUTLIER),
+                                                 (pb, 10 * TOKEN_UNIT, Reason.NOT_REVEALED)])
+    scene.finalize_round0(outcome)
+    with scene.swarm.reverts("SlashExceedsStake"):
+        scene.swarm.execute_slash(scene.task, 0, outcome, 0, scene.outsider)
+    scene.swarm.execute_slash(scene.task, 0, outcome, 1, scene.outsider)
+    with scene.swarm.reverts("AlreadySlashed"):
+        scene.swarm.execute_slash(scene.task, 0, outcome, 1, scene.outsider)
+    call = scene.swarm.coordinator.functions.executeSlash(
+        scene.task, 0, pb, 11 * TOKEN_UNIT, Reason.NOT_REVEALED, outcome.slashes.proof(1))
+    with scene.swarm.reverts("InvalidProof"):
+        scene.swarm.send(call, scene.outsider)
+
+
+def test_only_dissenters_are_slashed_for_dissent(scene: Scene) -> None:
+    v1, _, v3 = scene.validators
+    scene.finalize_round0(build_outcome(scene.task, 0, [], []))
+    dissent = scene.swarm.coordinator.functions.slashDissenter
+    with scene.swarm.reverts("NotADissenter"):  # attested the finalized tuple
+        scene.swarm.send(dissent(scene.task, 0, v1), scene.outsider)
+    with scene.swarm.reverts("NotADissenter"):  # did not attest at all
+        scene.swarm.send(dissent(scene.task, 0, v3), scene.outsider)
+
+
+def test_only_the_coordinator_slashes_and_locks(scene: Scene) -> None:
+    staking = scene.swarm.staking.functions
+    with scene.swarm.reverts("NotCoordinator"):
+        scene.swarm.send(staking.slash(scene.peers[0], 1, 0), scene.outsider)
+    with scene.swarm.reverts("NotCoordinator"):
+        scene.swarm.send(staking.lock(scene.peers[0], 1), scene.outsider)
+    with scene.swarm.reverts("CoordinatorAlreadySet"):
+        scene.swarm.send(staking.setCoordinator(scene.outsider), scene.swarm.treasury)
+
+
+def test_registration_rules(scene: Scene) -> None:
+    swarm, coordinator = scene.swarm, scene.swarm.coordinator.functions
+    with swarm.reverts("AlreadyRegistered"):
+        swarm.send(coordinator.registerPeer(scene.task), scene.peers[0])
+    other = swarm.create_task()
+    with swarm.reverts("BusyInAnotherTask"):
+        swarm.send(coordinator.registerPeer(other), scene.peers[0])
+    with swarm.reverts("InsufficientFreeStake"):
+        swarm.send(coordinator.registerPeer(scene.task), scene.outsider)
+    with swarm.reverts("StakeBelowMinimum"):
+        swarm.send(coordinator.registerValidator(scene.task, TOKEN_UNIT), scene.outsider)
+    with swarm.reverts("UnknownTask"):
+        swarm.send(coordinator.registerPeer(99), scene.outsider)
+    swarm.send(coordinator.leave(scene.task), scene.peers[0])
+    swarm.send(coordinator.registerPeer(other), scene.peers[0])
+    assert coordinator.activeTask(scene.peers[0]).call() == other
+
+
+def test_task_creation_rules(swarm: Swarm) -> None:
+    now = chaintime.now(swarm.w3)
+    create = swarm.coordinator.functions.createTask
+    with swarm.reverts("OwnableUnauthorizedAccount"):
+        swarm.send(create(default_params(now)), swarm.w3.eth.accounts[1])
+    with swarm.reverts("QuorumOutOfRange"):
+        swarm.send(create(default_params(now, quorumBps=5_000)), swarm.treasury)
+    with swarm.reverts("EmptyWindow"):
+        swarm.send(create(default_params(now, revealWindow=0)), swarm.treasury)
+    with swarm.reverts("ZeroMinimumStake"):
+        swarm.send(create(default_params(now, minPeerStake=0)), swarm.treasury)
+    with swarm.reverts("PeriodExceedsUnstakeDelay"):  # a round longer than half the unstake delay
+        swarm.send(create(default_params(now, commitWindow=50_000)), swarm.treasury)
+    with swarm.reverts("InsufficientReserve"):
+        swarm.send(create(default_params(now, budget=10**30)), swarm.treasury)
+
+
+def test_views_agree_with_python_encodings(swarm: Swarm) -> None:
+    peer, content, salt = swarm.w3.eth.accounts[3], keccak(text="delta"), keccak(text="salt")
+    coordinator = swarm.coordinator.functions
+    assert coordinator.commitmentFor(peer, 7, content, salt).call() == chain.commitment(peer, 7, content, salt)
+    roots = [keccak(text=str(i)) for i in range(4)]
+    assert coordinator.tupleHashOf(*roots).call() == chain.tuple_hash(*roots)
+    assert coordinator.DISSENT_REASON().call() == chain.DISSENT_REASON
+    assert max(Reason) < chain.DISSENT_REASON
