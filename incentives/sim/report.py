@@ -1,0 +1,104 @@
+"""Figures of a simulation: profit per strategy, gas per round, finalize gas against N."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from statistics import mean
+from typing import Any
+
+from loraswarm.incentives.sim.chain import UNIT, GasRecord
+from loraswarm.incentives.sim.run import HONEST_VALIDATOR, LAZY_VALIDATOR, RoundGas, SimResult
+from loraswarm.incentives.sim.strategies import Strategy
+
+
+@dataclass(frozen=True)
+class StrategyFigures:
+    role: str
+    group: str
+    count: int
+    profit_min: float  # whole tokens
+    profit_mean: float
+    profit_max: float
+    earnings_mean: float  # rewards - slashes, whole tokens
+    reasons: dict[str, int]  # verdict reason -> how many times
+
+
+def _group(role: str) -> str:
+    return "validator" if role in (HONEST_VALIDATOR, LAZY_VALIDATOR) else Strategy(role).group
+
+
+def by_strategy(result: SimResult) -> list[StrategyFigures]:
+    members: dict[str, list[str]] = defaultdict(list)
+    for m in result.members:
+        members[m.role].append(m.address)
+    figures = []
+    for role, addresses in members.items():
+        profits = [result.profit[a] / UNIT for a in addresses]
+        reasons = {reason.name: n for (r, reason), n in sorted(result.rejections.items()) if r == role}
+        figures.append(StrategyFigures(
+            role, _group(role), len(addresses), min(profits), mean(profits), max(profits),
+            mean(result.earnings[a] / UNIT for a in addresses), reasons,
+        ))
+    return figures
+
+
+def gas_by_kind(records: list[GasRecord]) -> dict[str, dict[str, float]]:
+    """Per transaction kind: mean gas per transaction and mean gas per round."""
+    per_kind: dict[str, list[int]] = defaultdict(list)
+    rounds = {r.round_id for r in records}
+    for r in records:
+        per_kind[r.kind].append(r.gas)
+    return {
+        kind: {"per_tx": round(mean(gas)), "per_round": round(sum(gas) / max(len(rounds), 1)), "txs": len(gas)}
+        for kind, gas in sorted(per_kind.items())
+    }
+
+
+def summary(result: SimResult, by_n: dict[int, RoundGas]) -> dict[str, Any]:
+    """The benchmark's JSON object (profits in whole tokens)."""
+    figures = by_strategy(result)
+    per_group: dict[str, list[StrategyFigures]] = defaultdict(list)
+    for f in figures:
+        per_group[f.group].append(f)
+    validators = {f.role: f for f in per_group["validator"]}
+    honest_v = validators[HONEST_VALIDATOR].earnings_mean
+    lazy_v = validators[LAZY_VALIDATOR].earnings_mean if LAZY_VALIDATOR in validators else 0.0
+    gas = gas_by_kind(result.gas)
+    ns = sorted(by_n)
+    return {
+        "honest_profit_min": round(min(f.profit_min for f in per_group["honest"]), 3),
+        "free_rider_profit_max": round(max(f.profit_max for f in per_group["free_rider"]), 3),
+        "attacker_profit_max": round(max(f.profit_max for f in per_group["attacker"]), 3),
+        "lazy_validator_vs_honest": round(lazy_v / honest_v, 3) if honest_v > 0 else None,
+        "rounds": result.config.rounds,
+        "finalized_rounds": result.finalized_rounds,
+        "peers": len(result.config.peers),
+        "validators": result.config.honest_validators + result.config.lazy_validators,
+        "profit_by_strategy": {f.role: round(f.profit_mean, 3) for f in figures},
+        "gas_per_round": sum(k["per_round"] for k in gas.values()),
+        "gas_by_kind": gas,
+        "finalize_gas": {str(n): by_n[n].finalize for n in ns},
+        "finalize_ratio": round(by_n[ns[-1]].finalize / by_n[ns[0]].finalize, 4) if ns else None,
+        "round_gas": {str(n): by_n[n].total for n in ns},
+    }
+
+
+def profit_table(result: SimResult) -> str:
+    rows = [f"{'strategy':<17}{'group':<11}{'n':>3}{'profit min':>13}{'mean':>12}{'max':>12}"
+            f"{'earned':>12}  verdicts"]
+    for f in sorted(by_strategy(result), key=lambda f: (f.group, f.role)):
+        verdicts = ", ".join(f"{k} x{v}" for k, v in f.reasons.items())
+        rows.append(f"{f.role:<17}{f.group:<11}{f.count:>3}{f.profit_min:>13.2f}{f.profit_mean:>12.2f}"
+                    f"{f.profit_max:>12.2f}{f.earnings_mean:>12.2f}  {verdicts}")
+    return "\n".join(rows)
+
+
+def gas_table(result: SimResult, by_n: dict[int, RoundGas]) -> str:
+    rows = [f"{'tx kind':<10}{'txs':>6}{'gas/tx':>10}{'gas/round':>12}"]
+    for kind, g in gas_by_kind(result.gas).items():
+        rows.append(f"{kind:<10}{g['txs']:>6}{g['per_tx']:>10}{g['per_round']:>12}")
+    rows.append("one round of N honest peers: finalize stays flat, the rest is paid per peer")
+    rows.append(f"{'N':>5}{'finalize':>10}{'round total':>13}{'per peer':>10}")
+    rows += [f"{n:>5}{g.finalize:>10}{g.total:>13}{g.total // n:>10}" for n, g in sorted(by_n.items())]
+    return "\n".join(rows)
