@@ -1,0 +1,177 @@
+"""Each validation check rejects what it should, with its reason code and measures, and lets
+honest updates through."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+import torch
+
+from loraswarm.consensus import (
+    ConsensusParams,
+    RoundContext,
+    Submission,
+    fixedpoint,
+    settle_round,
+    validate_round,
+)
+from loraswarm.consensus.fingerprint import fingerprint
+from loraswarm.consensus.simulate import Population, lora_spec, submissions
+from loraswarm.protocol.codes import Reason
+from loraswarm.protocol.rules import RuleId
+
+SPEC = lora_spec(layers=2, hidden=64, rank=8)
+CTX = RoundContext(round=3, current_global_hash="0x" + "ab" * 32, spec=SPEC, norm_bound=16.0)
+HONEST = 7
+
+
+def honest_rows(seed: int = 0, n: int = HONEST) -> torch.Tensor:
+    return Population(d=CTX.numel).honest(n, torch.Generator().manual_seed(seed))
+
+
+def reasons(subs: list[Submission], ctx: RoundContext = CTX) -> list[Reason]:
+    return [v.reason for v in validate_round(subs, ctx).verdicts]
+
+
+def with_extra(extra: torch.Tensor, ctx: RoundContext = CTX, **changes: object) -> list[Reason]:
+    """Seven honest updates plus one more (committed last), its submission fields changed."""
+    subs = submissions(ctx, torch.cat([honest_rows(), extra[None]]))
+    subs[-1] = dataclasses.replace(subs[-1], **changes)
+    return reasons(subs, ctx)
+
+
+def test_honest_round_is_all_accepted_with_measures() -> None:
+    verdict = validate_round(submissions(CTX, honest_rows()), CTX)
+    assert [v.reason for v in verdict.verdicts] == [Reason.ACCEPTED] * HONEST
+    for v in verdict.verdicts:
+        assert {"norm", "norm_to_median", "max_cos_earlier", "max_abs_cos", "krum_score",
+                "median_distance", "weight"} <= set(v.measures)
+        assert 3.0 < v.measures["norm"] < 5.0
+    assert len(verdict.accepted) == HONEST
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"revealed": False}, Reason.NOT_REVEALED),
+    ({"delta": None}, Reason.NOT_REVEALED),
+    ({"signature_ok": False}, Reason.BAD_SIGNATURE),
+    ({"commitment_ok": False}, Reason.COMMITMENT_MISMATCH),
+    ({"base_hash": "0x" + "cd" * 32}, Reason.STALE_BASE),
+])
+def test_envelope_checks(change: dict[str, object], reason: Reason) -> None:
+    assert with_extra(honest_rows(1)[0], **change) == [Reason.ACCEPTED] * HONEST + [reason]
+
+
+def test_schema_wrong_key_shape_and_dtype() -> None:
+    good = CTX.unflatten(honest_rows(1)[0])
+    key = sorted(SPEC)[0]
+    renamed = {**{k: v for k, v in good.items() if k != key}, key + ".x": good[key]}
+    reshaped = {**good, key: good[key].reshape(-1)}
+    integer = {**good, key: good[key].to(torch.int64)}
+    for delta in (renamed, reshaped, integer):
+        assert with_extra(honest_rows(1)[0], delta=delta)[-1] is Reason.SCHEMA
+
+
+def test_not_finite() -> None:
+    bad = honest_rows(1)[0].clone()
+    bad[5] = float("nan")
+    assert with_extra(bad)[-1] is Reason.NOT_FINITE
+
+
+def test_norm_bound_by_coordinate_and_by_norm() -> None:
+    spike = torch.zeros(CTX.numel)
+    spike[0] = 17.0
+    assert with_extra(spike)[-1] is Reason.NORM_BOUND
+    long = honest_rows(1)[0] * 5  # norm ~20 > 16, every coordinate small
+    verdicts = validate_round(submissions(CTX, torch.cat([honest_rows(), long[None]])), CTX).verdicts
+    assert verdicts[-1].reason is Reason.NORM_BOUND
+    assert verdicts[-1].measures["norm"] == pytest.approx(float(long.norm()), rel=1e-4)
+
+
+def test_zero_and_tiny_updates_are_free_riders() -> None:
+    assert with_extra(torch.zeros(CTX.numel))[-1] is Reason.ZERO_UPDATE
+    tiny = torch.randn(CTX.numel, generator=torch.Generator().manual_seed(5)) * 1e-4
+    assert with_extra(tiny)[-1] is Reason.ZERO_UPDATE
+
+
+def test_duplicate_earlier_commitment_wins_whatever_the_list_order() -> None:
+    rows = honest_rows()
+    copy = rows[2] + 1e-3 * torch.randn(CTX.numel, generator=torch.Generator().manual_seed(1))
+    subs = submissions(CTX, torch.cat([rows, copy[None]]))
+    # The copy committed before its victim: the victim is the one rejected.
+    subs[-1] = dataclasses.replace(subs[-1], commit_index=-1)
+    random.Random(0).shuffle(subs)
+    verdicts = {v.peer: v.reason for v in validate_round(subs, CTX).verdicts}
+    by_index = {s.commit_index: verdicts[s.peer] for s in subs}
+    assert by_index[-1] is Reason.ACCEPTED
+    assert by_index[2] is Reason.DUPLICATE_UPDATE
+    assert sum(r is Reason.ACCEPTED for r in by_index.values()) == HONEST
+
+
+def test_replay_exact_and_perturbed() -> None:
+    old = honest_rows(seed=9, n=1)[0]
+    bits = fixedpoint.value_bits(CTX.norm_bound)
+    ctx = dataclasses.replace(CTX, history=(fingerprint(fixedpoint.quantize(old, bits)),))
+    assert with_extra(old, ctx=ctx)[-1] is Reason.REPLAYED_UPDATE
+    perturbed = old + 0.002 * torch.randn(CTX.numel, generator=torch.Generator().manual_seed(2))
+    assert with_extra(perturbed, ctx=ctx)[-1] is Reason.REPLAYED_UPDATE
+    fresh = honest_rows(n=HONEST + 1)[HONEST]  # same round population, never revealed before
+    assert with_extra(fresh, ctx=ctx)[-1] is Reason.ACCEPTED
+
+
+def test_pure_noise_is_rejected() -> None:
+    noise = torch.randn(CTX.numel, generator=torch.Generator().manual_seed(3))
+    noise *= 4.0 / noise.norm()
+    assert with_extra(noise)[-1] is Reason.NOISE_UPDATE
+
+
+def test_outliers_krum_and_median() -> None:
+    flipped = -honest_rows()[0:3].mean(dim=0) * 3  # norm ~ 10: inside the bound
+    got = with_extra(flipped)
+    assert got[:HONEST] == [Reason.ACCEPTED] * HONEST
+    assert got[-1] in (Reason.KRUM_OUTLIER, Reason.MEDIAN_OUTLIER)
+    lenient = dataclasses.replace(CTX, params=ConsensusParams(krum_score_factor=100.0))
+    assert with_extra(flipped, ctx=lenient)[-1] is Reason.MEDIAN_OUTLIER
+
+
+def test_loss_gate() -> None:
+    target = honest_rows().mean(dim=0)
+
+    def loss(delta: dict[str, torch.Tensor] | None) -> float:
+        if delta is None:
+            return 2.0
+        flat = fixedpoint.flatten(delta, CTX.keys)
+        return 2.0 - 0.5 * float(torch.nn.functional.cosine_similarity(flat, target, dim=0))
+
+    ctx = dataclasses.replace(CTX, loss_fn=loss)
+    away = -0.5 * target  # inside every other check's tolerance, but it hurts the loss
+    verdicts = validate_round(submissions(ctx, torch.cat([honest_rows(), away[None]])), ctx).verdicts
+    assert [v.reason for v in verdicts[:HONEST]] == [Reason.ACCEPTED] * HONEST
+    assert verdicts[-1].reason is Reason.LOSS_GATE
+    assert verdicts[-1].measures["loss_increase"] > 0.02 * 2.0
+
+
+def test_settle_records_selection_and_agreement() -> None:
+    ctx = dataclasses.replace(CTX, rule_id=RuleId.KRUM)
+    outcome = settle_round(submissions(ctx, honest_rows()), ctx)
+    reasons_ = [v.reason for v in outcome.verdicts]
+    assert reasons_.count(Reason.ACCEPTED) == 1
+    assert reasons_.count(Reason.NOT_SELECTED) == HONEST - 1
+    chosen = next(v for v in outcome.verdicts if v.reason is Reason.ACCEPTED)
+    assert chosen.measures["agreement"] == pytest.approx(1.0, abs=1e-6)
+    assert all(0.2 < v.measures["agreement"] < 1.0 for v in outcome.verdicts
+               if v.reason is Reason.NOT_SELECTED)
+    assert set(outcome.fingerprints) == {s for s in outcome.aggregate.agreement}
+
+
+def test_empty_round_keeps_the_global() -> None:
+    outcome = settle_round([], CTX)
+    assert outcome.verdicts == ()
+    assert all(float(t.abs().max()) == 0.0 for t in outcome.aggregate.delta.values())
+
+
+def test_same_peer_twice_is_refused() -> None:
+    subs = submissions(CTX, honest_rows(n=2))
+    with pytest.raises(ValueError, match="twice"):
+        validate_round([subs[0], dataclasses.replace(subs[1], peer=subs[0].peer.upper())], CTX)
