@@ -158,6 +158,11 @@ def _field(solidity_type: str, value: Any) -> Any:
 
 def decode(data: bytes) -> Envelope:
     """Parse one envelope; anything but its canonical encoding is refused."""
+    # eth-account imports py_ecc, which raises the recursion limit to 100000: deeply nested JSON
+    # would then overflow the C stack instead of raising RecursionError. An envelope is one
+    # object holding one object and no arrays, so refuse any other shape before parsing.
+    if data.count(b"{") != 2 or b"[" in data:
+        raise DecodeError("not shaped like an envelope")
     try:
         doc = json.loads(data)
         kind = _BODIES[doc["type"]]

@@ -142,6 +142,8 @@ class Dialer:
             try:
                 await self.host.connect(info)
                 self._backoff[info.peer_id] = _Backoff()
+                # identify may not report addresses we can use; the ones we just dialled are
+                self.book.remember(info.peer_id, info.addrs)
                 return
             except Exception as error:  # unreachable peers are normal; retry later
                 logger.debug("dial %s failed: %s", info.peer_id, error)

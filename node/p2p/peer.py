@@ -104,6 +104,7 @@ class PeerProcess:
         return {
             "verdicts": {Reason(r).name: n for r, n in self.service.rejections().items()},
             "peers": [p.to_base58() for p in self.service.connected_peers()],
+            "topic_peers": self.service.topic_peers(),
             "rss_mb": rss_mb(),
             "served": self.service.blob_server.served,
         }

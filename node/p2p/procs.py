@@ -1,6 +1,7 @@
 """Drive peer processes (`loraswarm.node.p2p.peer`) from synchronous code: the tests and the
 benchmark start real peers on 127.0.0.1 through this and always stop them."""
 
+import contextlib
 import itertools
 import json
 import os
@@ -152,14 +153,19 @@ class PeerHandle:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
 
+    def signal_stop(self) -> None:
+        """Close stdin: the peer's signal to stop (lets several peers wind down at once)."""
+        if self.proc is not None and self.proc.stdin is not None and not self.proc.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self.proc.stdin.close()
+
     def stop(self) -> None:
-        """Close stdin (the peer's signal to stop), then insist."""
+        """Ask the peer to stop, then insist."""
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return
         try:
-            if proc.stdin is not None:
-                proc.stdin.close()
+            self.signal_stop()
             proc.wait(5)
         except (subprocess.TimeoutExpired, BrokenPipeError):
             proc.terminate()

@@ -158,5 +158,9 @@ class P2PService:
     def addrs(self) -> list[str]:
         return [str(a) for a in self.host.get_addrs()]
 
+    def topic_peers(self) -> int:
+        """Peers known to be subscribed to our updates topic (gossip can reach them)."""
+        return len(self.pubsub.peer_topics.get(self.topics[wire.UPDATES_TOPIC], ()))
+
     def connected_peers(self) -> list[ID]:
         return list(self.host.get_connected_peers())
