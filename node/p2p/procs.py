@@ -39,12 +39,16 @@ class PeerHandle:
         round: int = 0,
         module: str = "loraswarm.node.p2p.peer",
         python_path: list[str] | None = None,
+        command: list[str] | None = None,
     ) -> None:
+        """`command` replaces the Python peer with another program that speaks the same JSON
+        lines (the js interop peer); it gets the key in the same environment variable."""
         self.name = name
         self.identity = identity
         self.workdir = workdir
         self.module = module
         self.python_path = python_path or []
+        self.command = command
         self.config = {
             "chain_id": chain_id,
             "coordinator": coordinator,
@@ -56,7 +60,7 @@ class PeerHandle:
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready: Event = {}
-        self.received: list[Event] = []
+        self.received: list[Event] = []  # envelopes (Python peer) or messages (js peer)
         self._replies: dict[int, queue.Queue[Event]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -80,7 +84,7 @@ class PeerHandle:
         with self._lock:
             self.ready = {}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, "--config", str(config_path)],
+            self.command or [sys.executable, "-m", self.module, "--config", str(config_path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=(self.workdir / "stderr.log").open("ab"),
@@ -102,7 +106,7 @@ class PeerHandle:
                     self._replies.setdefault(msg["reply"], queue.Queue()).put(msg)
                 elif msg.get("event") == "ready":
                     self.ready = msg
-                elif msg.get("event") == "received":
+                elif msg.get("event") in ("received", "message"):
                     self.received.append(msg)
                 self._changed.notify_all()
         with self._lock:
