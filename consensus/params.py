@@ -13,7 +13,7 @@ class ConsensusParams:
     max_samples: int = 10_000
     # Free riders: an update shorter than this fraction of the round's median norm is "zero"
     # (catches tiny-noise free riders too), as is any update below the absolute min_norm.
-    zero_fraction: float = 0.1
+    zero_fraction: float = 0.25
     min_norm: float = 0.0
     # Cosine above which an update duplicates an earlier commitment's (or replays an old one).
     duplicate_cos: float = 0.99
@@ -27,6 +27,9 @@ class ConsensusParams:
     # coordinate-wise median above this multiple of the median such distance.
     krum_score_factor: float = 3.0
     median_distance_factor: float = 2.0
+    # An update must point the median's way: cosine to the coordinate-wise median above this
+    # (0: any positive agreement; incentives pay nothing for agreement <= 0 anyway).
+    median_min_cos: float = 0.0
     # Loss gate: validation loss of global + delta may exceed the global's by this fraction.
     loss_tolerance: float = 0.02
     # Rule parameters.
@@ -41,6 +44,8 @@ class ConsensusParams:
         fractions = (self.zero_fraction, self.byzantine_fraction, self.trim_fraction)
         if not all(0 <= f < 0.5 for f in fractions):
             raise ValueError(f"fractions must lie in [0, 0.5): {self}")
+        if not 0 <= self.median_min_cos < 1:
+            raise ValueError("median_min_cos must lie in [0, 1)")
         if self.max_samples < 1 or self.max_samples > 1 << 20:
             raise ValueError("max_samples must lie in [1, 2**20] (exact int64 weighted sums)")
 

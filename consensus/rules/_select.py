@@ -25,6 +25,8 @@ def coordinate_median(values: torch.Tensor) -> torch.Tensor:
     return round_div(stats[lo] + stats[hi], 2)
 
 
-def lowest_first(scores: list[int]) -> list[int]:
-    """Row indices by ascending score; equal scores keep canonical (commit) order."""
-    return sorted(range(len(scores)), key=lambda i: (scores[i], i))
+def lowest_first(scores: list[int], norms: list[int]) -> list[int]:
+    """Row indices by ascending score. Equal scores are structural in Krum (two mutual nearest
+    neighbours score the same), so ties go to the shorter update, and only then to canonical
+    (commit) order: the choice depends on the updates, not on who committed first."""
+    return sorted(range(len(scores)), key=lambda i: (scores[i], norms[i], i))

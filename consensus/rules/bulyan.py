@@ -15,20 +15,22 @@ import torch
 from loraswarm.consensus.fixedpoint import round_div
 from loraswarm.consensus.params import ConsensusParams
 from loraswarm.consensus.rules._select import coordinate_median, lowest_first
-from loraswarm.consensus.rules.krum import krum_scores
+from loraswarm.consensus.rules.krum import krum_scores, norms
 from loraswarm.consensus.rules.output import Output
 from loraswarm.consensus.stack import Stack
 
 
-def bulyan_select(sq_distances: torch.Tensor, f: int) -> list[int]:
+def bulyan_select(gram: torch.Tensor, sq_distances: torch.Tensor, f: int) -> list[int]:
     """Rows chosen by n - 2f rounds of Krum over the remaining rows (in pick order)."""
     n = sq_distances.shape[0]
+    sq_norms = norms(gram)
     remaining = list(range(n))
     picked: list[int] = []
     for _ in range(n - 2 * f):
         index = torch.tensor(remaining, dtype=torch.long)
         scores = krum_scores(sq_distances[index][:, index], f)
-        picked.append(remaining.pop(lowest_first(scores)[0]))
+        best = lowest_first(scores, [sq_norms[i] for i in remaining])[0]
+        picked.append(remaining.pop(best))
     return picked
 
 
@@ -46,6 +48,6 @@ def closest_to_median_mean(values: torch.Tensor, beta: int) -> torch.Tensor:
 def bulyan(stack: Stack, params: ConsensusParams) -> Output:
     n = len(stack)
     f = min(params.byzantine(n), max(0, (n - 3) // 4))
-    picked = sorted(bulyan_select(stack.sq_distances, f))
+    picked = sorted(bulyan_select(stack.gram, stack.sq_distances, f))
     values = stack.values[torch.tensor(picked, dtype=torch.long)]
     return Output(closest_to_median_mean(values, len(picked) - 2 * f), tuple(picked))

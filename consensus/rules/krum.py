@@ -29,8 +29,13 @@ def krum_scores(sq_distances: torch.Tensor, f: int) -> list[int]:
     return [int(s) for s in ordered.sum(dim=1).tolist()]
 
 
+def norms(gram: torch.Tensor) -> list[int]:
+    return [int(v) for v in torch.diagonal(gram).tolist()]
+
+
 def krum(stack: Stack, params: ConsensusParams) -> Output:
-    best = lowest_first(krum_scores(stack.sq_distances, params.byzantine(len(stack))))[0]
+    scores = krum_scores(stack.sq_distances, params.byzantine(len(stack)))
+    best = lowest_first(scores, norms(stack.gram))[0]
     return Output(stack.values[best].to(torch.int64), (best,))
 
 
@@ -38,7 +43,7 @@ def multi_krum(stack: Stack, params: ConsensusParams) -> Output:
     n = len(stack)
     f = params.byzantine(n)
     keep = params.multi_krum_keep or n - f
-    chosen = sorted(lowest_first(krum_scores(stack.sq_distances, f))[:keep])
+    chosen = sorted(lowest_first(krum_scores(stack.sq_distances, f), norms(stack.gram))[:keep])
     index = torch.tensor(chosen, dtype=torch.long)
     mean = weighted_mean(stack.values[index], [stack.weights[i] for i in chosen])
     return Output(mean, tuple(chosen))

@@ -1,6 +1,8 @@
 """Outlier checks among the round's remaining updates: Krum scores (Blanchard et al. 2017) and
 distance to the coordinate-wise median (Yin et al. 2018), each against a multiple of the
-round's own median, so the threshold follows the honest spread of the task."""
+round's own median, so the threshold follows the honest spread of the task; and the direction
+test against that median, which catches what hides inside the spread by pointing backwards
+(sign flip, inner-product manipulation: Xie et al. 2020)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,14 @@ import math
 from loraswarm.consensus import fixedpoint
 from loraswarm.consensus.rules._select import coordinate_median
 from loraswarm.consensus.rules.krum import krum_scores
-from loraswarm.consensus.validation.state import Finding, RoundState, above, lower_median
+from loraswarm.consensus.validation.state import (
+    Finding,
+    RoundState,
+    above,
+    cos_above,
+    cosine,
+    lower_median,
+)
 from loraswarm.protocol.codes import Reason
 
 
@@ -29,17 +38,25 @@ def krum_outlier(state: RoundState, alive: list[int]) -> dict[int, Finding]:
 
 def median_outlier(state: RoundState, alive: list[int]) -> dict[int, Finding]:
     """Distance to the coordinate-wise median above median_distance_factor times the median
-    such distance (squared: factor squared, decided on integers)."""
+    such distance (squared: factor squared, decided on integers), or a cosine to the median
+    at or below median_min_cos."""
     if not alive:
         return {}
+    params = state.ctx.params
     stack = state.stack(alive)
     centre = coordinate_median(stack.values)
-    dots = fixedpoint.dots(stack.values, centre)
+    dots = [int(v) for v in fixedpoint.dots(stack.values, centre).tolist()]
     centre_sq = fixedpoint.sq_norm(centre)
-    sq = [int(stack.gram[r, r]) - 2 * int(dots[r]) + centre_sq for r in range(len(alive))]
+    norms = [int(stack.gram[r, r]) for r in range(len(alive))]
+    sq = [n - 2 * dot + centre_sq for n, dot in zip(norms, dots, strict=True)]
     median = lower_median(sq)
-    factor_sq = state.ctx.params.median_distance_factor ** 2
-    return {i: Finding(Reason.MEDIAN_OUTLIER if above(s, factor_sq, median) else Reason.ACCEPTED,
-                       {"median_distance": state.to_units(s),
-                        "median_distance_ratio": math.sqrt(s / median) if median else 0.0})
-            for i, s in zip(alive, sq, strict=True)}
+    factor_sq = params.median_distance_factor ** 2
+    out: dict[int, Finding] = {}
+    for r, i in enumerate(alive):
+        far = above(sq[r], factor_sq, median)
+        backwards = not cos_above(dots[r], norms[r], centre_sq, params.median_min_cos)
+        out[i] = Finding(Reason.MEDIAN_OUTLIER if far or backwards else Reason.ACCEPTED,
+                         {"median_distance": state.to_units(sq[r]),
+                          "median_distance_ratio": math.sqrt(sq[r] / median) if median else 0.0,
+                          "median_cos": cosine(dots[r], norms[r], centre_sq)})
+    return out

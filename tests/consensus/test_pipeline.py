@@ -136,16 +136,20 @@ def test_outliers_krum_and_median() -> None:
 
 
 def test_loss_gate() -> None:
-    target = honest_rows().mean(dim=0)
+    # The public validation set punishes one direction that honest training does not touch.
+    secret = torch.randn(CTX.numel, generator=torch.Generator().manual_seed(7))
+    secret /= secret.norm()
 
     def loss(delta: dict[str, torch.Tensor] | None) -> float:
         if delta is None:
             return 2.0
-        flat = fixedpoint.flatten(delta, CTX.keys)
-        return 2.0 - 0.5 * float(torch.nn.functional.cosine_similarity(flat, target, dim=0))
+        push = float(fixedpoint.flatten(delta, CTX.keys) @ secret)
+        return 2.0 + 0.5 * max(0.0, push - 0.3)
 
     ctx = dataclasses.replace(CTX, loss_fn=loss)
-    away = -0.5 * target  # inside every other check's tolerance, but it hurts the loss
+    # Honest-looking in every other respect (norm, direction, distances), but it pushes along
+    # the secret direction.
+    away = honest_rows(n=HONEST + 1)[HONEST] + 2.0 * secret
     verdicts = validate_round(submissions(ctx, torch.cat([honest_rows(), away[None]])), ctx).verdicts
     assert [v.reason for v in verdicts[:HONEST]] == [Reason.ACCEPTED] * HONEST
     assert verdicts[-1].reason is Reason.LOSS_GATE

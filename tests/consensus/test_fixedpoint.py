@@ -1,0 +1,70 @@
+"""The exact arithmetic under consensus: grids, canonical rounding, exact Gram and norms."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loraswarm.consensus import fixedpoint
+
+
+def test_value_bits_map_the_bound_onto_two_to_the_thirty() -> None:
+    assert fixedpoint.value_bits(1.0) == 30
+    assert fixedpoint.value_bits(16.0) == 26
+    assert fixedpoint.value_bits(10.5) == 26  # next power of two: 16
+    assert fixedpoint.value_bits(0.25) == 32
+
+
+def test_quantize_round_trip_within_half_a_step() -> None:
+    bits = fixedpoint.value_bits(8.0)
+    x = torch.randn(10_000, generator=torch.Generator().manual_seed(0))
+    back = fixedpoint.dequantize(fixedpoint.quantize(x, bits), bits)
+    assert float((back - x).abs().max()) <= math.ldexp(0.5, -bits) + 1e-9
+
+
+@given(st.lists(st.integers(-(2**40), 2**40), min_size=1, max_size=20), st.integers(1, 2**20))
+def test_round_div_is_round_half_up(nums: list[int], den: int) -> None:
+    got = fixedpoint.round_div(torch.tensor(nums, dtype=torch.int64), den).tolist()
+    # floor(x / den + 1/2) computed with Python's exact integers.
+    assert got == [(2 * n + den) // (2 * den) for n in nums]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 6), st.integers(1, 3000), st.integers(0, 2**31))
+def test_gram_and_norm_are_exact(n: int, d: int, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    # Rows at the edge of the bound: every coordinate up to 2**30 / sqrt(d), norms up to 2**30.
+    limit = int(2**30 / math.sqrt(d))
+    values = torch.randint(-limit, limit + 1, (n, d), generator=g, dtype=torch.int32)
+    score = [[(int(v) + 16) >> 5 for v in row] for row in values.tolist()]
+    expected = [[sum(a * b for a, b in zip(r, s, strict=True)) for s in score] for r in score]
+    assert fixedpoint.gram(values).tolist() == expected
+    assert fixedpoint.sq_norm(values[0]) == expected[0][0]
+
+
+def test_gram_is_exact_across_blocks_and_thread_counts() -> None:
+    g = torch.Generator().manual_seed(1)
+    d = fixedpoint.GRAM_BLOCK * 2 + 123
+    values = torch.randint(-(2**30) // 700, 2**30 // 700, (5, d), generator=g, dtype=torch.int32)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = fixedpoint.gram(values)
+        torch.set_num_threads(2)
+        two = fixedpoint.gram(values)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, two)
+    s = ((values.to(torch.int64) + 16) >> 5)
+    assert int(one[0, 1]) == sum(int(a) * int(b) for a, b in zip(s[0].tolist(), s[1].tolist(), strict=True))
+
+
+def test_tensors_hash_is_canonical() -> None:
+    a = {"b": torch.ones(2, 3), "a": torch.zeros(4)}
+    b = {"a": torch.zeros(4), "b": torch.ones(2, 3)}
+    assert fixedpoint.tensors_hash(a) == fixedpoint.tensors_hash(b)
+    assert fixedpoint.tensors_hash(a) != fixedpoint.tensors_hash({**a, "b": torch.ones(3, 2)})
+    assert fixedpoint.tensors_hash(a).startswith("0x") and len(fixedpoint.tensors_hash(a)) == 66
