@@ -85,7 +85,8 @@ def encode_delta(delta: Delta, spec: AdapterSpec, codec: Codec) -> bytes:
             q = np.rint(x / scales[i]) if scales[i] > 0 else np.zeros_like(x)
             arr = np.clip(q, -_INT8_MAX, _INT8_MAX).astype("i1")
         else:
-            arr = x.astype(_NP_DTYPE[_WIRE_DTYPE[codec.dtype]])
+            with np.errstate(over="ignore"):  # overflow becomes inf, refused just below
+                arr = x.astype(_NP_DTYPE[_WIRE_DTYPE[codec.dtype]])
             if not np.isfinite(arr).all():
                 raise ValueError(f"{key}: delta overflows {codec.dtype}")
         tensors[key] = wire.RawTensor(_WIRE_DTYPE[codec.dtype], shape, arr.tobytes())
