@@ -48,7 +48,7 @@ def aggregate(accepted: Stack, ctx: RoundContext) -> Aggregate:
     else:
         out = RULES[ctx.rule_id](accepted, ctx.params)
         values, selected = out.values, out.selected
-    dots = fixedpoint.dots(accepted.values, values) if len(accepted) else torch.zeros(0)
+    dots = accepted.dots(values) if len(accepted) else torch.zeros(0)
     aggregate_sq = fixedpoint.sq_norm(values)
     agreement = {peer: cosine(int(dots[r]), int(accepted.gram[r, r]), aggregate_sq)
                  for r, peer in enumerate(accepted.peers)}

@@ -25,9 +25,10 @@ from eth_utils import keccak
 
 VALUE_BITS_TOP = 30
 SCORE_SHIFT = 5
-# Weighted means take integer weights up to this; fractions (clip factors, Weiszfeld weights) are
-# floored onto it first, so the weighted sum stays exact in int64.
-WEIGHT_ONE = 1 << 20
+# Total integer weight up to which a weighted sum of value-grid rows is exact in float64
+# (2**23 * 2**30 = 2**53). Fractional weights (clip factors, Weiszfeld weights) are floored onto
+# integers that sum to at most this.
+FLOAT_WEIGHT_TOTAL = 1 << 23
 # Columns per exact Gram block: bounds the float64 scratch memory (n x 32768 x 8 bytes).
 GRAM_BLOCK = 1 << 15
 
@@ -73,18 +74,18 @@ def round_div(num: torch.Tensor, den: int) -> torch.Tensor:
     return torch.div(2 * num + den, 2 * den, rounding_mode="floor")
 
 
-def weighted_sum(values: torch.Tensor, weights: list[int]) -> torch.Tensor:
-    """Exact int64 sum of w_i * values_i (integers: any order gives the same result)."""
-    total = torch.zeros(values.shape[1], dtype=torch.int64)
-    for row, w in zip(values, weights, strict=True):
+def weighted_sum(wide: torch.Tensor, weights: list[int]) -> torch.Tensor:
+    """Exact int64 sum of w_i * row_i over an (n, d) float64 matrix of value-grid integers.
+
+    With total weight <= 2**23 every partial sum stays within 2**53 (|values| <= 2**30), so one
+    float64 BLAS product is exact whatever order it adds in; heavier weights add in int64."""
+    if sum(abs(w) for w in weights) <= FLOAT_WEIGHT_TOTAL:
+        return exact_int(torch.tensor(weights, dtype=torch.float64) @ wide)
+    total = torch.zeros(wide.shape[1], dtype=torch.int64)
+    for row, w in zip(wide, weights, strict=True):
         if w:
             total.add_(row.to(torch.int64), alpha=w)
     return total
-
-
-def weighted_mean(values: torch.Tensor, weights: list[int]) -> torch.Tensor:
-    """Value-grid weighted mean of the rows of ``values`` (int64), canonical rounding."""
-    return round_div(weighted_sum(values, weights), sum(weights))
 
 
 def sq_norm(values: torch.Tensor) -> int:
@@ -99,28 +100,21 @@ def sq_norm(values: torch.Tensor) -> int:
     return sum(int(b) for b in blocks.tolist())
 
 
-def gram(values: torch.Tensor) -> torch.Tensor:
-    """Exact int64 Gram matrix (score grid) of the rows of a value-grid matrix.
+def exact_int(products: torch.Tensor) -> torch.Tensor:
+    """int64 of a float64 BLAS product of score-grid integers. Exact: every partial sum of two
+    vectors within the bound is below 2**50 (module docstring), whatever order BLAS adds in."""
+    return products.to(torch.int64)
 
-    Each block product is a float64 BLAS call over integers whose partial sums stay below 2**53
-    (see the module docstring), so it is exact whatever order the BLAS adds in."""
+
+def gram(values: torch.Tensor) -> torch.Tensor:
+    """Exact int64 Gram matrix (score grid) of the rows of a value-grid matrix, by column blocks
+    (bounded scratch memory; ``Stack`` keeps the whole score matrix instead)."""
     n, d = values.shape
     total = torch.zeros((n, n), dtype=torch.float64)
     for start in range(0, d, GRAM_BLOCK):
         block = to_score(values[:, start:start + GRAM_BLOCK])
         total += block @ block.T
-    return total.to(torch.int64)
-
-
-def dots(values: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
-    """Exact int64 score-grid dot products of each row of ``values`` with one value-grid vector
-    (within the bound's reach: a median or a convex combination of the rows)."""
-    n, d = values.shape
-    total = torch.zeros(n, dtype=torch.float64)
-    for start in range(0, d, GRAM_BLOCK):
-        end = start + GRAM_BLOCK
-        total += to_score(values[:, start:end]) @ to_score(vector[start:end])
-    return total.to(torch.int64)
+    return exact_int(total)
 
 
 def tensors_bytes(tensors: Mapping[str, torch.Tensor]) -> bytes:

@@ -25,7 +25,7 @@ from loraswarm.consensus.stack import Stack
 
 def distances_to(stack: Stack, centre: torch.Tensor) -> list[float]:
     """Distance (score grid) of each row to a value-grid centre, from exact integers."""
-    dots = fixedpoint.dots(stack.values, centre)
+    dots = stack.dots(centre)
     norms = torch.diagonal(stack.gram)
     centre_sq = fixedpoint.sq_norm(centre)
     return [math.sqrt(int(norms[i]) - 2 * int(dots[i]) + centre_sq) for i in range(len(stack))]
@@ -33,15 +33,15 @@ def distances_to(stack: Stack, centre: torch.Tensor) -> list[float]:
 
 def centered_clip(stack: Stack, params: ConsensusParams) -> Output:
     n = len(stack)
+    unit = fixedpoint.FLOAT_WEIGHT_TOTAL // n
     centre = coordinate_median(stack.values)
     fixed_radius = (None if params.clip_radius is None
                     else math.ldexp(params.clip_radius, stack.bits - fixedpoint.SCORE_SHIFT))
     for _ in range(params.clip_iterations):
         dist = distances_to(stack, centre)
         radius = fixed_radius if fixed_radius is not None else sorted(dist)[(n - 1) // 2]
-        # Clip factors floored onto integer weights: the step below stays exact in int64.
-        factors = [fixedpoint.WEIGHT_ONE if r <= radius
-                   else math.floor(radius / r * fixedpoint.WEIGHT_ONE) for r in dist]
-        step = fixedpoint.weighted_sum(stack.values, factors) - sum(factors) * centre
-        centre = centre + fixedpoint.round_div(step, n * fixedpoint.WEIGHT_ONE)
+        # Clip factors floored onto integers (one = unit): the step below is exact.
+        factors = [unit if r <= radius else math.floor(radius / r * unit) for r in dist]
+        step = fixedpoint.weighted_sum(stack.wide, factors) - sum(factors) * centre
+        centre = centre + fixedpoint.round_div(step, n * unit)
     return Output(centre, tuple(range(n)))

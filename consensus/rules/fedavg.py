@@ -6,11 +6,10 @@ AISTATS 2017, https://arxiv.org/abs/1602.05629
 
 from __future__ import annotations
 
-from loraswarm.consensus.fixedpoint import weighted_mean
 from loraswarm.consensus.params import ConsensusParams
 from loraswarm.consensus.rules.output import Output
 from loraswarm.consensus.stack import Stack
 
 
 def fedavg(stack: Stack, params: ConsensusParams) -> Output:
-    return Output(weighted_mean(stack.values, list(stack.weights)), tuple(range(len(stack))))
+    return Output(stack.weighted_mean(list(stack.weights)), tuple(range(len(stack))))

@@ -18,12 +18,11 @@ from loraswarm.consensus.stack import Stack
 
 def geometric_median(stack: Stack, params: ConsensusParams) -> Output:
     weights = list(stack.weights)
-    z = fixedpoint.weighted_mean(stack.values, weights)
+    z = stack.weighted_mean(weights)
     smoothing = math.ldexp(params.geomed_smoothing, stack.bits - fixedpoint.SCORE_SHIFT)
     for _ in range(params.geomed_iterations):
         betas = [a / max(smoothing, r) for a, r in zip(weights, distances_to(stack, z), strict=True)]
-        top = max(betas)
-        # Weiszfeld weights floored onto integers (the largest is WEIGHT_ONE): exact int64 mean.
-        z = fixedpoint.weighted_mean(stack.values,
-                                     [math.floor(b / top * fixedpoint.WEIGHT_ONE) for b in betas])
+        total = sum(betas)
+        # Weiszfeld weights floored onto integers summing to at most FLOAT_WEIGHT_TOTAL: exact.
+        z = stack.weighted_mean([math.floor(b / total * fixedpoint.FLOAT_WEIGHT_TOTAL) for b in betas])
     return Output(z, tuple(range(len(stack))))

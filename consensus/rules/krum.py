@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch
 
-from loraswarm.consensus.fixedpoint import weighted_mean
 from loraswarm.consensus.params import ConsensusParams
 from loraswarm.consensus.rules._select import lowest_first
 from loraswarm.consensus.rules.output import Output
@@ -44,6 +43,6 @@ def multi_krum(stack: Stack, params: ConsensusParams) -> Output:
     f = params.byzantine(n)
     keep = params.multi_krum_keep or n - f
     chosen = sorted(lowest_first(krum_scores(stack.sq_distances, f), norms(stack.gram))[:keep])
-    index = torch.tensor(chosen, dtype=torch.long)
-    mean = weighted_mean(stack.values[index], [stack.weights[i] for i in chosen])
+    picked = set(chosen)
+    mean = stack.weighted_mean([w if i in picked else 0 for i, w in enumerate(stack.weights)])
     return Output(mean, tuple(chosen))

@@ -45,7 +45,7 @@ def median_outlier(state: RoundState, alive: list[int]) -> dict[int, Finding]:
     params = state.ctx.params
     stack = state.stack(alive)
     centre = coordinate_median(stack.values)
-    dots = [int(v) for v in fixedpoint.dots(stack.values, centre).tolist()]
+    dots = [int(v) for v in stack.dots(centre).tolist()]
     centre_sq = fixedpoint.sq_norm(centre)
     norms = [int(stack.gram[r, r]) for r in range(len(alive))]
     sq = [n - 2 * dot + centre_sq for n, dot in zip(norms, dots, strict=True)]

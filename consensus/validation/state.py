@@ -73,7 +73,7 @@ class RoundState:
         """The stack of the alive candidates. The first call (right after the norm bound) fixes
         the rows whose Gram is computed; later calls, on subsets, re-slice it."""
         if self._full is None:
-            self._full = Stack(
+            self._full = Stack.of(
                 peers=tuple(self.candidates[i].submission.peer for i in alive),
                 values=torch.stack([self.candidates[i].values for i in alive])
                 if alive else torch.zeros((0, self.ctx.numel), dtype=torch.int32),

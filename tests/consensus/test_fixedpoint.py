@@ -68,3 +68,17 @@ def test_tensors_hash_is_canonical() -> None:
     assert fixedpoint.tensors_hash(a) == fixedpoint.tensors_hash(b)
     assert fixedpoint.tensors_hash(a) != fixedpoint.tensors_hash({**a, "b": torch.ones(3, 2)})
     assert fixedpoint.tensors_hash(a).startswith("0x") and len(fixedpoint.tensors_hash(a)) == 66
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 40_000), st.sampled_from([1_000, 2**20]), st.integers(0, 2**31))
+def test_weighted_sum_is_exact_on_both_paths(n: int, d: int, max_weight: int, seed: int) -> None:
+    # Small total weight takes the float64 BLAS path, large the int64 path: both exact.
+    g = torch.Generator().manual_seed(seed)
+    values = torch.randint(-(2**30), 2**30 + 1, (n, d), generator=g, dtype=torch.int32)
+    weights = torch.randint(1, max_weight + 1, (n,), generator=g).tolist()
+    got = fixedpoint.weighted_sum(values.to(torch.float64), weights)
+    columns = [0, d // 2, d - 1]
+    rows = values.tolist()
+    assert [int(got[c]) for c in columns] == [sum(w * r[c] for w, r in zip(weights, rows, strict=True))
+                                              for c in columns]

@@ -44,7 +44,7 @@ def grid_round(n: int, seed: int) -> tuple[Stack, list[tuple[list[np.ndarray], i
             layers.append(row[start:start + size].reshape(shape))
             start += size
         results.append((layers, w))
-    return Stack(tuple(f"0x{i:040x}" for i in range(n)), values, tuple(weights), BITS), results
+    return Stack.of(tuple(f"0x{i:040x}" for i in range(n)), values, tuple(weights), BITS), results
 
 
 def ours(rule: RuleId, stack: Stack, params: ConsensusParams) -> np.ndarray:

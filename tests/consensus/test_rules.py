@@ -22,7 +22,7 @@ SYMMETRIC = [RuleId.FEDAVG, RuleId.MEDIAN, RuleId.TRIMMED_MEAN, RuleId.CENTERED_
 def stack_of(rows: torch.Tensor, weights: list[int] | None = None) -> Stack:
     values = torch.stack([fixedpoint.quantize(r, BITS) for r in rows])
     n = rows.shape[0]
-    return Stack(tuple(f"0x{i:040x}" for i in range(n)), values, tuple(weights or [1] * n), BITS)
+    return Stack.of(tuple(f"0x{i:040x}" for i in range(n)), values, tuple(weights or [1] * n), BITS)
 
 
 def cluster(n: int, d: int, seed: int) -> torch.Tensor:
