@@ -1,0 +1,128 @@
+"""The local training loop: LoRA steps from the round's global adapter on this peer's blocks.
+
+Kept as lean as a hand-written torch loop (benchmarks/train.py holds it to >= 0.95x of one):
+forward, backward, clip, AdamW step, and a progress bar that rich redraws on its own thread.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from peft import PeftModel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from loraswarm.node.codec import Delta
+from loraswarm.node.training.adapter import get_adapter_state, set_adapter_state
+from loraswarm.node.training.model import set_threads
+from loraswarm.node.training.tokens import TokenBlocks
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 25
+    batch_size: int = 4
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    threads: int | None = None
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class TrainStats:
+    steps: int
+    tokens: int  # tokens that carried a loss: the sample weight FedAvg uses
+    seconds: float
+    tokens_per_s: float
+    mean_loss: float
+    final_loss: float
+    interrupted: bool  # Ctrl-C stopped the loop after a whole step
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    adapter: Delta
+    stats: TrainStats
+
+
+def batch_schedule(n_blocks: int, steps: int, batch_size: int, seed: int) -> list[torch.Tensor]:
+    """Block indices of each step: seeded shuffled epochs, concatenated (deterministic)."""
+    if n_blocks == 0:
+        raise ValueError("no training blocks")
+    generator = torch.Generator().manual_seed(seed)
+    need = steps * batch_size
+    order = torch.cat([torch.randperm(n_blocks, generator=generator) for _ in range(-(-need // n_blocks))])
+    return list(order[:need].view(steps, batch_size))
+
+
+@contextmanager
+def _stop_on_sigint() -> Iterator[threading.Event]:
+    """First Ctrl-C asks the loop to stop after the current step (the adapter stays a consistent
+    post-step state); a second one interrupts at once, as usual."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}"), TextColumn("{task.fields[tps]:.0f} tok/s"),
+        TimeRemainingColumn(), disable=not enabled, transient=False,
+    )
+
+
+def train_lora(model: PeftModel, blocks: TokenBlocks, start: Delta, config: TrainConfig) -> TrainResult:
+    """Train the adapter from ``start`` (the round's global adapter) for ``config.steps`` steps and
+    return the trained adapter tensors with stats. Seeded: the same inputs give the same tensors.
+    The global torch RNG is left as it was (dropout draws from a forked, seeded one)."""
+    set_threads(config.threads)
+    set_adapter_state(model, start)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    schedule = batch_schedule(len(blocks), config.steps, config.batch_size, config.seed)
+    losses: list[float] = []
+    tokens = 0
+    model.train()
+    began = time.perf_counter()
+    with torch.random.fork_rng(devices=[]), _stop_on_sigint() as stop, _progress(config.progress) as bar:
+        torch.manual_seed(config.seed)
+        task = bar.add_task("train", total=config.steps, loss=float("nan"), tps=0.0)
+        for index in schedule:
+            batch = blocks.subset(index)
+            loss = model(input_ids=batch.input_ids, labels=batch.labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            tokens += batch.predicted_tokens
+            bar.update(task, advance=1, loss=losses[-1], tps=tokens / (time.perf_counter() - began))
+            if stop.is_set():
+                break
+    model.eval()
+    seconds = time.perf_counter() - began
+    stats = TrainStats(
+        steps=len(losses), tokens=tokens, seconds=seconds, tokens_per_s=tokens / seconds if seconds else 0.0,
+        mean_loss=sum(losses) / len(losses) if losses else float("nan"),
+        final_loss=losses[-1] if losses else float("nan"), interrupted=stop.is_set(),
+    )
+    return TrainResult(get_adapter_state(model), stats)
