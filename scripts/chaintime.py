@@ -24,11 +24,13 @@ def now(w3: Web3) -> int:
 
 
 def travel_to(w3: Web3, timestamp: int) -> None:
-    """Mine a block at ``timestamp`` (must be later than the latest block), so the next
-    transactions run at or just after it."""
+    """Move the clock to ``timestamp`` (later than the latest block), so the next transactions
+    run at or just after it."""
     tester = _tester(w3)
     if tester is not None:
-        tester.time_travel(timestamp)
+        # eth-tester's pending block may already be ahead of the latest one; it refuses to go back.
+        if timestamp > tester.get_block_by_number("pending")["timestamp"]:
+            tester.time_travel(timestamp)
         return
     w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
     w3.provider.make_request("evm_mine", [])

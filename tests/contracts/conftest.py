@@ -4,6 +4,7 @@ a snapshot) and on a real anvil testnet started and always stopped here."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,16 +32,22 @@ def swarm(embedded: Swarm) -> Iterator[Swarm]:
         chaintime.revert(embedded.w3, snapshot)
 
 
-@pytest.fixture
-def anvil(tmp_path: Path) -> Iterator[Swarm]:
-    """A fresh anvil on a free port in PORTS with the contracts deployed by deploy_all."""
+@contextmanager
+def anvil_swarm(state_dir: Path) -> Iterator[Swarm]:
+    """A fresh anvil on a free port in PORTS with the contracts deployed by deploy_all; the chain
+    is stopped on the way out whatever happened."""
     port = next((p for p in PORTS if localchain.port_free(p)), None)
     if port is None:
         pytest.fail(f"no free port in {PORTS.start}-{PORTS.stop - 1} for anvil")
-    state_dir = tmp_path / "state"
     record = localchain.start_chain("anvil", port, state_dir)
     try:
         w3 = Web3(HTTPProvider(record.rpc_url))
         yield Swarm.deploy(w3, deploy.LOCAL, record.rpc_url)
     finally:
         localchain.stop_chain(state_dir)
+
+
+@pytest.fixture
+def anvil(tmp_path: Path) -> Iterator[Swarm]:
+    with anvil_swarm(tmp_path / "state") as swarm:
+        yield swarm
