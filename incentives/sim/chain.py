@@ -82,10 +82,19 @@ class SimChain:
         )
         self._nonces[sender] = nonce + 1
         if receipt["status"] != 1:
-            raise TxReverted(f"{call.fn_name} from {sender} reverted")
+            raise TxReverted(f"{call.fn_name} from {sender} reverted in block {receipt['blockNumber']}: "
+                             f"{self._revert_reason(call, sender, receipt['blockNumber'] - 1)}")
         if kind:
             self.gas.append(GasRecord(round_id, kind, int(receipt["gasUsed"])))
         return receipt
+
+    def _revert_reason(self, call: ContractFunction, sender: str, block: int) -> str:
+        """Replay a reverted call on the state before its block, for the error's message."""
+        try:
+            call.call({"from": sender}, block_identifier=block)
+        except Exception as exc:  # the revert itself is what we want to show, whatever its type
+            return repr(exc)[:300]
+        return "the call succeeds on the previous block's state (a timing or ordering problem)"
 
     def warp(self, timestamp: int) -> None:
         """Move chain time forward to ``timestamp`` (never back)."""

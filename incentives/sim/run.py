@@ -1,6 +1,7 @@
-"""The simulation loop: each round, peers commit on chain, the stand-in pipeline judges their
-reveals, validators attest (the lazy one first, with a tuple it did not validate), the round
-finalizes on chain, and every reward is claimed and every slash executed with Merkle proofs.
+"""The simulation loop: each round, peers commit on chain, the validation pipeline (consensus's,
+or the stand-in) judges their reveals, validators attest (the lazy one first, with a tuple it
+did not validate), the round finalizes on chain, and every reward is claimed and every slash
+executed with Merkle proofs.
 
 Profit per account = (tokens held + stake in escrow, at the end) - (the same at the start)
 - stake cost, where the stake cost is the opportunity cost of the stake locked in the task
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-import numpy as np
+import torch
 from eth_utils import keccak
 
 from loraswarm.incentives.merkle import StandardMerkleTree
@@ -21,9 +22,10 @@ from loraswarm.incentives.outcome import Attestation, AttestedTuple, PeerOutcome
 from loraswarm.incentives.rewards import BPS, RewardParams
 from loraswarm.incentives.settlement import IncentiveParams, PreviousRound, settle
 from loraswarm.incentives.sim.chain import UNIT, GasRecord, SimChain, TaskTerms
-from loraswarm.incentives.sim.judge import JudgeParams, Reveal, delta_digest, judge
+from loraswarm.incentives.sim.standin import StandInJudge
 from loraswarm.incentives.sim.strategies import RoundView, Strategy, make_delta
 from loraswarm.incentives.sim.synthetic import SyntheticTask
+from loraswarm.incentives.sim.verdicts import ConsensusJudge, Judge, Reveal, delta_digest
 from loraswarm.incentives.slashing import dissent_slash
 from loraswarm.incentives.trees import RoundTrees, build_trees
 from loraswarm.protocol.chain import commitment
@@ -34,8 +36,11 @@ DEFAULT_PEERS: tuple[Strategy, ...] = (
     (S.HONEST,) * 10 + (S.NO_SHOW, S.NO_SHOW, S.ZERO, S.ZERO, S.COPYCAT, S.COPYCAT, S.NOISE)
     + (S.SCALING, S.ALIE, S.ALIE)
 )
-# Verdict leaves of the stand-in accepted root: (peer, reason).
+# Verdict leaves of the simulation's accepted root: (peer, reason).
 VERDICT_LEAF_TYPES = ("address", "uint8")
+PIPELINES: dict[str, type[ConsensusJudge] | type[StandInJudge]] = {
+    "consensus": ConsensusJudge, "standin": StandInJudge,
+}
 HONEST_VALIDATOR = "honest_validator"
 LAZY_VALIDATOR = "lazy_validator"
 
@@ -48,7 +53,7 @@ class SimConfig:
     lazy_validators: int = 1
     terms: TaskTerms = field(default_factory=TaskTerms)
     params: IncentiveParams = field(default_factory=lambda: IncentiveParams(rewards=RewardParams(2_000)))
-    judge: JudgeParams = field(default_factory=JudgeParams)
+    pipeline: str = "consensus"  # a PIPELINES key
     stake_cost_bps: int = 10
     seed: int = 1
 
@@ -91,15 +96,12 @@ def gas_by_n(chain: SimChain, ns: tuple[int, ...], config: SimConfig) -> dict[in
 
 
 def outcome_tuple(
-    task_id: int, round_id: int, pool: int, outcomes: list[PeerOutcome], deltas: dict[str, np.ndarray | None],
+    task_id: int, round_id: int, pool: int, outcomes: list[PeerOutcome], global_hash: bytes,
     stakes: dict[str, int], previous: PreviousRound | None, params: IncentiveParams,
 ) -> tuple[AttestedTuple, RoundTrees]:
     """What a validator attests for a set of verdicts, and the trees behind it."""
     trees = build_trees(task_id, round_id, settle(pool, outcomes, stakes, previous, params))
     verdicts = StandardMerkleTree.of([(o.peer, int(o.reason)) for o in outcomes], VERDICT_LEAF_TYPES)
-    accepted = [delta_digest(deltas[o.peer]) for o in outcomes if o.reason is Reason.ACCEPTED]
-    # Stand-in for the hash of the new global adapter: it changes exactly when the accepted set does.
-    global_hash = keccak(round_id.to_bytes(8, "big") + b"".join(accepted))
     return AttestedTuple(verdicts.root, global_hash, trees.rewards_root, trees.slash_root), trees
 
 
@@ -112,7 +114,8 @@ def _unvalidated(reveals: list[Reveal]) -> list[PeerOutcome]:
 
 
 def _join(chain: SimChain, config: SimConfig, task_id: int) -> list[Member]:
-    seed = config.seed.to_bytes(8, "big")
+    # Accounts differ per pipeline, so one chain can run the same deltas through both.
+    seed = config.seed.to_bytes(8, "big") + config.pipeline.encode()
     peer_addrs = chain.new_accounts(b"peer" + seed, len(config.peers))
     n_val = config.honest_validators + config.lazy_validators
     val_addrs = chain.new_accounts(b"validator" + seed, n_val)
@@ -130,20 +133,18 @@ def _join(chain: SimChain, config: SimConfig, task_id: int) -> list[Member]:
 def run_simulation(chain: SimChain, config: SimConfig) -> SimResult:
     task = SyntheticTask(config.seed)
     terms = config.terms
-    task_id = chain.create_task(terms, keccak(b"initial global"), dissent_slash(terms.validator_stake * UNIT,
-                                                                                  config.params.slashing))
+    dissent = dissent_slash(terms.validator_stake * UNIT, config.params.slashing)
+    task_id = chain.create_task(terms, keccak(b"initial global"), dissent)
     members = _join(chain, config, task_id)
     first_gas = len(chain.gas)
     peers = [m for m in members if m.role in {s.value for s in Strategy}]
     validators = [m for m in members if m not in peers]
-    keeper = next(m.address for m in validators if m.role == HONEST_VALIDATOR)
+    judge: Judge = PIPELINES[config.pipeline]()
     start = {m.address: chain.wealth(m.address) for m in members}
     stake_cost: Counter[str] = Counter()
     rejections: Counter[tuple[str, Reason]] = Counter()
-    seen: set[bytes] = set()
-    replayable: list[np.ndarray] = []
+    replayable: torch.Tensor | None = None
     previous: PreviousRound | None = None
-    colluders = sum(1 for m in peers if m.role == Strategy.ALIE.value)
     finalized = 0
     for r in range(config.rounds):
         commit_start, _, reveal_end, _ = chain.windows(task_id, r)
@@ -151,48 +152,58 @@ def run_simulation(chain: SimChain, config: SimConfig) -> SimResult:
         locked = {m.address: chain.locked_stake(task_id, m.address) for m in members}
         for address, stake in locked.items():
             stake_cost[address] += stake * config.stake_cost_bps // BPS
-        honest = [task.honest_delta(m.index, r) for m in peers if m.role == Strategy.HONEST.value]
-        view = RoundView(task, r, len(peers), colluders, honest, replayable)
+        honest = torch.stack([task.honest_delta(m.index, r) for m in peers if m.role == Strategy.HONEST.value])
+        view = RoundView(task, r, len(peers), honest, replayable, Counter(Strategy(m.role) for m in peers))
         deltas = {m.address: make_delta(Strategy(m.role), m.index, view) for m in peers}
-        for m in peers:
-            delta = deltas[m.address]
-            content = delta_digest(delta) if delta is not None else keccak(b"withheld" + m.address.encode())
-            salt = keccak(config.seed.to_bytes(8, "big") + m.address.encode() + r.to_bytes(8, "big"))
-            call = chain.coordinator.functions.commit(task_id, r, commitment(m.address, r, content, salt))
-            chain.send(m.address, call, r, "commit")
+        _commit(chain, task_id, r, deltas, config.seed)
 
         chain.warp(reveal_end)
         reveals = [Reveal(m.address, m.sample_count, deltas[m.address]) for m in peers]
-        outcomes = judge(reveals, seen, config.judge)
-        peer_stakes = {m.address: locked[m.address] for m in peers}
+        judged = judge(r, reveals)
+        stakes = {m.address: locked[m.address] for m in peers}
         pool = chain.next_pool(task_id)
-        honest_tuple, trees = outcome_tuple(task_id, r, pool, outcomes, deltas, peer_stakes, previous, config.params)
-        lazy_tuple, _ = outcome_tuple(task_id, r, pool, _unvalidated(reveals), deltas, peer_stakes, previous,
-                                      config.params)
+        honest_tuple, trees = outcome_tuple(task_id, r, pool, judged.outcomes, judged.global_hash, stakes, previous,
+                                            config.params)
+        lazy_tuple, _ = outcome_tuple(task_id, r, pool, _unvalidated(reveals), keccak(b"unvalidated"), stakes,
+                                      previous, config.params)
         attestations = _attest(chain, task_id, r, validators, honest_tuple, lazy_tuple)
+        replayable = honest
         if not chain.is_finalized(task_id, r):
             previous = None  # a failed round pays nobody; its validators go unpaid
             continue
         finalized += 1
-        for account, claim in trees.claims().items():
-            chain.send(account, chain.coordinator.functions.claim(task_id, r, claim.index, claim.amount, claim.proof),
-                       r, "claim")
-        for order in trees.slash_orders():
-            call = chain.coordinator.functions.executeSlash(task_id, r, order.account, order.amount, order.reason,
-                                                            order.proof)
-            chain.send(keeper, call, r, "slash")
-        for a in attestations:
-            if a.attested != honest_tuple:
-                chain.send(keeper, chain.coordinator.functions.slashDissenter(task_id, r, a.validator), r, "dissent")
+        keeper = next(a.validator for a in attestations if a.attested == honest_tuple)
+        _pay_and_slash(chain, trees, keeper, [a.validator for a in attestations if a.attested != honest_tuple])
         role_of = {m.address: m.role for m in peers}
-        rejections.update((role_of[o.peer], o.reason) for o in outcomes)
+        rejections.update((role_of[o.peer], o.reason) for o in judged.outcomes)
         previous = PreviousRound(attestations, honest_tuple)
-        seen |= {delta_digest(d) for d in deltas.values() if d is not None}
-        replayable = honest
 
     earnings = {m.address: chain.wealth(m.address) - start[m.address] for m in members}
     profit = {a: e - stake_cost[a] for a, e in earnings.items()}
     return SimResult(config, task_id, members, profit, earnings, rejections, finalized, chain.gas[first_gas:])
+
+
+def _commit(chain: SimChain, task_id: int, round_id: int, deltas: dict[str, torch.Tensor | None], seed: int) -> None:
+    """Every peer commits, a no-show too (to a content hash it will never reveal)."""
+    for peer, delta in deltas.items():
+        content = delta_digest(delta) if delta is not None else keccak(b"withheld" + peer.encode())
+        salt = keccak(seed.to_bytes(8, "big") + peer.encode() + round_id.to_bytes(8, "big"))
+        call = chain.coordinator.functions.commit(task_id, round_id, commitment(peer, round_id, content, salt))
+        chain.send(peer, call, round_id, "commit")
+
+
+def _pay_and_slash(chain: SimChain, trees: RoundTrees, keeper: str, dissenters: list[str]) -> None:
+    """After finalization: every account claims its reward, and a keeper (any account: here an
+    honest validator) executes every slash leaf and slashes every dissenting validator."""
+    task_id, r = trees.task_id, trees.round_id
+    functions = chain.coordinator.functions
+    for account, claim in trees.claims().items():
+        chain.send(account, functions.claim(task_id, r, claim.index, claim.amount, claim.proof), r, "claim")
+    for order in trees.slash_orders():
+        call = functions.executeSlash(task_id, r, order.account, order.amount, order.reason, order.proof)
+        chain.send(keeper, call, r, "slash")
+    for validator in dissenters:
+        chain.send(keeper, functions.slashDissenter(task_id, r, validator), r, "dissent")
 
 
 def _attest(

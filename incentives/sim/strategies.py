@@ -1,30 +1,27 @@
-"""What each simulated peer sends in a round.
+"""What each simulated peer sends in a round, crafted with consensus's attack library.
 
-Free riders want pay without work; attackers want to move the model. Their deltas:
+Free riders want pay without work; attackers want to move the model:
 - no_show: commits, never reveals (keeps the option to withhold).
-- zero: reveals an all-zero delta.
+- zero: reveals an all-zero delta (``attacks.zero_delta``).
 - copycat: commit-reveal hides this round's deltas until after the commit, so the freshest thing
-  it can copy is an honest peer's delta from the previous round (a replay).
-- noise: a random vector with an honest-looking norm.
-- scaling: an honest delta reversed and boosted 10x (model replacement / boosting).
-- alie: "A Little Is Enough" (Baruch et al., NeurIPS 2019, https://arxiv.org/abs/1902.06156):
-  the colluders all send mean - z * std of the honest deltas, coordinate-wise, with the paper's
-  z_max for n peers and f colluders, so every coordinate stays within the honest spread. The
-  colluders are omniscient here (they see this round's honest deltas): the strongest variant.
+  it can copy is an honest delta of the previous round (``attacks.replay``).
+- noise: Gaussian noise at the honest deltas' scale (``attacks.gaussian``).
+- scaling: its own honest delta boosted n / f times (``attacks.scaling``, model replacement).
+- alie: "A Little Is Enough" (``attacks.alie``): the colluders all send mean - z * std of the
+  honest deltas, coordinate-wise. They are given this round's honest deltas, the literature's
+  omniscient attacker; commit-reveal denies them that in the real protocol, so this is the
+  stronger-than-possible variant.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import Enum
-from statistics import NormalDist
 
-import numpy as np
+import torch
 
+from loraswarm.consensus.attacks import AttackView, alie, gaussian, replay, scaling, zero_delta
 from loraswarm.incentives.sim.synthetic import SyntheticTask
-
-SCALE_FACTOR = -10.0
 
 
 class Strategy(Enum):
@@ -48,37 +45,32 @@ class Strategy(Enum):
 @dataclass(frozen=True)
 class RoundView:
     """What a strategy may use: the task, this round's honest deltas (for the omniscient ALIE
-    colluders) and the deltas revealed in the previous round (what a copycat can replay)."""
+    colluders), the honest deltas of the previous round (what a copycat can replay), and how many
+    peers of the round share the caller's strategy (the attacks' f)."""
 
     task: SyntheticTask
     round_id: int
     peers: int
-    colluders: int
-    honest: list[np.ndarray]
-    previous: list[np.ndarray]
+    honest: torch.Tensor  # (m, d)
+    previous: torch.Tensor | None  # (m, d)
+    same_strategy: dict[Strategy, int]
 
 
-def alie_z(n: int, f: int) -> float:
-    """z_max of the ALIE paper: the largest shift that keeps a majority of peers beyond it."""
-    s = math.floor(n / 2 + 1) - f
-    return NormalDist().inv_cdf((n - s) / n)
-
-
-def make_delta(strategy: Strategy, peer_index: int, view: RoundView) -> np.ndarray | None:
-    """The delta a peer reveals this round, or None if it does not reveal."""
-    task, r = view.task, view.round_id
-    if strategy is Strategy.HONEST:
-        return task.honest_delta(peer_index, r)
+def make_delta(strategy: Strategy, peer_index: int, view: RoundView) -> torch.Tensor | None:
+    """The flat float32 delta a peer reveals this round, or None if it does not reveal."""
     if strategy is Strategy.NO_SHOW:
         return None
-    if strategy is Strategy.ZERO:
-        return np.zeros(task.dim)
-    if strategy is Strategy.COPYCAT:
-        # Before the first round has been revealed there is nothing to copy: it sends zeros.
-        return view.previous[peer_index % len(view.previous)].copy() if view.previous else np.zeros(task.dim)
-    if strategy is Strategy.NOISE:
-        return task.noise_delta(peer_index, r)
-    if strategy is Strategy.SCALING:
-        return SCALE_FACTOR * task.honest_delta(peer_index, r)
-    honest = np.stack(view.honest)
-    return honest.mean(axis=0) - alie_z(view.peers, view.colluders) * honest.std(axis=0)
+    own = view.task.honest_delta(peer_index, view.round_id)
+    if strategy is Strategy.HONEST:
+        return own
+    previous = None if view.previous is None else view.previous[peer_index % len(view.previous)]
+    attack_view = AttackView(
+        own=own, benign=view.honest, previous=previous, peers=view.peers,
+        malicious=view.same_strategy.get(strategy, 1),
+        generator=torch.Generator().manual_seed(view.task.seed * 1_000_003 + view.round_id * 1_009 + peer_index),
+    )
+    if strategy is Strategy.ZERO or (strategy is Strategy.COPYCAT and previous is None):
+        # In round 0 there is nothing to replay yet: the copycat sends nothing of value either.
+        return zero_delta(attack_view)
+    attack = {Strategy.COPYCAT: replay, Strategy.NOISE: gaussian, Strategy.SCALING: scaling, Strategy.ALIE: alie}
+    return attack[strategy](attack_view)
