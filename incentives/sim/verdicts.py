@@ -17,6 +17,7 @@ from eth_utils import keccak
 
 from loraswarm.consensus.aggregate import settle_round
 from loraswarm.consensus.types import Fingerprint, RoundContext, Submission
+from loraswarm.incentives.from_consensus import outcomes_from_verdicts
 from loraswarm.incentives.outcome import PeerOutcome
 from loraswarm.incentives.sim.synthetic import NORM_BOUND
 
@@ -64,12 +65,8 @@ class ConsensusJudge:
         ]
         outcome = settle_round(submissions, ctx)
         self._history.append(tuple(outcome.fingerprints.values()))
-        by_peer = {r.peer: r for r in reveals}
-        return Judged(
-            [PeerOutcome(v.peer, v.reason, by_peer[v.peer].sample_count, v.measures.get("agreement", 0.0))
-             for v in outcome.verdicts],
-            bytes.fromhex(outcome.aggregate.hash.removeprefix("0x")),
-        )
+        global_hash = bytes.fromhex(outcome.aggregate.hash.removeprefix("0x"))
+        return Judged(outcomes_from_verdicts(outcome.verdicts), global_hash)
 
 
 def _first_delta(reveals: Sequence[Reveal]) -> torch.Tensor:
