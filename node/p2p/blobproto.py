@@ -9,13 +9,14 @@ is stored, so a lying or broken provider costs a retry with the next one, never 
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import trio
 from libp2p.abc import IHost, INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
-from loraswarm.node.p2p.blobstore import BlobStore, content_hash, hash_hex
+from loraswarm.node.p2p.blobstore import BlobStore, HashMismatch, PendingBlob, hash_hex
 from loraswarm.protocol import wire
 from loraswarm.protocol.codes import Reason
 
@@ -29,6 +30,8 @@ REQUEST_TIMEOUT_S = 10.0
 # Long enough for a 64 MiB blob at a few MiB/s; a stalled provider is dropped after it.
 TRANSFER_TIMEOUT_S = 60.0
 MAX_CONCURRENT_UPLOADS = 8
+# Chunks in flight between the network reader and the hashing/writing thread.
+PIPELINE_DEPTH = 16
 
 
 class BlobUnavailable(Exception):
@@ -100,44 +103,51 @@ class BlobFetcher:
         providers: Sequence[ID],
         max_bytes: int = wire.MAX_BLOB_BYTES,
         expected_size: int | None = None,
-    ) -> bytes:
-        """Return the blob's bytes, stored; raise BlobUnavailable when every provider failed."""
+    ) -> Path:
+        """Store the blob and return its path; raise BlobUnavailable when every provider failed."""
         if self.store.has(digest):
-            return self.store.get(digest)
+            return self.store.path(digest)
         limit = min(max_bytes, expected_size) if expected_size is not None else max_bytes
         failures: list[str] = []
         for provider in providers:
             if provider == self.host.get_id():
                 continue
             try:
-                data = await self._fetch_from(provider, digest, limit, expected_size)
+                await self._fetch_from(provider, digest, limit, expected_size)
             except _ProviderFailed as failure:
                 if failure.reason is not None:
                     self.rejected[failure.reason] += 1
                 failures.append(f"{provider}: {failure}")
                 continue
-            await trio.to_thread.run_sync(self.store.put, data, digest)
-            return data
+            return self.store.path(digest)
         raise BlobUnavailable(f"{hash_hex(digest)} from {len(providers)} providers: {failures}")
 
     async def _fetch_from(
         self, provider: ID, digest: bytes, limit: int, expected_size: int | None
-    ) -> bytes:
+    ) -> None:
+        pending = self.store.begin()
         try:
             with trio.fail_after(TRANSFER_TIMEOUT_S):
                 stream = await self.host.new_stream(provider, [PROTOCOL])
                 try:
-                    return await self._receive(stream, digest, limit, expected_size)
+                    await self._receive(stream, digest, limit, expected_size, pending)
                 finally:
                     await _reset_quietly(stream)
+            try:
+                await trio.to_thread.run_sync(pending.commit, digest)
+            except HashMismatch as error:
+                raise _ProviderFailed(Reason.HASH_MISMATCH, str(error)) from error
         except _ProviderFailed:
             raise
         except Exception as error:  # unreachable, reset, timed out: try the next provider
             raise _ProviderFailed(None, repr(error)) from error
+        finally:
+            pending.abort()
 
     async def _receive(
-        self, stream: INetStream, digest: bytes, limit: int, expected_size: int | None
-    ) -> bytes:
+        self, stream: INetStream, digest: bytes, limit: int, expected_size: int | None,
+        pending: PendingBlob,
+    ) -> None:
         await stream.write(digest)
         status = await read_exactly(stream, 1)
         if status[0] != FOUND:
@@ -148,10 +158,25 @@ class BlobFetcher:
         if expected_size is not None and size != expected_size:
             # the signed announcement fixed the size: these cannot be the announced bytes
             raise _ProviderFailed(Reason.HASH_MISMATCH, f"{size} bytes, announced {expected_size}")
-        data = await read_exactly(stream, size)
-        if content_hash(data) != digest:
-            raise _ProviderFailed(Reason.HASH_MISMATCH, "bytes do not match the hash")
-        return data
+        # Hash and write on a worker thread while the next chunks arrive: keccak and the disk
+        # then run beside the Python-bound yamux reader instead of after it.
+        send, receive = trio.open_memory_channel[bytes](PIPELINE_DEPTH)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_absorb, receive, pending)
+            async with send:
+                left = size
+                while left:
+                    chunk = await stream.read(min(left, CHUNK))
+                    if not chunk:
+                        raise EOFError(f"stream ended {left} bytes short")
+                    left -= len(chunk)
+                    await send.send(chunk)
+
+
+async def _absorb(chunks: trio.MemoryReceiveChannel[bytes], pending: PendingBlob) -> None:
+    async with chunks:
+        async for chunk in chunks:
+            await trio.to_thread.run_sync(pending.write, chunk)
 
 
 async def _reset_quietly(stream: INetStream) -> None:

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from loraswarm.protocol import wire
 
@@ -52,29 +52,65 @@ class BlobStore:
 
     def put(self, data: bytes, expected: bytes | None = None) -> bytes:
         """Store `data` and return its hash; with `expected`, refuse bytes that hash otherwise."""
-        digest = content_hash(data)
-        if expected is not None and digest != expected:
-            raise HashMismatch(f"expected {hash_hex(expected)}, got {hash_hex(digest)}")
-        if self.has(digest):
-            return digest
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        pending = self.begin()
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path(digest))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            pending.write(data)
+            return pending.commit(expected)
+        finally:
+            pending.abort()
+
+    def begin(self) -> "PendingBlob":
+        """A blob written piece by piece (as it streams in) and named only once complete."""
+        return PendingBlob(self)
+
+    def _sync_dir(self) -> None:
         dir_fd = os.open(self.root, os.O_RDONLY)
         try:  # the rename itself must survive a crash too
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-        return digest
+
+    def discard(self, digest: bytes) -> None:
+        """Forget a blob (old rounds' deltas); a missing blob is not an error."""
+        self.path(digest).unlink(missing_ok=True)
 
     def __iter__(self) -> Iterator[bytes]:
         for entry in self.root.iterdir():
             if not entry.name.startswith(".tmp-"):
                 yield bytes.fromhex(entry.name)
+
+
+class PendingBlob:
+    """Bytes on their way into the store: hashed and written as they come, then verified."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+        self.size = 0
+        self._hasher = keccak.new(b"")
+        fd, self._tmp = tempfile.mkstemp(dir=store.root, prefix=".tmp-")
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self._hasher.update(chunk)
+        self._file.write(chunk)
+        self.size += len(chunk)
+
+    def commit(self, expected: bytes | None = None) -> bytes:
+        """Name the blob by its hash (refusing it if that is not `expected`); returns the hash."""
+        digest = self._hasher.digest()
+        if expected is not None and digest != expected:
+            raise HashMismatch(f"expected {hash_hex(expected)}, got {hash_hex(digest)}")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        if self.store.has(digest):
+            return digest
+        os.replace(self._tmp, self.store.path(digest))
+        self.store._sync_dir()
+        return digest
+
+    def abort(self) -> None:
+        """Drop what was written unless it was committed (safe to call after commit)."""
+        if not self._file.closed:
+            self._file.close()
+        Path(self._tmp).unlink(missing_ok=True)

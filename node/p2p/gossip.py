@@ -119,7 +119,7 @@ class EdgeValidator:
             return Reason.STALE_ROUND, None
         if body.round > high:
             return Reason.FUTURE_ROUND, None
-        digest = envelope.digest()
+        digest = envelope.digest
         if digest in self._seen:
             return Reason.DUPLICATE, None
         try:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from loraswarm.node.p2p.blobstore import hash_hex, parse_hash
 from loraswarm.node.p2p.envelope import Update, as_dict
 from loraswarm.node.p2p.keys import identity_from_env
-from loraswarm.node.p2p.service import P2PConfig, P2PService
+from loraswarm.node.p2p.service import P2PConfig, P2PService, Received
 from loraswarm.protocol.codes import Reason
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -65,8 +65,10 @@ class PeerProcess:
             "announce": self.op_announce,
             "fetch": self.op_fetch,
             "set_round": self.op_set_round,
+            "auto_fetch": self.op_auto_fetch,
             "stats": self.op_stats,
         }
+        self.auto_fetch = False
 
     async def op_put(self, req: dict[str, Any]) -> dict[str, Any]:
         data = os.urandom(int(req["size"]))
@@ -84,20 +86,26 @@ class PeerProcess:
             codec_id=int(req.get("codec", 0)),
             salt=os.urandom(32),
         )
+        sent_at = time.time()
         envelope = await self.service.announce(body)
-        return {"envelope": envelope.encode().hex(), "t": time.time()}
+        return {"envelope": envelope.encode().hex(), "t": sent_at}
 
     async def op_fetch(self, req: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
-        data = await self.service.fetch(
+        path = await self.service.fetch(
             parse_hash(req["hash"]),
             req.get("size"),
             [ID.from_base58(p) for p in req.get("providers", [])],
         )
-        return {"size": len(data), "seconds": time.perf_counter() - start}
+        return {"size": path.stat().st_size, "seconds": time.perf_counter() - start}
 
     async def op_set_round(self, req: dict[str, Any]) -> dict[str, Any]:
         self.service.set_round(int(req["round"]))
+        return {}
+
+    async def op_auto_fetch(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Fetch every announced blob as its announcement arrives, as the node daemon will."""
+        self.auto_fetch = bool(req.get("on", True))
         return {}
 
     async def op_stats(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +127,7 @@ class PeerProcess:
             emit({"reply": req.get("id"), "ok": False, "error": repr(error)})
 
     async def serve(self, nursery: trio.Nursery) -> None:
-        nursery.start_soon(self._report_received)
+        nursery.start_soon(self._report_received, nursery)
         stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
         buffer = b""
         while chunk := await stdin.receive_some():
@@ -129,8 +137,10 @@ class PeerProcess:
                 if line.strip():
                     nursery.start_soon(self.handle, line)
 
-    async def _report_received(self) -> None:
+    async def _report_received(self, nursery: trio.Nursery) -> None:
         async for item in self.service.received:
+            if self.auto_fetch and item.origin != self.service.host.get_id():
+                nursery.start_soon(self._fetch_announced, item)
             emit({
                 "event": "received",
                 "t": time.time(),
@@ -139,6 +149,16 @@ class PeerProcess:
                 "envelope": as_dict(item.envelope),
                 "raw": item.envelope.encode().hex(),
             })
+
+    async def _fetch_announced(self, item: Received) -> None:
+        digest, size = item.envelope.body.blob
+        event: dict[str, Any] = {"event": "fetched", "hash": hash_hex(digest)}
+        try:
+            await self.service.fetch(digest, size, [item.origin])
+            event.update(ok=True, t=time.time())
+        except Exception as error:  # reported to the driver, the peer goes on
+            event.update(ok=False, error=repr(error))
+        emit(event)
 
 
 async def run_peer(config: PeerConfig, process_type: type[PeerProcess] = PeerProcess) -> None:

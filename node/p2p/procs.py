@@ -37,6 +37,7 @@ class PeerHandle:
         registered: list[str],
         bootstrap: list[str] | None = None,
         round: int = 0,
+        listen: list[str] | None = None,
         module: str = "loraswarm.node.p2p.peer",
         python_path: list[str] | None = None,
         command: list[str] | None = None,
@@ -57,10 +58,12 @@ class PeerHandle:
             "bootstrap": bootstrap or [],
             "registered": registered,
             "round": round,
+            "listen": listen or ["/ip4/127.0.0.1/tcp/0"],
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready: Event = {}
         self.received: list[Event] = []  # envelopes (Python peer) or messages (js peer)
+        self.fetched: list[Event] = []  # blobs fetched on arrival (the auto_fetch op)
         self._replies: dict[int, queue.Queue[Event]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -75,6 +78,12 @@ class PeerHandle:
         return str(self.ready["addrs"][0])
 
     def start(self, timeout: float = 30.0) -> "PeerHandle":
+        self.launch()
+        self.wait(lambda: bool(self.ready), timeout, "ready")
+        return self
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to be ready (to start many at once)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         config_path = self.workdir / "peer.json"
         config_path.write_text(json.dumps(self.config))
@@ -91,8 +100,6 @@ class PeerHandle:
             env=env,
         )
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
-        self.wait(lambda: bool(self.ready), timeout, "ready")
-        return self
 
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
@@ -108,6 +115,8 @@ class PeerHandle:
                     self.ready = msg
                 elif msg.get("event") in ("received", "message"):
                     self.received.append(msg)
+                elif msg.get("event") == "fetched":
+                    self.fetched.append(msg)
                 self._changed.notify_all()
         with self._lock:
             self._changed.notify_all()

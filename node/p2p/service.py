@@ -9,7 +9,7 @@ fetch and serve blobs, and read the rejection counters.
 """
 
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -77,6 +77,7 @@ class P2PService:
         }
         self.blob_rejections: Counter[Reason] = Counter()
         self.dropped_deliveries = 0
+        self._accepted: OrderedDict[bytes, Envelope] = OrderedDict()
         self._send, self.received = trio.open_memory_channel[Received](RECEIVED_BUFFER)
         self.host: IHost = build_host(identity)
         self.pubsub = Pubsub(
@@ -125,15 +126,19 @@ class P2PService:
         await self.pubsub.publish(self.topics[kind], envelope.encode())
 
     def _validate(self, forwarder: ID, message: rpc_pb2.Message) -> bool:
-        reason, _ = self.validator.check(message.data, ID(message.from_id))
+        reason, envelope = self.validator.check(message.data, ID(message.from_id))
+        if envelope is not None:
+            # py-libp2p hands the subscription the raw message: keep the decoded envelope for it
+            self._accepted[message.data] = envelope
+            while len(self._accepted) > RECEIVED_BUFFER:
+                self._accepted.popitem(last=False)
         return reason == Reason.ACCEPTED
 
     async def _deliver(self, subscription: ISubscriptionAPI, name: str) -> None:
         while True:
             message = await subscription.get()
-            # Validated already: decoding again is cheaper than carrying the envelope across
-            # py-libp2p's validator interface.
-            item = Received(decode(message.data), ID(message.from_id), name)
+            envelope = self._accepted.pop(message.data, None) or decode(message.data)
+            item = Received(envelope, ID(message.from_id), name)
             try:
                 self._send.send_nowait(item)
             except trio.WouldBlock:
@@ -145,8 +150,9 @@ class P2PService:
 
     async def fetch(
         self, digest: bytes, size: int | None = None, providers: Sequence[ID] = ()
-    ) -> bytes:
-        """Fetch a blob by hash: the named providers first, then every connected peer."""
+    ) -> Path:
+        """Fetch a blob into the store by hash (the named providers first, then every connected
+        peer) and return its path there."""
         ordered = list(dict.fromkeys([*providers, *self.host.get_connected_peers()]))
         return await self.fetcher.fetch(digest, ordered, expected_size=size)
 

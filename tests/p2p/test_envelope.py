@@ -37,7 +37,8 @@ def test_digest_is_the_eip712_hash_any_wallet_signs():
     identity = new_identity()
     envelope = sign(DOMAIN, _update(identity.address), identity.account)
     signed = Account.sign_message(encode_typed_data(full_message=envelope.typed_data()), identity.account.key)
-    assert envelope.digest() == bytes(signed.message_hash)
+    assert envelope.digest == bytes(signed.message_hash)
+    assert envelope.signature == bytes(signed.signature)  # RFC 6979: the same signature
 
 
 @pytest.mark.parametrize("tamper", [
