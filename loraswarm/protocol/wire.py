@@ -59,9 +59,11 @@ GLOBAL_TYPE: Final = (
 # A signed announcement encodes to ~700 bytes of canonical JSON; 4 KiB leaves room for growth and
 # rejects anything that tries to carry a payload on gossip.
 MAX_ENVELOPE_BYTES: Final = 4 * 1024
-# One gossip RPC frame may batch many announcements plus control messages; anything larger is a
-# peer misbehaving, and py-libp2p resets its pubsub stream.
-MAX_GOSSIP_RPC_BYTES: Final = 256 * 1024
+# One gossip RPC frame may batch many announcements plus control messages. py-libp2p splits its
+# outbound RPCs at 1 MiB (not configurable in 0.8.1), so an honest Python peer never sends more;
+# a larger frame makes py-libp2p reset that peer's pubsub stream. Each message inside is still
+# held to MAX_ENVELOPE_BYTES by the edge validator.
+MAX_GOSSIP_RPC_BYTES: Final = 1024 * 1024
 # Deltas are ~2 MB fp32 (DESIGN 11), global adapters the same; 64 MiB bounds any blob.
 MAX_BLOB_BYTES: Final = 64 * 1024 * 1024
 HASH_BYTES: Final = 32

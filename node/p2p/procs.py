@@ -92,13 +92,17 @@ class PeerHandle:
             env["PYTHONPATH"] = os.pathsep.join([*self.python_path, env.get("PYTHONPATH", "")])
         with self._lock:
             self.ready = {}
-        self.proc = subprocess.Popen(
-            self.command or [sys.executable, "-m", self.module, "--config", str(config_path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=(self.workdir / "stderr.log").open("ab"),
-            env=env,
-        )
+        stderr = os.open(self.workdir / "stderr.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self.proc = subprocess.Popen(
+                self.command or [sys.executable, "-m", self.module, "--config", str(config_path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=env,
+            )
+        finally:
+            os.close(stderr)  # the child holds its own copy
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
 
     def _read(self, proc: subprocess.Popen[bytes]) -> None:

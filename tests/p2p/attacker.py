@@ -1,15 +1,19 @@
-"""A peer process with one extra op: gossip arbitrary bytes without validating them first.
+"""A misbehaving peer process: gossips arbitrary bytes without validating them first, and can
+serve wrong bytes for any blob.
 
 An honest peer validates its own messages before they leave (py-libp2p runs topic validators on
 local publishes too), so a misbehaving peer has to go around that: it signs the pubsub message
 with its host key, as any libp2p peer can, and hands it straight to the gossipsub router.
 """
 
+import os
 from typing import Any
 
+from libp2p.abc import INetStream
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
 
+from loraswarm.node.p2p.blobproto import FOUND, PROTOCOL, read_exactly
 from loraswarm.node.p2p.peer import PeerProcess, main
 from loraswarm.node.p2p.service import P2PService
 from loraswarm.protocol import wire
@@ -19,6 +23,7 @@ class AttackerProcess(PeerProcess):
     def __init__(self, service: P2PService) -> None:
         super().__init__(service)
         self.ops["inject"] = self.op_inject
+        self.ops["serve_lies"] = self.op_serve_lies
 
     async def op_inject(self, req: dict[str, Any]) -> dict[str, Any]:
         service = self.service
@@ -33,6 +38,18 @@ class AttackerProcess(PeerProcess):
             PUBSUB_SIGNING_PREFIX.encode() + message.SerializeToString()
         )
         await pubsub.router.publish(service.host.get_id(), message)
+        return {}
+
+    async def op_serve_lies(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Answer every blob request with random bytes of the requested blob's size."""
+        size = int(req["size"])
+
+        async def lie(stream: INetStream) -> None:
+            await read_exactly(stream, wire.HASH_BYTES)
+            await stream.write(bytes([FOUND]) + size.to_bytes(8, "big") + os.urandom(size))
+            await stream.close()
+
+        self.service.host.set_stream_handler(PROTOCOL, lie)
         return {}
 
 

@@ -131,3 +131,20 @@ def test_killed_peer_redials_from_its_peer_book_and_catches_up_a_blob(swarm, con
     connected([late], 2)
     answer = late.request("fetch", hash=blob["hash"], size=blob["size"])
     assert answer["size"] == blob["size"]
+
+
+def test_fetch_moves_past_a_provider_that_lies_or_lacks_the_blob(swarm, connected):
+    source_id, liar_id, empty_id, fetcher_id = swarm.identities(4)
+    source = swarm.start(source_id, "source")
+    liar = swarm.start(liar_id, "liar", attacker=True)
+    empty = swarm.start(empty_id, "empty")
+    fetcher = swarm.start(fetcher_id, "fetcher")
+    connected([source, liar, empty, fetcher], 3)
+    blob = source.request("put", size=2 * 2**20)
+    liar.request("serve_lies", size=blob["size"])
+    answer = fetcher.request("fetch", hash=blob["hash"], size=blob["size"],
+                             providers=[liar.peer_id, empty.peer_id, source.peer_id])
+    assert answer["size"] == blob["size"]
+    assert fetcher.request("stats")["verdicts"] == {"HASH_MISMATCH": 1}
+    stored = fetcher.workdir / "data" / "blobs" / blob["hash"].removeprefix("0x")
+    assert stored.read_bytes() == (source.workdir / "data" / "blobs" / stored.name).read_bytes()
