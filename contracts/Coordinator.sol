@@ -31,7 +31,8 @@ import {Staking} from "./Staking.sol";
 /// Merkle leaves follow OpenZeppelin's StandardMerkleTree: keccak256(keccak256(abi.encode(..))).
 ///   reward leaf: (uint256 taskId, uint256 round, uint256 index, address account, uint256 amount)
 ///   slash leaf:  (uint256 taskId, uint256 round, address account, uint256 amount, uint8 reason)
-/// `index` is the leaf's position in the reward list: it addresses a bit in the claimed bitmap.
+/// A reward tree holds one leaf per account; `index` is its position in the list. An account is
+/// paid at most once per round (a per-account bitmap of claimed rounds).
 ///
 /// Registration: an account takes part in one task at a time, so its locked stake backs exactly
 /// one task; a validator's weight is the stake it locked for the task.
@@ -91,9 +92,12 @@ contract Coordinator is Ownable {
         RoundStatus status;
     }
 
+    /// @dev One slot, read and written by commit. lastCommitPlusOne survives `leave`, so that
+    /// leaving and re-registering cannot buy a second commitment in the same round.
     struct Participant {
-        uint128 peerStake;
-        uint128 validatorStake;
+        uint96 peerStake;
+        uint96 validatorStake;
+        uint64 lastCommitPlusOne;
     }
 
     /// @dev Kept after `leave`; registeredAt != 0 keeps the slot non-zero so that claim updates
@@ -145,7 +149,7 @@ contract Coordinator is Ownable {
     error RoundNotExpired(uint256 taskId, uint64 round, uint256 attestEnd);
     error RoundNotFinalized(uint256 taskId, uint64 round);
     error InvalidProof();
-    error AlreadyClaimed(uint256 taskId, uint64 round, uint256 index);
+    error AlreadyClaimed(uint256 taskId, uint64 round, address account);
     error PoolExceeded(uint256 taskId, uint64 round, uint256 amount, uint256 left);
     error AlreadySlashed(uint256 taskId, uint64 round, address account);
     error NotADissenter(uint256 taskId, uint64 round, address validator);
@@ -204,6 +208,8 @@ contract Coordinator is Ownable {
     uint16 public constant BPS = 10_000;
     /// @dev `support` value that marks the finalized tuple of a round (no real stake reaches it).
     uint256 private constant FINAL = type(uint256).max;
+    /// @dev Placeholder commitment of a registered peer that has not committed yet.
+    bytes32 private constant NO_COMMITMENT = bytes32(uint256(1));
 
     /// @notice The reward token.
     IERC20 public immutable rewardToken;
@@ -220,10 +226,15 @@ contract Coordinator is Ownable {
     mapping(uint256 taskId => mapping(uint64 round => Round)) private _rounds;
     mapping(uint256 taskId => mapping(address account => Participant)) private _participants;
     mapping(uint256 taskId => mapping(address account => Totals)) private _totals;
-    mapping(uint256 taskId => mapping(uint64 round => mapping(address peer => bytes32))) private _commitments;
+    /// @dev A peer's latest commitment (older ones are in UpdateCommitted logs). Registration
+    /// stores NO_COMMITMENT here so that every commit rewrites a non-zero slot (5k gas, not 22k).
+    mapping(uint256 taskId => mapping(address peer => bytes32)) private _latestCommitment;
     mapping(uint256 taskId => mapping(uint64 round => mapping(address validator => bytes32))) private _attestations;
     mapping(uint256 taskId => mapping(uint64 round => mapping(bytes32 tupleHash => uint256))) private _support;
-    mapping(uint256 taskId => mapping(uint64 round => mapping(uint256 word => uint256))) private _claimedBits;
+    /// @dev Per account, a bitmap of the rounds it has claimed: bit (round + 1) % 256 of word
+    /// (round + 1) / 256. Bit 0 of word 0 is set at registration, so the first claims (rounds
+    /// 0..254) update a non-zero word; one claim per 256 rounds pays for a fresh word.
+    mapping(uint256 taskId => mapping(address account => mapping(uint256 word => uint256))) private _claimedRounds;
     mapping(bytes32 key => bool) private _slashed;
 
     constructor(IERC20 token, Staking stakeEscrow, address initialOwner) Ownable(initialOwner) {
@@ -296,7 +307,10 @@ contract Coordinator is Ownable {
         Participant storage part = _join(taskId);
         if (part.peerStake != 0) revert AlreadyRegistered(taskId, msg.sender);
         uint128 amount = task.minPeerStake;
-        part.peerStake = amount;
+        part.peerStake = SafeCast.toUint96(amount);
+        if (_latestCommitment[taskId][msg.sender] == bytes32(0)) {
+            _latestCommitment[taskId][msg.sender] = NO_COMMITMENT;
+        }
         emit PeerRegistered(taskId, msg.sender, amount);
         staking.lock(msg.sender, amount);
     }
@@ -307,7 +321,7 @@ contract Coordinator is Ownable {
         if (amount < task.minValidatorStake) revert StakeBelowMinimum(amount, task.minValidatorStake);
         Participant storage part = _join(taskId);
         if (part.validatorStake != 0) revert AlreadyRegistered(taskId, msg.sender);
-        uint128 weight = SafeCast.toUint128(amount);
+        uint96 weight = SafeCast.toUint96(amount);
         part.validatorStake = weight;
         task.validatorWeight += weight;
         emit ValidatorRegistered(taskId, msg.sender, amount);
@@ -323,7 +337,8 @@ contract Coordinator is Ownable {
         // Slashes may have taken all of it; leaving still frees the account for another task.
         uint256 released = uint256(part.peerStake) + part.validatorStake;
         task.validatorWeight -= part.validatorStake;
-        delete _participants[taskId][msg.sender];
+        _participants[taskId][msg.sender].peerStake = 0;
+        _participants[taskId][msg.sender].validatorStake = 0;
         activeTask[msg.sender] = 0;
         emit ParticipantLeft(taskId, msg.sender, released);
         staking.unlock(msg.sender, released);
@@ -335,16 +350,17 @@ contract Coordinator is Ownable {
     /// salt)), checked off-chain by validators against the revealed envelope.
     function commit(uint256 taskId, uint64 round, bytes32 commitment) external {
         Task storage task = _tasks[taskId];
-        if (_participants[taskId][msg.sender].peerStake == 0) revert NotPeer(taskId, msg.sender);
+        Participant storage part = _participants[taskId][msg.sender];
+        if (part.peerStake == 0) revert NotPeer(taskId, msg.sender);
         (uint256 opens, uint256 closes,,) = _windows(task, round);
         // slither-disable-next-line timestamp (windows are minutes long; miner drift is seconds)
         if (block.timestamp < opens || block.timestamp >= closes) {
             revert NotInCommitWindow(round, opens, closes, block.timestamp);
         }
-        if (commitment == bytes32(0)) revert ZeroCommitment();
-        mapping(address => bytes32) storage commitments = _commitments[taskId][round];
-        if (commitments[msg.sender] != bytes32(0)) revert AlreadyCommitted(taskId, round, msg.sender);
-        commitments[msg.sender] = commitment;
+        if (commitment == bytes32(0) || commitment == NO_COMMITMENT) revert ZeroCommitment();
+        if (part.lastCommitPlusOne == round + 1) revert AlreadyCommitted(taskId, round, msg.sender);
+        part.lastCommitPlusOne = round + 1;
+        _latestCommitment[taskId][msg.sender] = commitment;
         emit UpdateCommitted(taskId, round, msg.sender, commitment);
     }
 
@@ -396,20 +412,23 @@ contract Coordinator is Ownable {
     // ---------------------------------------------------------------- pull payments, slashes
 
     /// @notice Claim the caller's reward for a finalized round with a proof against its
-    /// rewardsRoot. Each leaf index pays once; a round never pays more than its pool.
+    /// rewardsRoot. An account is paid at most once per round (so a reward tree holds one leaf
+    /// per account; `index` is that leaf's position in the list and part of its hash), and a
+    /// round never pays more than its pool.
     function claim(uint256 taskId, uint64 round, uint256 index, uint256 amount, bytes32[] calldata proof)
         external
     {
         Round storage r = _rounds[taskId][round];
         if (r.status != RoundStatus.Finalized) revert RoundNotFinalized(taskId, round);
-        uint256 bit = 1 << (index & 0xff);
-        uint256 word = _claimedBits[taskId][round][index >> 8];
-        if (word & bit != 0) revert AlreadyClaimed(taskId, round, index);
+        uint256 position = uint256(round) + 1;
+        uint256 bit = 1 << (position & 0xff);
+        uint256 word = _claimedRounds[taskId][msg.sender][position >> 8];
+        if (word & bit != 0) revert AlreadyClaimed(taskId, round, msg.sender);
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(taskId, round, index, msg.sender, amount))));
         if (!MerkleProof.verifyCalldata(proof, r.rewardsRoot, leaf)) revert InvalidProof();
         uint256 left = r.pool - r.claimed;
         if (amount > left) revert PoolExceeded(taskId, round, amount, left);
-        _claimedBits[taskId][round][index >> 8] = word | bit;
+        _claimedRounds[taskId][msg.sender][position >> 8] = word | bit;
         r.claimed += uint96(amount);
         _totals[taskId][msg.sender].claimed += uint96(amount);
         emit RewardClaimed(taskId, round, msg.sender, index, amount);
@@ -541,9 +560,11 @@ contract Coordinator is Ownable {
         return (part.peerStake, part.validatorStake, totals.registeredAt, totals.claimed, totals.slashed);
     }
 
-    /// @notice The commitment a peer made in a round (zero if none).
+    /// @notice The commitment a peer made in a round, if that is its latest one (zero if none);
+    /// earlier commitments are in the UpdateCommitted logs.
     function commitmentOf(uint256 taskId, uint64 round, address peer) external view returns (bytes32) {
-        return _commitments[taskId][round][peer];
+        if (_participants[taskId][peer].lastCommitPlusOne != uint256(round) + 1) return bytes32(0);
+        return _latestCommitment[taskId][peer];
     }
 
     /// @notice The tuple hash a validator attested in a round (zero if none).
@@ -561,9 +582,10 @@ contract Coordinator is Ownable {
         return support == FINAL ? (0, true) : (support, false);
     }
 
-    /// @notice Whether the reward leaf at `index` of a round has been paid.
-    function isClaimed(uint256 taskId, uint64 round, uint256 index) external view returns (bool) {
-        return _claimedBits[taskId][round][index >> 8] & (1 << (index & 0xff)) != 0;
+    /// @notice Whether an account has claimed its reward of a round.
+    function isClaimed(uint256 taskId, uint64 round, address account) external view returns (bool) {
+        uint256 position = uint256(round) + 1;
+        return _claimedRounds[taskId][account][position >> 8] & (1 << (position & 0xff)) != 0;
     }
 
     /// @notice The commitment a peer must submit (same formula the validators check off-chain).
@@ -632,7 +654,10 @@ contract Coordinator is Ownable {
         if (current != 0 && current != taskId) revert BusyInAnotherTask(msg.sender, current);
         activeTask[msg.sender] = taskId;
         Totals storage totals = _totals[taskId][msg.sender];
-        if (totals.registeredAt == 0) totals.registeredAt = uint64(block.timestamp);
+        if (totals.registeredAt == 0) {
+            totals.registeredAt = uint64(block.timestamp);
+            _claimedRounds[taskId][msg.sender][0] = 1;
+        }
         return _participants[taskId][msg.sender];
     }
 
@@ -650,8 +675,8 @@ contract Coordinator is Ownable {
             fromPeer = _min(amount, part.peerStake);
             fromValidator = _min(amount - fromPeer, part.validatorStake);
         }
-        part.peerStake -= uint128(fromPeer);
-        part.validatorStake -= uint128(fromValidator);
+        part.peerStake -= uint96(fromPeer);
+        part.validatorStake -= uint96(fromValidator);
         task.validatorWeight -= uint128(fromValidator);
         task.slashPool += SafeCast.toUint96(amount);
         _totals[taskId][account].slashed += SafeCast.toUint96(amount);

@@ -71,6 +71,20 @@ def test_double_commit(scene: Scene) -> None:
         scene.swarm.commit(scene.task, 0, scene.peers[0])
 
 
+def test_leaving_does_not_buy_a_second_commitment(scene: Scene) -> None:
+    swarm, peer = scene.swarm, scene.peers[0]
+    swarm.enter(scene.task, 0, chain.Phase.COMMIT)
+    with swarm.reverts("ZeroCommitment"):
+        swarm.send(swarm.coordinator.functions.commit(scene.task, 0, b"\x00" * 32), peer)
+    first = swarm.commit(scene.task, 0, peer)
+    swarm.send(swarm.coordinator.functions.leave(scene.task), peer)
+    swarm.send(swarm.coordinator.functions.registerPeer(scene.task), peer)
+    with swarm.reverts("AlreadyCommitted"):
+        swarm.commit(scene.task, 0, peer)
+    assert swarm.coordinator.functions.commitmentOf(scene.task, 0, peer).call() == first
+    assert swarm.coordinator.functions.commitmentOf(scene.task, 1, peer).call() == b"\x00" * 32
+
+
 def test_commit_by_unregistered(scene: Scene) -> None:
     scene.swarm.enter(scene.task, 0, chain.Phase.COMMIT)
     with scene.swarm.reverts("NotPeer"):
@@ -130,6 +144,8 @@ def test_claim_with_bad_proof_and_twice(scene: Scene) -> None:
     with scene.swarm.reverts("InvalidProof"):  # someone else's leaf
         scene.swarm.send(claim(scene.task, 0, 1, 20 * TOKEN_UNIT, outcome.rewards.proof(1)), pa)
     scene.swarm.claim(scene.task, 0, outcome, 0)
+    assert scene.swarm.coordinator.functions.isClaimed(scene.task, 0, pa).call()
+    assert not scene.swarm.coordinator.functions.isClaimed(scene.task, 0, pb).call()
     with scene.swarm.reverts("AlreadyClaimed"):
         scene.swarm.claim(scene.task, 0, outcome, 0)
 
