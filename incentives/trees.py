@@ -3,9 +3,10 @@ proof each claim or slash needs.
 
 Leaf encodings come from ``loraswarm.protocol.chain`` and the tree from
 ``loraswarm.incentives.merkle`` (OpenZeppelin StandardMerkleTree), so what is built here is what
-``Coordinator.claim`` and ``Coordinator.executeSlash`` check. Reward leaves are listed in account
-order and a leaf's index is its position in that list (the coordinator's claimed-bit index). An
-empty tree has the zero root: no leaf hashes to zero, so nothing can be claimed against it.
+``Coordinator.claim`` and ``Coordinator.executeSlash`` check. The coordinator pays each account
+once per round, so every account has exactly one reward leaf (a peer that also validates gets
+the sum); leaves are listed in account order and a leaf's index is its position in that list.
+An empty tree has the zero root: no leaf hashes to zero, so nothing can be claimed against it.
 """
 
 from __future__ import annotations
