@@ -67,6 +67,7 @@ class PeerProcess:
             "set_round": self.op_set_round,
             "auto_fetch": self.op_auto_fetch,
             "stats": self.op_stats,
+            "ping": self.op_ping,
         }
         self.auto_fetch = False
 
@@ -107,6 +108,10 @@ class PeerProcess:
         """Fetch every announced blob as its announcement arrives, as the node daemon will."""
         self.auto_fetch = bool(req.get("on", True))
         return {}
+
+    async def op_ping(self, req: dict[str, Any]) -> dict[str, Any]:
+        peer = ID.from_base58(req["peer"])
+        return {"rtt_ms": await self.service.ping(peer), "protocols": self.service.peer_protocols(peer)}
 
     async def op_stats(self, req: dict[str, Any]) -> dict[str, Any]:
         return {

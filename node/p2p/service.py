@@ -18,6 +18,7 @@ from pathlib import Path
 import multiaddr
 import trio
 from libp2p.abc import IHost, ISubscriptionAPI
+from libp2p.host.ping import PingService
 from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
@@ -87,6 +88,7 @@ class P2PService:
             max_inbound_rpc_size=wire.MAX_GOSSIP_RPC_BYTES,
             allowed_topics=set(self.topics.values()),
         )
+        self._ping = PingService(self.host)
         self.blob_server = BlobServer(self.host, self.store)
         self.fetcher = BlobFetcher(self.host, self.store, self.blob_rejections)
         self.dialer = Dialer(self.host, PeerBook(config.data_dir / "peers.json"), list(config.bootstrap))
@@ -157,6 +159,15 @@ class P2PService:
         return await self.fetcher.fetch(digest, ordered, expected_size=size)
 
     # -- observation -------------------------------------------------------------------------
+    async def ping(self, peer_id: ID) -> int:
+        """Round-trip time to a connected peer over the libp2p ping protocol, in ms."""
+        rtts = await self._ping.ping(peer_id, 1)
+        return rtts[0]
+
+    def peer_protocols(self, peer_id: ID) -> list[str]:
+        """What a peer said it speaks, as learnt by identify."""
+        return list(self.host.get_peerstore().get_protocols(peer_id))
+
     def rejections(self) -> Counter[Reason]:
         """Every verdict so far, gossip and blobs together (ACCEPTED included)."""
         return self.validator.verdicts + self.blob_rejections

@@ -18,6 +18,9 @@ def test_four_peers_fetch_and_verify_2mb_and_16mb(swarm, connected):
     peers = [swarm.start(identity, f"p{k}") for k, identity in enumerate(ids)]
     connected(peers, 3)
     source = peers[0]
+    # identify told each peer what the others speak; ping answers over the same connection
+    answer = peers[1].request("ping", peer=source.peer_id)
+    assert answer["rtt_ms"] >= 0 and "/loraswarm/blob/1.0.0" in answer["protocols"]
     blobs = [source.request("put", size=2 * 2**20), source.request("put", size=16 * 2**20)]
     # one update per peer and round is the edge's spam limit: announce them in rounds 0 and 1
     for r, blob in enumerate(blobs):
