@@ -16,7 +16,8 @@ from libp2p.abc import IHost, INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
-from loraswarm.node.p2p.blobstore import BlobStore, HashMismatch, PendingBlob, hash_hex
+from loraswarm.node.p2p.blobstore import BlobStore, PendingBlob, hash_hex
+from loraswarm.node.p2p.errors import BlobUnavailable, HashMismatch
 from loraswarm.protocol import wire
 from loraswarm.protocol.codes import Reason
 
@@ -32,10 +33,6 @@ TRANSFER_TIMEOUT_S = 60.0
 MAX_CONCURRENT_UPLOADS = 8
 # Chunks in flight between the network reader and the hashing/writing thread.
 PIPELINE_DEPTH = 16
-
-
-class BlobUnavailable(Exception):
-    """No provider delivered bytes that hash to the requested name."""
 
 
 class _ProviderFailed(Exception):

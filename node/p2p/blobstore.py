@@ -11,11 +11,8 @@ from pathlib import Path
 
 from eth_hash.auto import keccak
 
+from loraswarm.node.p2p.errors import HashMismatch
 from loraswarm.protocol import wire
-
-
-class HashMismatch(ValueError):
-    """The bytes do not hash to the name they were offered under."""
 
 
 def content_hash(data: bytes) -> bytes:

@@ -14,11 +14,8 @@ from eth_account.signers.local import LocalAccount
 from eth_keys import KeyAPI
 from eth_utils import is_checksum_address, keccak
 
+from loraswarm.node.p2p.errors import DecodeError
 from loraswarm.protocol import wire
-
-
-class DecodeError(ValueError):
-    """The bytes are not one canonical, well-typed envelope."""
 
 
 def _hex32(value: bytes) -> str:

@@ -14,7 +14,8 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
 
-from loraswarm.node.p2p.envelope import DecodeError, Envelope, GlobalAdapter, Update, decode
+from loraswarm.node.p2p.envelope import Envelope, GlobalAdapter, Update, decode
+from loraswarm.node.p2p.errors import DecodeError
 from loraswarm.node.p2p.keys import address_of_peer_id
 from loraswarm.protocol import wire
 from loraswarm.protocol.codes import Reason

@@ -32,9 +32,13 @@ class PeerIdentity:
         return f"PeerIdentity({self.address}, {self.peer_id})"
 
 
-def identity_from_key(private_key: bytes | str) -> PeerIdentity:
-    account = Account.from_key(private_key)
+def identity_from_account(account: LocalAccount) -> PeerIdentity:
+    """The daemon's way in: `identity_from_account(loraswarm.node.keys.load_account(path))`."""
     return PeerIdentity(account=account, key_pair=create_new_key_pair(bytes(account.key)))
+
+
+def identity_from_key(private_key: bytes | str) -> PeerIdentity:
+    return identity_from_account(Account.from_key(private_key))
 
 
 def identity_from_env(var: str = KEY_ENV) -> PeerIdentity:
@@ -61,8 +65,3 @@ def address_of_peer_id(peer_id: ID) -> str | None:
         return None
     return None if public_key is None else address_of_public_key(public_key)
 
-
-def identity_from_keystore(path: os.PathLike[str] | str, password: str) -> PeerIdentity:
-    """Load an encrypted web3/eth-account keystore file (the production way to hold the key)."""
-    with open(path, encoding="utf-8") as handle:
-        return identity_from_key(Account.decrypt(handle.read(), password))

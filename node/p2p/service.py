@@ -5,7 +5,7 @@ fetch and serve blobs, and read the rejection counters.
         p2p.set_round(r)
         await p2p.announce(Update(...))              # signs and gossips
         async for received in p2p.received: ...      # only envelopes that passed the edge
-        data = await p2p.fetch(*received.envelope.body.blob, providers=[received.origin])
+        path = await p2p.fetch(*received.envelope.body.blob, providers=[received.origin])
 """
 
 import logging
@@ -27,6 +27,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from loraswarm.node.p2p.blobproto import BlobFetcher, BlobServer
 from loraswarm.node.p2p.blobstore import BlobStore
 from loraswarm.node.p2p.envelope import Body, Domain, Envelope, GlobalAdapter, decode, sign
+from loraswarm.node.p2p.errors import PublishRefused
 from loraswarm.node.p2p.gossip import EdgeValidator, IsRegistered, RoundWindow, new_router
 from loraswarm.node.p2p.host import Dialer, PeerBook, build_host
 from loraswarm.node.p2p.keys import PeerIdentity
@@ -124,10 +125,20 @@ class P2PService:
         return envelope
 
     async def publish(self, envelope: Envelope) -> None:
+        """Gossip a signed envelope; PublishRefused if it fails the checks peers will apply."""
+        data = envelope.encode()
+        # judged here rather than in _validate, so that the caller learns the verdict
+        reason, accepted = self.validator.check(data, self.host.get_id())
+        if accepted is None:
+            raise PublishRefused(reason, f"own {envelope.body.PRIMARY} of round {envelope.body.round}")
+        self._accepted[data] = accepted
         kind = wire.ROUNDS_TOPIC if isinstance(envelope.body, GlobalAdapter) else wire.UPDATES_TOPIC
-        await self.pubsub.publish(self.topics[kind], envelope.encode())
+        await self.pubsub.publish(self.topics[kind], data)
 
     def _validate(self, forwarder: ID, message: rpc_pb2.Message) -> bool:
+        own = self.host.get_id()
+        if forwarder == own and message.from_id == own.to_bytes():
+            return True  # our own publish: publish() has judged it
         reason, envelope = self.validator.check(message.data, ID(message.from_id))
         if envelope is not None:
             # py-libp2p hands the subscription the raw message: keep the decoded envelope for it

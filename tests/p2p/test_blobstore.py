@@ -3,7 +3,8 @@
 import pytest
 from eth_utils import keccak
 
-from loraswarm.node.p2p.blobstore import BlobStore, HashMismatch, hash_hex, parse_hash
+from loraswarm.node.p2p.blobstore import BlobStore, hash_hex, parse_hash
+from loraswarm.node.p2p.errors import HashMismatch
 
 
 def test_put_names_blobs_by_keccak256_and_refuses_a_wrong_name(tmp_path):

@@ -6,7 +6,8 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from loraswarm.node.p2p.envelope import DecodeError, Domain, GlobalAdapter, Update, decode, sign
+from loraswarm.node.p2p.envelope import Domain, GlobalAdapter, Update, decode, sign
+from loraswarm.node.p2p.errors import DecodeError
 from loraswarm.node.p2p.keys import address_of_peer_id, identity_from_key, new_identity
 from tests.p2p.conftest import CHAIN_ID, COORDINATOR, TASK_ID
 
