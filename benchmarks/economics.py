@@ -1,7 +1,8 @@
 """Economics of the incentive design on the real contracts.
 
 Runs the simulation (incentives/sim): N peers with honest, free-riding and attacking strategies
-and validators (one lazy: attests without validating) over many rounds on a local anvil chain
+and validators (two attest without validating: a lazy one guesses, a copier copies the latest
+attestation on chain) over many rounds on a local anvil chain
 (or the embedded one), every reward claimed and every slash executed on chain with Merkle
 proofs. Prints profit per strategy and gas per round, then the gas of one round against N, and
 ends with one JSON line (see /work/shared/BENCHMARKS.md).
@@ -48,9 +49,9 @@ def _free_port() -> int:
 def _simulate(chain: SimChain, config: SimConfig) -> SimResult:
     started = time.monotonic()
     result = run_simulation(chain, config)
-    print(f"[{config.pipeline} pipeline] {config.rounds} rounds x {len(config.peers)} peers + "
-          f"{config.honest_validators + config.lazy_validators} validators in {time.monotonic() - started:.1f} s "
-          f"({len(result.gas)} transactions)")
+    validators = config.honest_validators + config.lazy_validators + config.copying_validators
+    print(f"[{config.pipeline} pipeline] {config.rounds} rounds x {len(config.peers)} peers + {validators} "
+          f"validators in {time.monotonic() - started:.1f} s ({len(result.gas)} transactions)")
     print("cumulative profit per account, whole tokens (rewards - slashes - stake cost):")
     print(profit_table(result), "\n")
     return result
@@ -62,7 +63,8 @@ def _measure(chain: SimChain, config: SimConfig, ns: tuple[int, ...]) -> dict[st
     print(gas_table(result, by_n), "\n")
     standin = summary(_simulate(chain, replace(config, pipeline="standin")), by_n)
     comparison = {k: standin[k] for k in ("honest_profit_min", "free_rider_profit_max", "attacker_profit_max",
-                                          "lazy_validator_vs_honest", "profit_by_strategy")}
+                                          "lazy_validator_vs_honest", "copying_validator_vs_honest",
+                                          "profit_by_strategy")}
     return {**summary(result, by_n), "pipeline": config.pipeline, "standin": comparison}
 
 
@@ -72,7 +74,7 @@ def main() -> None:
     parser.add_argument("--engine", choices=("anvil", "embedded"), default="anvil")
     parser.add_argument("--rounds", type=int, default=None)
     args = parser.parse_args()
-    config = SimConfig(rounds=args.rounds or (6 if args.quick else 50))
+    config = SimConfig(rounds=args.rounds or (5 if args.quick else 50))
     ns = (4, 16) if args.quick else (4, 8, 16, 32, 64)
     if args.engine == "embedded":
         w3 = Web3(EthereumTesterProvider())

@@ -8,7 +8,14 @@ from statistics import mean
 from typing import Any
 
 from loraswarm.incentives.sim.chain import UNIT, GasRecord
-from loraswarm.incentives.sim.run import HONEST_VALIDATOR, LAZY_VALIDATOR, RoundGas, SimResult
+from loraswarm.incentives.sim.run import (
+    COPYING_VALIDATOR,
+    HONEST_VALIDATOR,
+    LAZY_VALIDATOR,
+    VALIDATOR_ROLES,
+    RoundGas,
+    SimResult,
+)
 from loraswarm.incentives.sim.strategies import Strategy
 
 
@@ -25,7 +32,7 @@ class StrategyFigures:
 
 
 def _group(role: str) -> str:
-    return "validator" if role in (HONEST_VALIDATOR, LAZY_VALIDATOR) else Strategy(role).group
+    return "validator" if role in VALIDATOR_ROLES else Strategy(role).group
 
 
 def by_strategy(result: SimResult) -> list[StrategyFigures]:
@@ -63,18 +70,22 @@ def summary(result: SimResult, by_n: dict[int, RoundGas]) -> dict[str, Any]:
         per_group[f.group].append(f)
     validators = {f.role: f for f in per_group["validator"]}
     honest_v = validators[HONEST_VALIDATOR].earnings_mean
-    lazy_v = validators[LAZY_VALIDATOR].earnings_mean if LAZY_VALIDATOR in validators else 0.0
+
+    def vs_honest(role: str) -> float | None:
+        return round(validators[role].earnings_mean / honest_v, 3) if role in validators and honest_v > 0 else None
+
     gas = gas_by_kind(result.gas)
     ns = sorted(by_n)
     return {
         "honest_profit_min": round(min(f.profit_min for f in per_group["honest"]), 3),
         "free_rider_profit_max": round(max(f.profit_max for f in per_group["free_rider"]), 3),
         "attacker_profit_max": round(max(f.profit_max for f in per_group["attacker"]), 3),
-        "lazy_validator_vs_honest": round(lazy_v / honest_v, 3) if honest_v > 0 else None,
+        "lazy_validator_vs_honest": vs_honest(LAZY_VALIDATOR),
+        "copying_validator_vs_honest": vs_honest(COPYING_VALIDATOR),
         "rounds": result.config.rounds,
         "finalized_rounds": result.finalized_rounds,
         "peers": len(result.config.peers),
-        "validators": result.config.honest_validators + result.config.lazy_validators,
+        "validators": sum(1 for m in result.members if m.role in VALIDATOR_ROLES),
         "profit_by_strategy": {f.role: round(f.profit_mean, 3) for f in figures},
         "gas_per_round": sum(k["per_round"] for k in gas.values()),
         "gas_by_kind": gas,
@@ -85,11 +96,11 @@ def summary(result: SimResult, by_n: dict[int, RoundGas]) -> dict[str, Any]:
 
 
 def profit_table(result: SimResult) -> str:
-    rows = [f"{'strategy':<17}{'group':<11}{'n':>3}{'profit min':>13}{'mean':>12}{'max':>12}"
+    rows = [f"{'strategy':<19}{'group':<11}{'n':>3}{'profit min':>13}{'mean':>12}{'max':>12}"
             f"{'earned':>12}  verdicts"]
     for f in sorted(by_strategy(result), key=lambda f: (f.group, f.role)):
         verdicts = ", ".join(f"{k} x{v}" for k, v in f.reasons.items())
-        rows.append(f"{f.role:<17}{f.group:<11}{f.count:>3}{f.profit_min:>13.2f}{f.profit_mean:>12.2f}"
+        rows.append(f"{f.role:<19}{f.group:<11}{f.count:>3}{f.profit_min:>13.2f}{f.profit_mean:>12.2f}"
                     f"{f.profit_max:>12.2f}{f.earnings_mean:>12.2f}  {verdicts}")
     return "\n".join(rows)
 

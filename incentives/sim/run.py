@@ -42,7 +42,11 @@ PIPELINES: dict[str, type[ConsensusJudge] | type[StandInJudge]] = {
     "consensus": ConsensusJudge, "standin": StandInJudge,
 }
 HONEST_VALIDATOR = "honest_validator"
+# Attests without validating: guesses that every reveal is fine.
 LAZY_VALIDATOR = "lazy_validator"
+# Attests without validating: copies the latest attestation it sees on chain.
+COPYING_VALIDATOR = "copying_validator"
+VALIDATOR_ROLES = (HONEST_VALIDATOR, LAZY_VALIDATOR, COPYING_VALIDATOR)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class SimConfig:
     peers: tuple[Strategy, ...] = DEFAULT_PEERS
     honest_validators: int = 3
     lazy_validators: int = 1
+    copying_validators: int = 1
     terms: TaskTerms = field(default_factory=TaskTerms)
     params: IncentiveParams = field(default_factory=lambda: IncentiveParams(rewards=RewardParams(2_000)))
     pipeline: str = "consensus"  # a PIPELINES key
@@ -61,7 +66,7 @@ class SimConfig:
 @dataclass(frozen=True)
 class Member:
     address: str
-    role: str  # a Strategy value, or HONEST_VALIDATOR / LAZY_VALIDATOR
+    role: str  # a Strategy value, or one of VALIDATOR_ROLES
     index: int
     sample_count: int
 
@@ -89,7 +94,8 @@ def gas_by_n(chain: SimChain, ns: tuple[int, ...], config: SimConfig) -> dict[in
     (an account takes part in one task at a time)."""
     gas = {}
     for n in ns:
-        sweep = replace(config, rounds=1, peers=(Strategy.HONEST,) * n, lazy_validators=0, seed=config.seed * 1000 + n)
+        sweep = replace(config, rounds=1, peers=(Strategy.HONEST,) * n, lazy_validators=0, copying_validators=0,
+                        seed=config.seed * 1000 + n)
         records = run_simulation(chain, sweep).gas
         gas[n] = RoundGas(next(r.gas for r in records if r.kind == "finalize"), sum(r.gas for r in records))
     return gas
@@ -117,16 +123,14 @@ def _join(chain: SimChain, config: SimConfig, task_id: int) -> list[Member]:
     # Accounts differ per pipeline, so one chain can run the same deltas through both.
     seed = config.seed.to_bytes(8, "big") + config.pipeline.encode()
     peer_addrs = chain.new_accounts(b"peer" + seed, len(config.peers))
-    n_val = config.honest_validators + config.lazy_validators
-    val_addrs = chain.new_accounts(b"validator" + seed, n_val)
+    roles = ((LAZY_VALIDATOR,) * config.lazy_validators + (COPYING_VALIDATOR,) * config.copying_validators
+             + (HONEST_VALIDATOR,) * config.honest_validators)
+    val_addrs = chain.new_accounts(b"validator" + seed, len(roles))
     chain.join(task_id, peer_addrs, val_addrs, config.terms)
     # Honest sample counts differ per peer so that scores, and with them the split, are uneven.
     strategies = zip(peer_addrs, config.peers, strict=True)
     members = [Member(a, s.value, i, 100 + 37 * i) for i, (a, s) in enumerate(strategies)]
-    members += [
-        Member(a, LAZY_VALIDATOR if i < config.lazy_validators else HONEST_VALIDATOR, i, 0)
-        for i, a in enumerate(val_addrs)
-    ]
+    members += [Member(a, role, i, 0) for i, (a, role) in enumerate(zip(val_addrs, roles, strict=True))]
     return members
 
 
@@ -210,20 +214,26 @@ def _attest(
     chain: SimChain, task_id: int, round_id: int, validators: list[Member],
     honest_tuple: AttestedTuple, lazy_tuple: AttestedTuple,
 ) -> list[Attestation]:
-    """Validators attest until the round finalizes: the lazy ones first (they skip validation,
-    so they are fastest), then the honest ones in an order that rotates every round (only the
-    attestations up to quorum land, and rotation shares that fairly)."""
-    lazy = [m for m in validators if m.role == LAZY_VALIDATOR]
-    honest = [m for m in validators if m.role == HONEST_VALIDATOR]
+    """Validators attest until the round finalizes. The lazy ones go first (they skip validation,
+    so they are fastest); the copiers right after the first honest attestation (the earliest
+    they can copy one); the honest ones in an order that rotates every round (only attestations
+    up to quorum land, and rotation shares that fairly)."""
+    by_role = {role: [m for m in validators if m.role == role] for role in VALIDATOR_ROLES}
+    honest = by_role[HONEST_VALIDATOR]
     shift = round_id % len(honest)
-    attestations = []
-    for m in lazy + honest[shift:] + honest[:shift]:
+    honest = honest[shift:] + honest[:shift]
+    attestations: list[Attestation] = []
+    for m in by_role[LAZY_VALIDATOR] + honest[:1] + by_role[COPYING_VALIDATOR] + honest[1:]:
         if chain.is_finalized(task_id, round_id):
             break
         weight = chain.validator_stake(task_id, m.address)
         if weight == 0:
             continue  # slashed out of the validator set
-        attested = lazy_tuple if m.role == LAZY_VALIDATOR else honest_tuple
+        attested = {
+            LAZY_VALIDATOR: lazy_tuple,
+            COPYING_VALIDATOR: attestations[-1].attested if attestations else lazy_tuple,
+            HONEST_VALIDATOR: honest_tuple,
+        }[m.role]
         call = chain.coordinator.functions.attest(task_id, round_id, attested.accepted_root, attested.global_hash,
                                                   attested.rewards_root, attested.slash_root)
         chain.send(m.address, call, round_id, "attest")
