@@ -7,7 +7,9 @@ Causes and default rates (basis points of the stake the account locked for the t
   A modest slash removes the free option while tolerating a rare crash.
 - MALICIOUS (50%): rejected with a reason in ``codes.MALICIOUS`` (norm bound, non-finite,
   Krum / median outlier, loss gate): the update attacked the model. The rate must outweigh what a
-  successful attack could earn, and these tests do not fire on honest training.
+  successful attack could earn, and in the simulation these checks never fire on honest updates.
+  Rates apply to the stake locked when the round opened, so an attacker that keeps attacking
+  loses its stake geometrically.
 - DISSENT (20% of the validator stake): a validator attested a tuple other than the finalized
   one. Honest validators run the same deterministic pipeline and always agree; a different tuple
   means it did not validate (a lazy guess) or pushed a wrong result. The coordinator slashes

@@ -1,7 +1,8 @@
 """The simulation loop: each round, peers commit on chain, the validation pipeline (consensus's,
-or the stand-in) judges their reveals, validators attest (the lazy one first, with a tuple it
-did not validate), the round finalizes on chain, and every reward is claimed and every slash
-executed with Merkle proofs.
+or the stand-in) judges their reveals, validators attest (the lazy one guesses, the copier
+copies the latest attestation on chain, the honest ones attest what the pipeline says), the
+round finalizes on chain, and every reward is claimed and every slash executed with Merkle
+proofs. Validators are paid one round late (settlement.py), so the last round's go unpaid.
 
 Profit per account = (tokens held + stake in escrow, at the end) - (the same at the start)
 - stake cost, where the stake cost is the opportunity cost of the stake locked in the task
