@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 DIAL_TIMEOUT_S = 5.0
 MAINTAIN_INTERVAL_S = 1.0
 MAX_BACKOFF_S = 30.0
+# A bound on what strangers can make us store and redial.
+MAX_BOOK_PEERS = 512
 
 
 def build_host(identity: PeerIdentity) -> IHost:
@@ -72,6 +75,8 @@ class PeerBook:
         key = peer_id.to_base58()
         if not entry or self.peers.get(key) == entry:
             return False
+        if key not in self.peers and len(self.peers) >= MAX_BOOK_PEERS:
+            return False
         self.peers[key] = entry
         self._save()
         return True
@@ -105,6 +110,8 @@ class Dialer:
     host: IHost
     book: PeerBook
     bootstrap: list[str] = field(default_factory=list)
+    # only peers worth a redial go into the book (the service: registered accounts)
+    worth_remembering: Callable[[ID], bool] = lambda _: True
     _backoff: dict[ID, _Backoff] = field(default_factory=dict)
 
     def targets(self) -> list[PeerInfo]:
@@ -132,6 +139,8 @@ class Dialer:
     def remember_connected(self) -> None:
         peerstore = self.host.get_peerstore()
         for peer_id in self.host.get_connected_peers():
+            if not self.worth_remembering(peer_id):
+                continue
             try:
                 self.book.remember(peer_id, peerstore.addrs(peer_id))
             except Exception as error:  # a peer without known listen addresses yet
@@ -143,7 +152,8 @@ class Dialer:
                 await self.host.connect(info)
                 self._backoff[info.peer_id] = _Backoff()
                 # identify may not report addresses we can use; the ones we just dialled are
-                self.book.remember(info.peer_id, info.addrs)
+                if self.worth_remembering(info.peer_id):
+                    self.book.remember(info.peer_id, info.addrs)
                 return
             except Exception as error:  # unreachable peers are normal; retry later
                 logger.debug("dial %s failed: %s", info.peer_id, error)

@@ -30,7 +30,7 @@ from loraswarm.node.p2p.envelope import Body, Domain, Envelope, GlobalAdapter, d
 from loraswarm.node.p2p.errors import PublishRefused
 from loraswarm.node.p2p.gossip import EdgeValidator, IsRegistered, RoundWindow, new_router
 from loraswarm.node.p2p.host import Dialer, PeerBook, build_host
-from loraswarm.node.p2p.keys import PeerIdentity
+from loraswarm.node.p2p.keys import PeerIdentity, address_of_peer_id
 from loraswarm.protocol import wire
 from loraswarm.protocol.codes import Reason
 
@@ -56,6 +56,11 @@ class Received:
     envelope: Envelope
     origin: ID  # the gossip author, who is also the signer and a provider of the blob
     topic: str
+
+
+def _is_registered_peer(peer: ID, is_registered: IsRegistered) -> bool:
+    address = address_of_peer_id(peer)
+    return address is not None and is_registered(address)
 
 
 class P2PService:
@@ -92,7 +97,12 @@ class P2PService:
         self._ping = PingService(self.host)
         self.blob_server = BlobServer(self.host, self.store)
         self.fetcher = BlobFetcher(self.host, self.store, self.blob_rejections)
-        self.dialer = Dialer(self.host, PeerBook(config.data_dir / "peers.json"), list(config.bootstrap))
+        self.dialer = Dialer(
+            self.host,
+            PeerBook(config.data_dir / "peers.json"),
+            list(config.bootstrap),
+            worth_remembering=lambda peer: _is_registered_peer(peer, is_registered),
+        )
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator["P2PService"]:
