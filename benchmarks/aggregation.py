@@ -57,16 +57,9 @@ def best_of(repeats: int, fn: Callable[[], object]) -> float:
     return min(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="40 peers, one repeat (< 1 min)")
-    parser.add_argument("--peers", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=None)
-    args = parser.parse_args()
-    n = args.peers or (40 if args.quick else 100)
-    repeats = args.repeats or (1 if args.quick else 3)
-    torch.set_num_threads(args.threads)
+def measure(n: int, repeats: int, threads: int) -> dict[str, object]:
+    """Time every rule against Flower's on n deltas; the JSON object the benchmark prints."""
+    torch.set_num_threads(threads)
     # Bulyan needs n >= 4f + 3; the largest such f stresses the Krum family most.
     f = (n - 3) // 4
     params = ConsensusParams(byzantine_fraction=(f + 0.5) / n, trim_fraction=TRIM)
@@ -121,17 +114,28 @@ def main() -> None:
              for name, rule in (("centered_clip", RuleId.CENTERED_CLIP),
                                 ("geometric_median", RuleId.GEOMETRIC_MEDIAN))}
     print(f"ingest (quantize {n} deltas, once per round): {ingest_s:.3f} s; no-Flower rules: {extra}")
-    print(json.dumps({
+    return {
         "peers": n,
         "params": d,
         "byzantine_f": f,
-        "threads": args.threads,
+        "threads": threads,
         "ingest_s": round(ingest_s, 4),
         "timings": timings,
         "ours_only_s": extra,
         "flwr_time_ratio_max": max(t["ratio"] for t in timings.values()),
         "krum_family_vs_flwr_ratio": max(timings[k]["ratio"] for k in KRUM_FAMILY),
-    }))
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="40 peers, one repeat (< 1 min)")
+    parser.add_argument("--peers", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args()
+    n = args.peers or (40 if args.quick else 100)
+    print(json.dumps(measure(n, args.repeats or (1 if args.quick else 3), args.threads)))
 
 
 if __name__ == "__main__":

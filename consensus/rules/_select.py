@@ -8,21 +8,18 @@ import torch
 from loraswarm.consensus.fixedpoint import round_div
 
 
-def order_stats(values: torch.Tensor, ranks: list[int]) -> dict[int, torch.Tensor]:
-    """The given order statistics (0-based ranks) of each column, as int64.
-
-    np.partition on integers is exact: ties are equal values, so the result does not depend on
-    which row supplies them."""
-    parted = np.partition(values.numpy(), sorted(set(ranks)), axis=0)
-    return {r: torch.from_numpy(parted[r].astype(np.int64)) for r in ranks}
-
-
 def coordinate_median(values: torch.Tensor) -> torch.Tensor:
-    """Coordinate-wise median (int64); an even count averages the two middle values."""
+    """Coordinate-wise median (int64); an even count averages the two middle values.
+
+    One partition at the upper middle; the lower middle is then the largest value below it
+    (cheaper than a second selection). Exact on integers: ties are equal values, so the result
+    never depends on which row supplies them."""
     n = values.shape[0]
-    lo, hi = (n - 1) // 2, n // 2
-    stats = order_stats(values, [lo, hi])
-    return round_div(stats[lo] + stats[hi], 2)
+    middle = n // 2
+    parted = np.partition(values.numpy(), middle, axis=0)
+    upper = parted[middle].astype(np.int64)
+    lower = parted[:middle].max(axis=0).astype(np.int64) if n % 2 == 0 else upper
+    return round_div(torch.from_numpy(lower + upper), 2)
 
 
 def lowest_first(scores: list[int], norms: list[int]) -> list[int]:
