@@ -260,6 +260,8 @@ contract Coordinator is Ownable {
         reserve -= p.budget;
         taskId = ++taskCount;
         Task storage task = _tasks[taskId];
+        // A start in the past would open rounds that already ended: start now instead.
+        // slither-disable-next-line timestamp
         task.start = p.startTime < block.timestamp ? uint64(block.timestamp) : p.startTime;
         task.commitWindow = p.commitWindow;
         task.revealWindow = p.revealWindow;
@@ -353,7 +355,8 @@ contract Coordinator is Ownable {
         Participant storage part = _participants[taskId][msg.sender];
         if (part.peerStake == 0) revert NotPeer(taskId, msg.sender);
         (uint256 opens, uint256 closes,,) = _windows(task, round);
-        // slither-disable-next-line timestamp (windows are minutes long; miner drift is seconds)
+        // Windows are minutes long and validators' clocks drift by seconds.
+        // slither-disable-next-line timestamp
         if (block.timestamp < opens || block.timestamp >= closes) {
             revert NotInCommitWindow(round, opens, closes, block.timestamp);
         }
@@ -400,7 +403,8 @@ contract Coordinator is Ownable {
     function markFailed(uint256 taskId, uint64 round) external {
         Task storage task = _task(taskId);
         (,,, uint256 attestEnd) = _windows(task, round);
-        // slither-disable-next-line timestamp (windows are minutes long; miner drift is seconds)
+        // Windows are minutes long and validators' clocks drift by seconds.
+        // slither-disable-next-line timestamp
         if (block.timestamp < attestEnd) revert RoundNotExpired(taskId, round, attestEnd);
         Round storage r = _rounds[taskId][round];
         if (r.status == RoundStatus.Finalized) revert RoundAlreadyFinalized(taskId, round);
@@ -613,7 +617,8 @@ contract Coordinator is Ownable {
         weight = _participants[taskId][msg.sender].validatorStake;
         if (weight == 0) revert NotValidator(taskId, msg.sender);
         (,, uint256 opens, uint256 closes) = _windows(_tasks[taskId], round);
-        // slither-disable-next-line timestamp (windows are minutes long; miner drift is seconds)
+        // Windows are minutes long and validators' clocks drift by seconds.
+        // slither-disable-next-line timestamp
         if (block.timestamp < opens || block.timestamp >= closes) {
             revert NotInAttestWindow(round, opens, closes, block.timestamp);
         }

@@ -24,6 +24,7 @@ contract Staking {
     }
 
     error ZeroAmount();
+    error ZeroAddress();
     error NotCoordinator(address caller);
     error NotAdmin(address caller);
     error CoordinatorAlreadySet(address coordinator);
@@ -53,6 +54,7 @@ contract Staking {
     mapping(address account => Account) private _accounts;
 
     constructor(IERC20 stakeToken, uint64 delay, address deployer) {
+        if (deployer == address(0)) revert ZeroAddress();
         token = stakeToken;
         withdrawalDelay = delay;
         admin = deployer;
@@ -68,6 +70,7 @@ contract Staking {
     function setCoordinator(address newCoordinator) external {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
         if (coordinator != address(0)) revert CoordinatorAlreadySet(coordinator);
+        if (newCoordinator == address(0)) revert ZeroAddress();
         coordinator = newCoordinator;
         emit CoordinatorSet(newCoordinator);
     }
@@ -98,7 +101,8 @@ contract Staking {
         Account storage account = _accounts[msg.sender];
         uint256 amount = account.unlocking;
         if (amount == 0) revert NothingToWithdraw(msg.sender);
-        // slither-disable-next-line timestamp (the delay is measured in hours, not seconds)
+        // The delay is measured in hours; a few seconds of timestamp drift do not matter.
+        // slither-disable-next-line timestamp
         if (block.timestamp < account.unlockAt) {
             revert UnstakeNotReady(msg.sender, account.unlockAt, block.timestamp);
         }
