@@ -667,9 +667,12 @@ contract Coordinator is Ownable {
     }
 
     /// @dev Effects first (locks, weight, pool, totals), then the one external call.
+    /// All of an account's locked stake backs its current task (one task at a time), which may no
+    /// longer be the task of the fault: the lock (and quorum weight) shrinks there, the tokens go
+    /// to the pool of the task of the fault.
     function _slash(uint256 taskId, uint64 round, address account, uint256 amount, uint8 reason) private {
-        Task storage task = _tasks[taskId];
-        Participant storage part = _participants[taskId][account];
+        uint256 current = activeTask[account];
+        Participant storage part = _participants[current][account];
         // Dissent is a validator's fault: take its validator lock first; otherwise the peer lock.
         uint256 fromValidator;
         uint256 fromPeer;
@@ -682,8 +685,8 @@ contract Coordinator is Ownable {
         }
         part.peerStake -= uint96(fromPeer);
         part.validatorStake -= uint96(fromValidator);
-        task.validatorWeight -= uint128(fromValidator);
-        task.slashPool += SafeCast.toUint96(amount);
+        _tasks[current].validatorWeight -= uint128(fromValidator);
+        _tasks[taskId].slashPool += SafeCast.toUint96(amount);
         _totals[taskId][account].slashed += SafeCast.toUint96(amount);
         emit SlashExecuted(taskId, round, account, amount, reason);
         staking.slash(account, amount, fromPeer + fromValidator);

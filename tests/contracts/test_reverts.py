@@ -203,6 +203,22 @@ def test_slash_above_stake_and_twice(scene: Scene) -> None:
         scene.swarm.send(call, scene.outsider)
 
 
+def test_a_slash_follows_the_stake_into_another_task(scene: Scene) -> None:
+    swarm, peer = scene.swarm, scene.peers[0]
+    functions = swarm.coordinator.functions
+    outcome = build_outcome(scene.task, 0, [], [(peer, 950 * TOKEN_UNIT, Reason.NORM_BOUND)])
+    scene.finalize_round0(outcome)
+    other = swarm.create_task(minPeerStake=1_000 * TOKEN_UNIT)
+    swarm.send(functions.leave(scene.task), peer)
+    swarm.send(functions.registerPeer(other), peer)  # all of its stake is now locked there
+    swarm.execute_slash(scene.task, 0, outcome, 0, scene.outsider)
+    assert swarm.staking.functions.accountOf(peer).call()[:3] == [50 * TOKEN_UNIT, 50 * TOKEN_UNIT, 0]
+    assert functions.participantOf(other, peer).call()[0] == 50 * TOKEN_UNIT
+    assert functions.taskInfo(scene.task).call()[1] == 950 * TOKEN_UNIT  # the pool of the faulty task
+    swarm.send(functions.leave(other), peer)
+    assert swarm.staking.functions.freeStakeOf(peer).call() == 50 * TOKEN_UNIT
+
+
 def test_only_dissenters_are_slashed_for_dissent(scene: Scene) -> None:
     v1, _, v3 = scene.validators
     scene.finalize_round0(build_outcome(scene.task, 0, [], []))
