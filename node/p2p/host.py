@@ -17,9 +17,9 @@ from pathlib import Path
 import multiaddr
 import trio
 from libp2p import new_host
-from libp2p.abc import IHost
+from libp2p.abc import IHost, INetStream
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
-from libp2p.custom_types import TProtocol
+from libp2p.custom_types import StreamHandlerFn, TProtocol
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
@@ -49,6 +49,36 @@ def build_host(identity: PeerIdentity) -> IHost:
         },
         muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
     )
+
+
+def guard_stream_handlers(host: IHost, on_failure: Callable[[TProtocol, Exception], None]) -> None:
+    """Make every handler registered so far fail alone.
+
+    py-libp2p 0.8.1 runs stream handlers in the swarm's task group, so a handler that raises takes
+    the whole host down; its own pubsub handler does on a malformed protobuf frame. Wrapped, a bad
+    stream costs that stream only, and `on_failure` counts it.
+    """
+    mux = host.get_mux()
+    for protocol, handler in list(mux.handlers.items()):
+        if protocol is not None and handler is not None:
+            host.set_stream_handler(protocol, _guarded(protocol, handler, on_failure))
+
+
+def _guarded(
+    protocol: TProtocol, handler: StreamHandlerFn, on_failure: Callable[[TProtocol, Exception], None]
+) -> StreamHandlerFn:
+    async def guarded(stream: INetStream) -> None:
+        try:
+            await handler(stream)
+        except Exception as error:
+            on_failure(protocol, error)
+            logger.debug("%s handler failed: %r", protocol, error)
+            try:
+                await stream.reset()
+            except Exception as reset_error:  # the stream may be gone already
+                logger.debug("reset after failure failed: %r", reset_error)
+
+    return guarded
 
 
 def dialable(addr: multiaddr.Multiaddr) -> bool:

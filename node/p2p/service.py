@@ -18,6 +18,7 @@ from pathlib import Path
 import multiaddr
 import trio
 from libp2p.abc import IHost, ISubscriptionAPI
+from libp2p.custom_types import TProtocol
 from libp2p.host.ping import PingService
 from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
@@ -29,7 +30,7 @@ from loraswarm.node.p2p.blobstore import BlobStore
 from loraswarm.node.p2p.envelope import Body, Domain, Envelope, GlobalAdapter, decode, sign
 from loraswarm.node.p2p.errors import PublishRefused
 from loraswarm.node.p2p.gossip import EdgeValidator, IsRegistered, RoundWindow, new_router
-from loraswarm.node.p2p.host import Dialer, PeerBook, build_host
+from loraswarm.node.p2p.host import Dialer, PeerBook, build_host, guard_stream_handlers
 from loraswarm.node.p2p.keys import PeerIdentity, address_of_peer_id
 from loraswarm.protocol import wire
 from loraswarm.protocol.codes import Reason
@@ -97,6 +98,8 @@ class P2PService:
         self._ping = PingService(self.host)
         self.blob_server = BlobServer(self.host, self.store)
         self.fetcher = BlobFetcher(self.host, self.store, self.blob_rejections)
+        self.frame_rejections: Counter[Reason] = Counter()
+        guard_stream_handlers(self.host, self._stream_failed)
         self.dialer = Dialer(
             self.host,
             PeerBook(config.data_dir / "peers.json"),
@@ -123,6 +126,10 @@ class P2PService:
                 yield self
             finally:
                 nursery.cancel_scope.cancel()
+
+    def _stream_failed(self, protocol: TProtocol, error: Exception) -> None:
+        # what reaches here is a frame py-libp2p could not parse (or a bug of its own)
+        self.frame_rejections[Reason.BAD_ENCODING] += 1
 
     # -- gossip ------------------------------------------------------------------------------
     def set_round(self, current: int) -> None:
@@ -190,8 +197,8 @@ class P2PService:
         return list(self.host.get_peerstore().get_protocols(peer_id))
 
     def rejections(self) -> Counter[Reason]:
-        """Every verdict so far, gossip and blobs together (ACCEPTED included)."""
-        return self.validator.verdicts + self.blob_rejections
+        """Every verdict so far: gossip messages, gossip frames and blobs (ACCEPTED included)."""
+        return self.validator.verdicts + self.blob_rejections + self.frame_rejections
 
     def addrs(self) -> list[str]:
         return [str(a) for a in self.host.get_addrs()]

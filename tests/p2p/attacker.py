@@ -1,5 +1,5 @@
-"""A misbehaving peer process: gossips arbitrary bytes without validating them first, and can
-serve wrong bytes for any blob.
+"""A misbehaving peer process: gossips arbitrary bytes without validating them first, writes raw
+frames on gossipsub streams, and can serve wrong bytes for any blob.
 
 An honest peer validates its own messages before they leave (py-libp2p runs topic validators on
 local publishes too), so a misbehaving peer has to go around that: it signs the pubsub message
@@ -9,9 +9,14 @@ with its host key, as any libp2p peer can, and hands it straight to the gossipsu
 import os
 from typing import Any
 
+import trio
 from libp2p.abc import INetStream
+from libp2p.custom_types import TProtocol
+from libp2p.network.stream.exceptions import StreamError
+from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
+from libp2p.utils.varint import encode_varint_prefixed
 
 from loraswarm.node.p2p.blobproto import FOUND, PROTOCOL, read_exactly
 from loraswarm.node.p2p.peer import PeerProcess, main
@@ -24,6 +29,7 @@ class AttackerProcess(PeerProcess):
         super().__init__(service)
         self.ops["inject"] = self.op_inject
         self.ops["serve_lies"] = self.op_serve_lies
+        self.ops["raw_rpc"] = self.op_raw_rpc
 
     async def op_inject(self, req: dict[str, Any]) -> dict[str, Any]:
         service = self.service
@@ -39,6 +45,20 @@ class AttackerProcess(PeerProcess):
         )
         await pubsub.router.publish(service.host.get_id(), message)
         return {}
+
+    async def op_raw_rpc(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Write one length-prefixed frame of raw bytes on a fresh gossipsub stream."""
+        stream = await self.service.host.new_stream(
+            ID.from_base58(req["peer"]), [TProtocol(wire.GOSSIPSUB_PROTOCOLS[0])]
+        )
+        data = bytes.fromhex(req["data"]) if "data" in req else os.urandom(int(req["size"]))
+        try:
+            await stream.write(encode_varint_prefixed(data))
+            await trio.sleep(0.5)
+            await stream.reset()
+        except StreamError:  # the victim hung up on us, which is the point
+            return {"reset_by_peer": True}
+        return {"reset_by_peer": False}
 
     async def op_serve_lies(self, req: dict[str, Any]) -> dict[str, Any]:
         """Answer every blob request with random bytes of the requested blob's size."""

@@ -8,6 +8,7 @@ import pytest
 from loraswarm.node.p2p.envelope import Domain, Update, sign
 from loraswarm.node.p2p.keys import new_identity
 from loraswarm.node.p2p.procs import eventually
+from loraswarm.protocol import wire
 from tests.p2p.conftest import CHAIN_ID, COORDINATOR, TASK_ID
 
 pytestmark = pytest.mark.e2e
@@ -91,6 +92,10 @@ def test_edge_rejects_each_attack_with_its_reason_while_honest_traffic_arrives(s
         TASK_ID, 2, outsider.address, b"\0" * 32, os.urandom(32), 1, 1, 0, os.urandom(32),
     ), outsider.account).encode()
     stranger.request("inject", data=unregistered.hex())
+    # frames that never become messages: not protobuf, and over the RPC frame limit (py-libp2p
+    # resets that stream; the attacker's other stream and everyone else carry on)
+    attacker.request("raw_rpc", peer=receiver.peer_id, data="ff" * 64)
+    attacker.request("raw_rpc", peer=receiver.peer_id, size=wire.MAX_GOSSIP_RPC_BYTES + 1)
     # the honest announcement the attacker duplicates: valid bytes, seen before, new seqno
     latest = next(e["raw"] for e in receiver.received if e["envelope"]["round"] == 2)
     attacker.request("inject", data=latest)
@@ -101,11 +106,12 @@ def test_edge_rejects_each_attack_with_its_reason_while_honest_traffic_arrives(s
     receiver.wait(lambda: any(e["origin"] == honest[2].peer_id for e in receiver.received), 10,
                   "honest traffic after the attacks")
 
-    expected = {*attacks, "UNREGISTERED_SENDER"}
+    expected = {*attacks, "UNREGISTERED_SENDER"}  # BAD_ENCODING also counts the non-protobuf frame
     eventually(lambda: expected <= set(receiver.request("stats")["verdicts"]), 10, "every reason counted")
     verdicts = receiver.request("stats")["verdicts"]
     for reason in expected:
         assert verdicts[reason] >= 1, (reason, verdicts)
+    assert verdicts["BAD_ENCODING"] >= 2  # the message, and the frame that was not protobuf
     # nothing but honest envelopes was delivered to the node
     assert {e["origin"] for e in receiver.received} <= {p.peer_id for p in honest}
     # the replayed duplicate is dropped by the edge (DUPLICATE) or by gossip's seen cache: either
