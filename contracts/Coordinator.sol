@@ -339,6 +339,7 @@ contract Coordinator is Ownable {
         // Slashes may have taken all of it; leaving still frees the account for another task.
         uint256 released = uint256(part.peerStake) + part.validatorStake;
         task.validatorWeight -= part.validatorStake;
+        _dropSupport(taskId, msg.sender, part.validatorStake);
         _participants[taskId][msg.sender].peerStake = 0;
         _participants[taskId][msg.sender].validatorStake = 0;
         activeTask[msg.sender] = 0;
@@ -686,10 +687,26 @@ contract Coordinator is Ownable {
         part.peerStake -= uint96(fromPeer);
         part.validatorStake -= uint96(fromValidator);
         _tasks[current].validatorWeight -= uint128(fromValidator);
+        _dropSupport(current, account, fromValidator);
         _tasks[taskId].slashPool += SafeCast.toUint96(amount);
         _totals[taskId][account].slashed += SafeCast.toUint96(amount);
         emit SlashExecuted(taskId, round, account, amount, reason);
         staking.slash(account, amount, fromPeer + fromValidator);
+    }
+
+    /// @dev Stake that leaves a validator (leave, slash) also leaves the support it gave in the
+    /// round now open, so it never counts for a tuple while no longer counted in the total.
+    /// Only the current round can still finalize: windows of different rounds never overlap.
+    function _dropSupport(uint256 taskId, address validator, uint256 weight) private {
+        Task storage task = _tasks[taskId];
+        // slither-disable-next-line timestamp
+        if (weight == 0 || block.timestamp < task.start) return;
+        uint64 round = uint64((block.timestamp - task.start) / _period(task));
+        bytes32 attested = _attestations[taskId][round][validator];
+        if (attested == bytes32(0)) return;
+        uint256 support = _support[taskId][round][attested];
+        if (support == FINAL) return;
+        _support[taskId][round][attested] = support - _min(weight, support);
     }
 
     function _checkParams(TaskParams calldata p) private view {

@@ -219,6 +219,22 @@ def test_a_slash_follows_the_stake_into_another_task(scene: Scene) -> None:
     assert swarm.staking.functions.freeStakeOf(peer).call() == 50 * TOKEN_UNIT
 
 
+def test_a_leaving_validator_takes_its_support_along(scene: Scene) -> None:
+    swarm, (v1, v2, v3) = scene.swarm, scene.validators
+    outcome = build_outcome(scene.task, 0, [], [])
+    tuple_hash = chain.tuple_hash(*outcome.args)
+    swarm.enter(scene.task, 0, chain.Phase.ATTEST)
+    swarm.attest(scene.task, 0, v1, outcome)
+    assert swarm.coordinator.functions.supportOf(scene.task, 0, tuple_hash).call() == [1_000 * TOKEN_UNIT, False]
+    swarm.send(swarm.coordinator.functions.leave(scene.task), v1)
+    assert swarm.coordinator.functions.supportOf(scene.task, 0, tuple_hash).call() == [0, False]
+    # 1,000 of the 2,000 stake left is not 60 %: v1's departed stake must not tip the balance.
+    swarm.attest(scene.task, 0, v2, outcome)
+    assert swarm.round_info(scene.task, 0)[0] == chain.RoundStatus.OPEN
+    swarm.attest(scene.task, 0, v3, outcome)
+    assert swarm.round_info(scene.task, 0)[0] == chain.RoundStatus.FINALIZED
+
+
 def test_only_dissenters_are_slashed_for_dissent(scene: Scene) -> None:
     v1, _, v3 = scene.validators
     scene.finalize_round0(build_outcome(scene.task, 0, [], []))
