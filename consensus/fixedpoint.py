@@ -29,8 +29,6 @@ SCORE_SHIFT = 5
 # (2**23 * 2**30 = 2**53). Fractional weights (clip factors, Weiszfeld weights) are floored onto
 # integers that sum to at most this.
 FLOAT_WEIGHT_TOTAL = 1 << 23
-# Columns per exact Gram block: bounds the float64 scratch memory (n x 32768 x 8 bytes).
-GRAM_BLOCK = 1 << 15
 
 
 def value_bits(norm_bound: float) -> int:
@@ -104,17 +102,6 @@ def exact_int(products: torch.Tensor) -> torch.Tensor:
     """int64 of a float64 BLAS product of score-grid integers. Exact: every partial sum of two
     vectors within the bound is below 2**50 (module docstring), whatever order BLAS adds in."""
     return products.to(torch.int64)
-
-
-def gram(values: torch.Tensor) -> torch.Tensor:
-    """Exact int64 Gram matrix (score grid) of the rows of a value-grid matrix, by column blocks
-    (bounded scratch memory; ``Stack`` keeps the whole score matrix instead)."""
-    n, d = values.shape
-    total = torch.zeros((n, n), dtype=torch.float64)
-    for start in range(0, d, GRAM_BLOCK):
-        block = to_score(values[:, start:start + GRAM_BLOCK])
-        total += block @ block.T
-    return exact_int(total)
 
 
 def tensors_bytes(tensors: Mapping[str, torch.Tensor]) -> bytes:
