@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from loraswarm.consensus.types import RoundContext, RoundVerdict, Submission, Verdict
+from loraswarm.consensus.types import Fingerprint, RoundContext, RoundVerdict, Submission, Verdict
 from loraswarm.consensus.validation.envelope import base_hash, commitment, revealed, signature
 from loraswarm.consensus.validation.free_riders import duplicate, noise, replay, zero_update
 from loraswarm.consensus.validation.loss_gate import loss_gate
@@ -45,7 +45,7 @@ def validate_round(submissions: Iterable[Submission], ctx: RoundContext) -> Roun
     alive = list(range(len(state.candidates)))
     reasons: dict[int, Reason] = {}
     measures: dict[int, dict[str, float]] = {i: {} for i in alive}
-    fingerprints = {}
+    fingerprints: dict[str, Fingerprint] = {}
     for step, check in enumerate(PIPELINE):
         for i, finding in check(state, alive).items():
             measures[i].update(finding.measures)
