@@ -1,8 +1,9 @@
 """Deploy the contract set with web3.py and read/write the deployment file.
 
 A deployment file records what a node or the CLI needs to talk to a deployment: chain id, RPC
-URL, contract addresses, the block of deployment and a hash of each ABI (so a stale build is
-detected instead of silently mis-decoding events).
+URL, contract addresses (RewardToken, Staking, Coordinator), the block of deployment (the first
+block holding one of its transactions: scan logs from there) and a hash of each ABI (so a stale
+build is detected instead of silently mis-decoding events).
 """
 
 from __future__ import annotations

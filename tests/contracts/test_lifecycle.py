@@ -98,6 +98,18 @@ def run_lifecycle(swarm: Swarm) -> None:
     swarm.send(swarm.staking.functions.withdraw(), pa)
     assert swarm.balance(pa) - before == 1_000 * TOKEN_UNIT
 
+    # The ledger can be rebuilt from logs: every kind of event the round emitted is there.
+    ledger = {
+        swarm.coordinator: ("TaskCreated", "PeerRegistered", "ValidatorRegistered", "UpdateCommitted", "Attested",
+                            "RoundFinalized", "RoundFailed", "RewardClaimed", "SlashExecuted", "ParticipantLeft"),
+        swarm.staking: ("Staked", "StakeLocked", "StakeSlashed", "StakeUnlocked", "UnstakeRequested", "Unstaked"),
+    }
+    for contract, names in ledger.items():
+        for name in names:
+            assert contract.events[name]().get_logs(from_block=swarm.deployment.block), name
+    committed = swarm.coordinator.events.UpdateCommitted().get_logs(from_block=swarm.deployment.block)
+    assert {log["args"]["peer"]: log["args"]["commitment"] for log in committed} == commitments
+
     # Conservation: every token is held by an account or one of the contracts.
     supply = swarm.token.functions.totalSupply().call()
     assert sum(swarm.balance(holder) for holder in token_holders(swarm)) == supply == deploy.DEFAULT_TOKEN_SUPPLY

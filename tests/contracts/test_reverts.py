@@ -11,7 +11,7 @@ from eth_utils import keccak
 from loraswarm.protocol import chain
 from loraswarm.protocol.codes import Reason
 from loraswarm.scripts import chaintime
-from tests.contracts.harness import TOKEN_UNIT, Outcome, Swarm, build_outcome, default_params
+from tests.contracts.harness import PERIOD_WINDOWS, TOKEN_UNIT, Outcome, Swarm, build_outcome, default_params
 
 
 @dataclass(frozen=True)
@@ -288,6 +288,20 @@ def test_task_creation_rules(swarm: Swarm) -> None:
         swarm.send(create(default_params(now, commitWindow=50_000)), swarm.treasury)
     with swarm.reverts("InsufficientReserve"):
         swarm.send(create(default_params(now, budget=10**30)), swarm.treasury)
+
+
+def test_phase_and_round_views(scene: Scene) -> None:
+    functions = scene.swarm.coordinator.functions
+    commit_start, commit_end, reveal_end, attest_end = scene.swarm.windows(scene.task, 1)
+    assert attest_end - commit_start == sum(PERIOD_WINDOWS)
+    expected = {commit_start - 1: chain.Phase.ATTEST, commit_start: chain.Phase.COMMIT,
+                commit_end - 1: chain.Phase.COMMIT, commit_end: chain.Phase.REVEAL,
+                reveal_end: chain.Phase.ATTEST, attest_end: chain.Phase.FAILED}
+    for timestamp, phase in expected.items():
+        round_ = 1 if timestamp >= commit_start else 0
+        assert functions.phaseAt(scene.task, round_, timestamp).call() == phase, timestamp
+        assert functions.roundAt(scene.task, timestamp).call() == (round_ if timestamp < attest_end else 2)
+    assert functions.phaseAt(scene.task, 1, commit_start - 1).call() == chain.Phase.NOT_STARTED
 
 
 def test_views_agree_with_python_encodings(swarm: Swarm) -> None:
