@@ -40,8 +40,8 @@ class KeysSection(Strict):
 
 class ChainSection(Strict):
     deployment: Path
+    task_file: Path
     rpc_url: str | None = None
-    task_id: int = Field(default=1, ge=1)
     confirmations: int = Field(default=0, ge=0, le=64)
     poll_s: float = Field(default=0.5, gt=0, le=60)
 
@@ -97,7 +97,9 @@ def _resolve(config: NodeConfig, base: Path) -> NodeConfig:
     return config.model_copy(update={
         "node": config.node.model_copy(update={"data_dir": fix(config.node.data_dir)}),
         "keys": config.keys.model_copy(update={"keystore": fix(config.keys.keystore)}),
-        "chain": config.chain.model_copy(update={"deployment": fix(config.chain.deployment)}),
+        "chain": config.chain.model_copy(update={
+            "deployment": fix(config.chain.deployment), "task_file": fix(config.chain.task_file),
+        }),
         "training": training,
     })
 

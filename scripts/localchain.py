@@ -44,7 +44,7 @@ class ChainRecord:
     log: str
 
 
-def _command(engine: Engine, port: int) -> list[str]:
+def _command(engine: Engine, port: int, block_time: int | None) -> list[str]:
     if engine == "anvil":
         binary = NODE_MODULES / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
         if not binary.is_file():
@@ -53,6 +53,7 @@ def _command(engine: Engine, port: int) -> list[str]:
             str(binary), "--host", HOST, "--port", str(port),
             "--accounts", str(DEV_ACCOUNTS), "--balance", str(DEV_BALANCE_ETH),
             "--mnemonic", DEV_MNEMONIC,
+            *(["--block-time", str(block_time), "--mixed-mining"] if block_time else []),
         ]
     cli = NODE_MODULES / "hardhat" / "internal" / "cli" / "cli.js"
     if not cli.is_file():
@@ -110,8 +111,12 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def start_chain(engine: Engine, port: int, state_dir: Path) -> ChainRecord:
-    """Start a chain, wait until it answers JSON-RPC, record it and return the record."""
+def start_chain(engine: Engine, port: int, state_dir: Path, block_time: int | None = None) -> ChainRecord:
+    """Start a chain, wait until it answers JSON-RPC, record it and return the record.
+
+    ``block_time`` adds a block every that many seconds on top of instant mining, so that the
+    latest block's timestamp follows the clock as on a live chain (nodes estimate time-windowed
+    calls against it); without it a local chain only mines when a transaction arrives."""
     existing = _record_path(state_dir)
     if existing.is_file():
         record = read_record(state_dir)
@@ -123,7 +128,7 @@ def start_chain(engine: Engine, port: int, state_dir: Path) -> ChainRecord:
         existing.unlink()
     if not port_free(port):
         raise PortInUse(f"port {port} on {HOST} is already in use")
-    command = _command(engine, port)
+    command = _command(engine, port, block_time)
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / f"chain-{engine}-{port}.log"
     with log_path.open("wb") as log:
@@ -147,6 +152,9 @@ def start_chain(engine: Engine, port: int, state_dir: Path) -> ChainRecord:
                     f"{engine} did not answer on {rpc_url} within {START_TIMEOUT_S:.0f} s"
                 ) from None
             time.sleep(0.1)
+    if block_time and engine == "hardhat":
+        # hardhat keeps automine on and adds interval blocks (anvil's --mixed-mining)
+        Web3(HTTPProvider(rpc_url)).provider.make_request("evm_setIntervalMining", [block_time * 1000])
     record = ChainRecord(engine, port, proc.pid, rpc_url, chain_id, str(log_path))
     tmp = _record_path(state_dir).with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(record), indent=1))

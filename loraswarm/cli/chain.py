@@ -19,12 +19,15 @@ console = Console()
 def up(
     engine: Annotated[str, typer.Option(help="anvil (fast) or hardhat.")] = "anvil",
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.")] = localchain.DEFAULT_PORT,
+    block_time: Annotated[
+        int, typer.Option(help="Also mine a block every N seconds (0: only when a transaction arrives).")
+    ] = 0,
     state_dir: StateDir = STATE_DIR_DEFAULT,
 ) -> None:
     """Start a local testnet, wait until it answers, and print its RPC URL and dev accounts."""
     if engine not in localchain.ENGINES:
         raise typer.BadParameter(f"engine must be one of {', '.join(localchain.ENGINES)}", param_hint="--engine")
-    record = localchain.start_chain(engine, port, state_dir)  # type: ignore[arg-type]
+    record = localchain.start_chain(engine, port, state_dir, block_time or None)  # type: ignore[arg-type]
     console.print(f"{record.engine} running: pid {record.pid}, chain id {record.chain_id}")
     console.print(f"rpc url: {record.rpc_url}")
     table = Table("account", "balance (ETH)", title="funded dev accounts")

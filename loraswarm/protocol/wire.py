@@ -55,6 +55,16 @@ GLOBAL_TYPE: Final = (
     ("globalSize", "uint64"),
 )
 
+# A validator's round result document (verdicts, reward and slash leaves), announced after it
+# attested so that peers who do not validate can claim; its roots are checked against the chain.
+RESULT_TYPE: Final = (
+    ("taskId", "uint256"),
+    ("round", "uint64"),
+    ("peer", "address"),
+    ("resultHash", "bytes32"),
+    ("resultSize", "uint64"),
+)
+
 # -- limits ---------------------------------------------------------------------------------------
 # A signed announcement encodes to ~700 bytes of canonical JSON; 4 KiB leaves room for growth and
 # rejects anything that tries to carry a payload on gossip.

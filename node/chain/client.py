@@ -96,8 +96,9 @@ class ChainClient:
         except (ContractCustomError, ContractLogicError) as exc:
             # estimate_gas ran the call: it would revert, so nothing is sent and nothing is spent.
             raise ChainRevert(purpose, revert_name(exc.data, self.selectors)) from exc
-        if gas is not None:
-            tx["gas"] = gas
+        # A margin over the estimate: state can change before inclusion (e.g. another validator's
+        # attestation lands first and ours becomes the one that finalizes, which costs more).
+        tx["gas"] = gas if gas is not None else int(tx["gas"]) * 3 // 2 + 20_000
         signed = self.account.sign_transaction(tx)
         raw = "0x" + bytes(signed.raw_transaction).hex()
         tx_hash = "0x" + bytes(signed.hash).hex()

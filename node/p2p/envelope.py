@@ -76,8 +76,28 @@ class GlobalAdapter:
         return self.global_hash, self.global_size
 
 
-Body = Update | GlobalAdapter
-_BODIES: dict[str, type[Update] | type[GlobalAdapter]] = {b.PRIMARY: b for b in (Update, GlobalAdapter)}
+@dataclass(frozen=True)
+class ResultNote:
+    """A validator's round result document (verdicts, reward and slash leaves), by content hash."""
+
+    PRIMARY: ClassVar[str] = "RoundResult"
+    TYPE: ClassVar[tuple[tuple[str, str], ...]] = wire.RESULT_TYPE
+
+    task_id: int
+    round: int
+    peer: str
+    result_hash: bytes
+    result_size: int
+
+    @property
+    def blob(self) -> tuple[bytes, int]:
+        return self.result_hash, self.result_size
+
+
+Body = Update | GlobalAdapter | ResultNote
+_BODIES: dict[str, type[Update] | type[GlobalAdapter] | type[ResultNote]] = {
+    b.PRIMARY: b for b in (Update, GlobalAdapter, ResultNote)
+}
 
 
 def _snake_to_camel(name: str) -> str:

@@ -14,7 +14,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
 
-from loraswarm.node.p2p.envelope import Envelope, GlobalAdapter, Update, decode
+from loraswarm.node.p2p.envelope import Body, Envelope, Update, decode
 from loraswarm.node.p2p.errors import DecodeError
 from loraswarm.node.p2p.keys import address_of_peer_id
 from loraswarm.protocol import wire
@@ -54,7 +54,7 @@ class RoundWindow:
     global_past: int = 1
     global_future: int = 0
 
-    def bounds(self, body: Update | GlobalAdapter, current: int) -> tuple[int, int]:
+    def bounds(self, body: Body, current: int) -> tuple[int, int]:
         if isinstance(body, Update):
             return current - self.update_past, current + self.update_future
         return current - self.global_past, current + self.global_future

@@ -27,7 +27,7 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from loraswarm.node.p2p.blobproto import BlobFetcher, BlobServer
 from loraswarm.node.p2p.blobstore import BlobStore
-from loraswarm.node.p2p.envelope import Body, Domain, Envelope, GlobalAdapter, decode, sign
+from loraswarm.node.p2p.envelope import Body, Domain, Envelope, GlobalAdapter, ResultNote, decode, sign
 from loraswarm.node.p2p.errors import PublishRefused
 from loraswarm.node.p2p.gossip import EdgeValidator, IsRegistered, RoundWindow, new_router
 from loraswarm.node.p2p.host import Dialer, PeerBook, build_host, guard_stream_handlers
@@ -149,7 +149,7 @@ class P2PService:
         if accepted is None:
             raise PublishRefused(reason, f"own {envelope.body.PRIMARY} of round {envelope.body.round}")
         self._accepted[data] = accepted
-        kind = wire.ROUNDS_TOPIC if isinstance(envelope.body, GlobalAdapter) else wire.UPDATES_TOPIC
+        kind = wire.ROUNDS_TOPIC if isinstance(envelope.body, GlobalAdapter | ResultNote) else wire.UPDATES_TOPIC
         await self.pubsub.publish(self.topics[kind], data)
 
     def _validate(self, forwarder: ID, message: rpc_pb2.Message) -> bool:

@@ -22,6 +22,7 @@ keystore = "keys/peer-1.json"
 
 [chain]
 deployment = "deployments/31337.json"
+task_file = "task.json"
 
 [training]
 topics = ["cookie"]

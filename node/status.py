@@ -1,0 +1,43 @@
+"""A node's status as a small JSON file in its data directory, rewritten atomically on every
+change: the demo's live view and operators read it without talking to the node."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class NodeStatus:
+    name: str
+    address: str
+    roles: list[str]
+    behaviour: str
+    round: int = -1
+    phase: str = "starting"
+    detail: str = ""
+    committed: int = 0
+    revealed: int = 0
+    attested: int = 0
+    claimed_rounds: int = 0
+    rewards: int = 0
+    ppl: dict[str, float] = field(default_factory=dict)  # "base", "global@r"
+    verdicts: dict[str, str] = field(default_factory=dict)  # round -> own reason
+    updated_at: float = 0.0
+
+    def write(self, path: Path) -> None:
+        self.updated_at = time.time()
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), sort_keys=True))
+        tmp.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> NodeStatus | None:
+        try:
+            data: dict[str, Any] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return cls(**data)

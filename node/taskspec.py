@@ -1,0 +1,62 @@
+"""The task's off-chain parameters, shared by every peer of a task as one JSON file.
+
+The chain fixes the base model hash, the initial global adapter hash and the aggregation rule.
+The rest (LoRA shape, wire codec, norm bound, consensus and incentive parameters) must be equal
+on every validator or their attestations differ; the initial global adapter binds the LoRA shape
+and seed (its hash is on chain), and ``spec_hash`` lets operators compare files at a glance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from loraswarm.errors import LoraswarmError
+
+
+class TaskSpecError(LoraswarmError):
+    """The task file is missing or invalid."""
+
+
+class LoraSection(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rank: int = Field(default=8, ge=1, le=256)
+    alpha: float = Field(default=16.0, gt=0)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+
+
+class TaskSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    task_id: int = Field(ge=1)
+    lora: LoraSection = LoraSection()
+    init_seed: int = 0
+    codec: str = "int8+zstd"
+    norm_bound: float = Field(default=50.0, gt=0)
+    seq_len: int = Field(default=64, ge=8, le=4096)
+    validator_stake: int = Field(default=10**21, ge=0)
+    # Overrides of loraswarm.consensus.ConsensusParams fields (every validator uses the same).
+    consensus: dict[str, float | int | None] = {}
+
+    def spec_hash(self) -> str:
+        return "0x" + hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.model_dump(mode="json"), indent=1))
+        tmp.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> TaskSpec:
+        try:
+            return cls.model_validate_json(path.read_text())
+        except FileNotFoundError:
+            raise TaskSpecError(f"task file {path} not found") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            raise TaskSpecError(f"{path}: {key}: {first['msg']}") from None

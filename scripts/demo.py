@@ -1,0 +1,150 @@
+"""``loraswarm demo``: a whole local network in one command.
+
+A local testnet, the contracts, a task, N funded peer accounts with keystores and configs, N real
+peer processes (``loraswarm node run``) on the real model and fortunes data, K rounds with a live
+view, then the ledger and the held-out perplexity per round. Everything started is stopped at
+the end or on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from web3 import HTTPProvider, Web3
+
+from loraswarm.node.status import NodeStatus
+from loraswarm.node.taskspec import TaskSpec
+from loraswarm.scripts import deploy as deploying
+from loraswarm.scripts import localchain
+from loraswarm.scripts.network import PeerFiles, TaskTerms, create_task, default_plans, make_peers, model_facts
+
+PASSWORD_ENV = "LORASWARM_PASSWORD"
+DEMO_PASSWORD = "loraswarm-demo"  # throwaway keys of a throwaway chain
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    peers: int = 6
+    rounds: int = 2
+    validators: int = 3
+    steps: int = 10
+    batch_size: int = 4
+    seq_len: int = 64
+    threads: int = 1
+    terms: TaskTerms = field(default_factory=TaskTerms)
+    engine: str = "anvil"
+    workdir: Path | None = None
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    workdir: Path
+    deployment_file: Path
+    rpc_url: str
+    peers: list[PeerFiles]
+    statuses: dict[str, NodeStatus]
+    exit_codes: dict[str, int]
+
+
+def _launch(peer: PeerFiles, rounds: int) -> subprocess.Popen[bytes]:
+    peer.data_dir.mkdir(parents=True, exist_ok=True)
+    log = (peer.data_dir / "stdout.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "loraswarm.cli", "node", "run", "--config", str(peer.config), "--rounds", str(rounds),
+         "--log-file", str(peer.data_dir / "node.log")],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env={**os.environ, PASSWORD_ENV: DEMO_PASSWORD}, start_new_session=True,
+    )
+
+
+def _stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def status_table(peers: list[PeerFiles], statuses: dict[str, NodeStatus], title: str) -> Table:
+    table = Table("peer", "behaviour", "roles", "round", "phase", "detail", "rewards (LSW)", "verdicts",
+                  title=title)
+    for peer in peers:
+        s = statuses.get(peer.plan.name)
+        if s is None:
+            table.add_row(peer.plan.name, peer.plan.behaviour, "", "", "starting", "", "", "")
+            continue
+        verdicts = " ".join(f"r{r}:{v}" for r, v in sorted(s.verdicts.items()))
+        table.add_row(s.name, s.behaviour, "+".join(s.roles), str(s.round), s.phase, s.detail[:40],
+                      f"{s.rewards / 10**18:,.2f}", verdicts)
+    return table
+
+
+def run_network(config: DemoConfig, console: Console, timeout_s: float | None = None,
+                on_done: Callable[[DemoRun], None] | None = None) -> DemoRun:
+    """Run the network to completion (or timeout) and return what each peer reported;
+    ``on_done`` runs while the chain still answers (to read the ledger)."""
+    workdir = config.workdir or Path(tempfile.mkdtemp(prefix="loraswarm-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    chain_dir = workdir / "chain"
+    record = localchain.start_chain(config.engine, localchain.free_port(), chain_dir,  # type: ignore[arg-type]
+                                     block_time=1)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        w3 = Web3(HTTPProvider(record.rpc_url))
+        owner = w3.eth.accounts[0]
+        deployment = deploying.deploy_all(w3, deploying.LOCAL, record.rpc_url, owner)
+        deployment_file = deploying.default_deployment_path(chain_dir, deployment.chain_id)
+        deploying.write_deployment(deployment, deployment_file, force=False)
+        console.print(f"chain {record.engine} at {record.rpc_url}; contracts deployed: {deployment.addresses}")
+        spec = TaskSpec(task_id=1, seq_len=config.seq_len, validator_stake=config.terms.validator_stake)
+        task_file = workdir / "task.json"
+        spec.write(task_file)
+        console.print("loading the base model to derive the task's hashes ...")
+        model_hash, initial_global = model_facts(spec)
+        create_task(w3, deployment, owner, spec, config.terms, model_hash, initial_global)
+        plans = default_plans(config.peers, config.validators)
+        training = {"steps": config.steps, "batch_size": config.batch_size, "threads": config.threads}
+        peers = make_peers(w3, deployment, owner, plans, workdir, task_file, deployment_file, DEMO_PASSWORD,
+                           config.terms, training)
+        console.print(f"task 1 created (base model {model_hash[:14]}..., initial global {initial_global[:14]}...); "
+                      f"starting {len(peers)} peers in {workdir}")
+        procs = {p.plan.name: _launch(p, config.rounds) for p in peers}
+        period = config.terms.commit_s + config.terms.reveal_s + config.terms.attest_s
+        budget = timeout_s or config.terms.start_delay_s + (config.rounds + 1) * period + 120
+        deadline = time.monotonic() + budget
+        statuses: dict[str, NodeStatus] = {}
+        with Live(console=console, refresh_per_second=2, transient=False) as live:
+            while time.monotonic() < deadline and any(p.poll() is None for p in procs.values()):
+                for peer in peers:
+                    if (s := NodeStatus.read(peer.data_dir / "status.json")) is not None:
+                        statuses[peer.plan.name] = s
+                live.update(status_table(peers, statuses, f"loraswarm demo: {config.rounds} rounds"))
+                time.sleep(0.5)
+            for peer in peers:
+                if (s := NodeStatus.read(peer.data_dir / "status.json")) is not None:
+                    statuses[peer.plan.name] = s
+            live.update(status_table(peers, statuses, f"loraswarm demo: {config.rounds} rounds"))
+        codes = {name: proc.poll() if proc.poll() is not None else -1 for name, proc in procs.items()}
+        run = DemoRun(workdir, deployment_file, record.rpc_url, peers, statuses, codes)
+        if on_done is not None:
+            on_done(run)
+        return run
+    finally:
+        _stop(procs)
+        localchain.stop_chain(chain_dir)
