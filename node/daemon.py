@@ -404,6 +404,9 @@ class NodeDaemon:
         """After finalization: adopt the global, claim our reward, execute slashes (validators)."""
         self._set(round_, "finalized")
         result = await self._result(p2p, round_)
+        results_dir = self.config.node.data_dir / "results"
+        results_dir.mkdir(exist_ok=True)
+        (results_dir / f"{round_}.json").write_bytes(result.encode())
         own = next((v for v in result.verdicts if v.peer.lower() == self.account.address.lower()), None)
         if own is not None:
             self.status.verdicts[str(round_)] = Reason(own.reason).name

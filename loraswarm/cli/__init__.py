@@ -12,7 +12,7 @@ import click
 import typer
 
 from loraswarm import __version__
-from loraswarm.cli import chain, contracts, keys, node
+from loraswarm.cli import chain, contracts, keys, ledger, node
 from loraswarm.cli.demo import demo_cmd
 from loraswarm.errors import LoraswarmError
 
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(chain.app, name="chain")
 app.add_typer(keys.app, name="keys")
 app.add_typer(node.app, name="node")
+app.add_typer(ledger.app, name="ledger")
 contracts.register(app)
 app.command("demo")(demo_cmd)
 

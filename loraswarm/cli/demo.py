@@ -1,41 +1,74 @@
-"""``loraswarm demo``: the main job, end to end on a local chain.
-
-Today it starts a local testnet, deploys the contracts and prints the deployment's state; it grows
-with the node into N peers training, validating, committing and claiming over K rounds.
-"""
+"""``loraswarm demo``: the main job. A local chain, the contracts, N real peer processes on the
+real model and fortunes data, K rounds with a live view; then the ledger and the perplexities."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from loraswarm.cli.contracts import status_cmd
-from loraswarm.scripts import deploy as deploying
-from loraswarm.scripts import localchain
+from loraswarm.scripts.demo import DemoConfig, DemoRun, run_network
+from loraswarm.scripts.network import TaskTerms
 
-console = Console()
+console = Console(width=180)
+
+
+def ledger_tables(run: DemoRun) -> list[Table]:
+    """The ledger of the run, from chain events plus the peers' verified round results."""
+    from loraswarm.node.ledger.source import default_db, open_ledger
+
+    ledger = open_ledger(run.deployment_file, 1, default_db(run.deployment_file), [p.data_dir for p in run.peers])
+    names = {p.address.lower(): f"{p.plan.name} ({p.plan.behaviour})" for p in run.peers}
+    peers = Table("peer", "roles", "commits", "accepted", "rejected", "rewards (LSW)", "slashed (LSW)",
+                  title="contribution ledger (chain events + verified round results)")
+    for row in ledger.peers():
+        peers.add_row(names.get(row.account, row.account), "+".join(row.roles), str(row.commits), str(row.accepted),
+                      " ".join(f"{k}:{v}" for k, v in row.rejected.items()), f"{row.rewards_claimed / 1e18:,.2f}",
+                      f"{row.slashed / 1e18:,.2f} {' '.join(row.slash_reasons)}")
+    rounds = Table("round", "status", "commits", "attestations", "accepted", "rejected", "pool (LSW)", "claimed",
+                   title="rounds")
+    for r in ledger.rounds():
+        rounds.add_row(str(r.round), r.status, str(r.commits), str(r.attestations), str(r.accepted),
+                       str(r.rejected), f"{r.pool / 1e18:,.2f}", f"{r.claimed / 1e18:,.2f}")
+    return [peers, rounds]
+
+
+def ppl_table(run: DemoRun, rounds: int) -> Table:
+    table = Table("peer", "topics", "base", *(f"global after round {r}" for r in range(rounds)),
+                  title="held-out perplexity on each peer's own topics")
+    for p in run.peers:
+        s = run.statuses.get(p.plan.name)
+        ppl = s.ppl if s else {}
+        table.add_row(p.plan.name, ",".join(p.plan.topics), f"{ppl.get('base', float('nan')):.1f}",
+                      *(f"{ppl[f'global@{r}']:.1f}" if f"global@{r}" in ppl else "-" for r in range(rounds)))
+    return table
 
 
 def demo_cmd(
-    engine: Annotated[str, typer.Option(help="Local chain engine: anvil or hardhat.")] = "anvil",
-    port: Annotated[int, typer.Option(help="Port of the local chain (0: any free port).")] = 0,
+    peers: Annotated[int, typer.Option(help="Peer processes (4 honest, 1 attacker, 1 free rider by default).")] = 6,
+    rounds: Annotated[int, typer.Option(help="Rounds to run.")] = 2,
+    validators: Annotated[int, typer.Option(help="How many honest peers also validate.")] = 3,
+    steps: Annotated[int, typer.Option(help="Training steps per peer per round.")] = 10,
+    commit_s: Annotated[int, typer.Option(help="Commit window (must fit training), seconds.")] = 150,
+    engine: Annotated[str, typer.Option(help="Local chain: anvil or hardhat.")] = "anvil",
+    workdir: Annotated[Path | None, typer.Option(help="Keep keys, configs, logs and state here.")] = None,
 ) -> None:
-    """Start a local chain, deploy the contracts, show their state, and stop everything."""
-    state_dir = Path(tempfile.mkdtemp(prefix="loraswarm-demo-"))
-    chosen = port or localchain.free_port()
-    record = localchain.start_chain(engine, chosen, state_dir)  # type: ignore[arg-type]
-    try:
-        console.rule(f"local {record.engine} chain {record.chain_id} at {record.rpc_url}")
-        w3, rpc_url = deploying.connect(deploying.LOCAL, state_dir)
-        deployment = deploying.deploy_all(w3, deploying.LOCAL, rpc_url, deploying.deployer_account(w3))
-        path = deploying.default_deployment_path(state_dir, deployment.chain_id)
-        deploying.write_deployment(deployment, path, force=False)
-        status_cmd(deployment_file=path, state_dir=state_dir)
-    finally:
-        localchain.stop_chain(state_dir)
-        console.print(f"stopped the chain; state kept in {state_dir}")
+    """Run a local loraswarm network end to end and print the ledger."""
+    if peers < 2 or validators < 1 or validators > peers:
+        raise typer.BadParameter("need at least 2 peers and 1..peers validators")
+    config = DemoConfig(peers=peers, rounds=rounds, validators=validators, steps=steps,
+                        terms=TaskTerms(commit_s=commit_s), engine=engine, workdir=workdir)
 
+    def report(run: DemoRun) -> None:
+        for table in ledger_tables(run):
+            console.print(table)
+        console.print(ppl_table(run, rounds))
+        failed = {name: code for name, code in run.exit_codes.items() if code != 0}
+        console.print(f"work directory (keys, configs, node logs): {run.workdir}")
+        if failed:
+            console.print(f"[red]peers that did not finish cleanly: {failed}[/red]")
+
+    run_network(config, console, on_done=report)

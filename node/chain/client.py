@@ -98,7 +98,7 @@ class ChainClient:
             raise ChainRevert(purpose, revert_name(exc.data, self.selectors)) from exc
         # A margin over the estimate: state can change before inclusion (e.g. another validator's
         # attestation lands first and ours becomes the one that finalizes, which costs more).
-        tx["gas"] = gas if gas is not None else int(tx["gas"]) * 3 // 2 + 20_000
+        tx["gas"] = gas if gas is not None else int(tx["gas"]) * 2 + 100_000
         signed = self.account.sign_transaction(tx)
         raw = "0x" + bytes(signed.raw_transaction).hex()
         tx_hash = "0x" + bytes(signed.hash).hex()

@@ -1,0 +1,38 @@
+"""Open a ledger for a deployment file: connect, index new events, load result documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from web3 import HTTPProvider, Web3
+
+from loraswarm.errors import BadDeploymentFile
+from loraswarm.node.ledger.index import LedgerIndex
+from loraswarm.node.ledger.views import Ledger, load_results
+from loraswarm.scripts.deploy import Deployment, attach
+
+
+def _connect(deployment_file: Path, rpc_url: str | None) -> tuple[Deployment, Web3]:
+    deployment = Deployment.from_file(deployment_file)
+    url = rpc_url or deployment.rpc_url
+    if url is None:
+        raise BadDeploymentFile(f"{deployment_file} names no RPC URL; pass --rpc-url")
+    return deployment, Web3(HTTPProvider(url))
+
+
+def sync_ledger(ledger: Ledger, deployment_file: Path, rpc_url: str | None, confirmations: int = 0) -> None:
+    """Index events that arrived since the last sync and reload the result documents."""
+    deployment, w3 = _connect(deployment_file, rpc_url)
+    ledger.index.sync(w3, attach(deployment, w3)["Coordinator"], deployment.block, confirmations)
+    ledger.results = load_results(ledger.index, ledger.task, ledger.result_dirs)
+
+
+def open_ledger(deployment_file: Path, task: int, db: Path, results: list[Path], confirmations: int = 0,
+                rpc_url: str | None = None) -> Ledger:
+    ledger = Ledger(LedgerIndex(db), task, result_dirs=results)
+    sync_ledger(ledger, deployment_file, rpc_url, confirmations)
+    return ledger
+
+
+def default_db(deployment_file: Path) -> Path:
+    return deployment_file.with_suffix(".ledger.sqlite")
