@@ -22,7 +22,7 @@ from web3.contract.contract import ContractFunction
 
 from loraswarm.protocol.chain import COORDINATOR, STAKING, TOKEN, RoundStatus
 from loraswarm.scripts import chaintime
-from loraswarm.scripts.deploy import attach, deploy_all
+from loraswarm.scripts.deploy import Deployment, attach, deploy_all
 
 UNIT = 10**18  # one whole token in its smallest unit
 GAS_LIMIT = 3_000_000
@@ -62,6 +62,7 @@ class SimChain:
     token: Contract
     staking: Contract
     coordinator: Contract
+    deployment: Deployment | None = None  # what `loraswarm ledger` needs to read this chain
     accounts: dict[str, LocalAccount] = field(default_factory=dict)
     gas: list[GasRecord] = field(default_factory=list)
     _nonces: dict[str, int] = field(default_factory=dict)
@@ -180,5 +181,7 @@ def open_sim_chain(w3: Web3, network: str, rpc_url: str | None) -> SimChain:
     """Deploy the project's contract set with the project's deploy script; the first unlocked
     account (the treasury) funds everything."""
     funder = w3.eth.accounts[0]
-    contracts = attach(deploy_all(w3, network, rpc_url, funder), w3)
-    return SimChain(w3, int(w3.eth.chain_id), funder, contracts[TOKEN], contracts[STAKING], contracts[COORDINATOR])
+    deployment = deploy_all(w3, network, rpc_url, funder)
+    contracts = attach(deployment, w3)
+    return SimChain(w3, int(w3.eth.chain_id), funder, contracts[TOKEN], contracts[STAKING], contracts[COORDINATOR],
+                    deployment)

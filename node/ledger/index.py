@@ -54,7 +54,8 @@ def _plain(value: Any) -> Any:
 class LedgerIndex:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path)
+        # The web page serves from worker threads; it serialises access with a lock.
+        self.db = sqlite3.connect(path, check_same_thread=False)
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -67,7 +68,8 @@ class LedgerIndex:
     def sync(self, w3: Web3, coordinator: Contract, from_block: int, confirmations: int = 0) -> int:
         """Index new events up to head - confirmations; return the number of events added."""
         head = int(w3.eth.block_number) - confirmations
-        start = max(from_block, (self.cursor_block() or from_block - 1) + 1)
+        cursor = self.cursor_block()
+        start = from_block if cursor is None else max(from_block, cursor + 1)
         added = 0
         while start <= head:
             end = min(head, start + CHUNK_BLOCKS - 1)

@@ -46,8 +46,10 @@ class RoundRow:
     status: str = "open"
     commits: int = 0
     attestations: int = 0
-    accepted: int | None = None
+    accepted: int | None = None  # from verified round results, when given
     rejected: int | None = None
+    paid: int = 0  # committers that claimed a reward (chain events alone)
+    unpaid: int = 0
     pool: int = 0
     claimed: int = 0
     slashed: int = 0
@@ -170,6 +172,10 @@ class Ledger:
                 r.claimed += int(e.args["amount"])
             elif e.name == "SlashExecuted":
                 r.slashed += int(e.args["amount"])
+        for x in self.entries():
+            if x.committed and x.round in rows:
+                rows[x.round].paid += x.reward > 0
+                rows[x.round].unpaid += x.reward == 0
         for round_, result in self.results.items():
             if round_ in rows:
                 rows[round_].accepted = sum(v.reason == Reason.ACCEPTED for v in result.verdicts)
