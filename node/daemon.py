@@ -17,7 +17,9 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -109,6 +111,16 @@ class NodeDaemon:
         self.metrics.phase.set(round_)
         logger.info("round %d %s %s", round_, phase, detail)
 
+    @contextmanager
+    def _timed(self, round_: int, phase: str) -> Iterator[None]:
+        """Add the wall time of a block of work to the round's phase timings (in the status)."""
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = self.status.timings.setdefault(str(round_), {})
+            spent[phase] = spent.get(phase, 0.0) + time.perf_counter() - began
+
     async def _sleep_until(self, timestamp: float) -> None:
         while True:
             now = await self._chain(self.chain.now)
@@ -156,6 +168,9 @@ class NodeDaemon:
         while True:
             await trio.sleep(REGISTRY_REFRESH_S)
             await self._refresh_registry()
+            if self.p2p is not None:
+                for reason, count in self.p2p.rejections().items():
+                    self.metrics.edge_verdicts.labels(reason=reason.name).set(count)
 
     async def _receive(self, p2p: P2PService, nursery: trio.Nursery) -> None:
         """Store every verified envelope; prefetch update blobs right away."""
@@ -241,10 +256,12 @@ class NodeDaemon:
                 self._set(round_, "missed commit window")
                 return
             self._set(round_, "training")
-            update = await trio.to_thread.run_sync(self.learner.train, global_state, round_,
-                                                   self.config.node.behaviour)
+            with self._timed(round_, "train"):
+                update = await trio.to_thread.run_sync(self.learner.train, global_state, round_,
+                                                       self.config.node.behaviour)
             self.metrics.train_tokens_per_s.set(update.stats.tokens_per_s)
-            data = encode_delta(update.delta, self.learner.spec, Codec.parse(self.spec_file.codec))
+            with self._timed(round_, "encode"):
+                data = encode_delta(update.delta, self.learner.spec, Codec.parse(self.spec_file.codec))
             assert self.p2p is not None
             digest = self.p2p.put_blob(data)
             salt = secrets.token_bytes(32)
@@ -256,7 +273,8 @@ class NodeDaemon:
         assert saved is not None
         self._set(round_, "committing")
         try:
-            receipt = await self._chain(self.chain.commit, round_, bytes.fromhex(saved.commitment[2:]))
+            with self._timed(round_, "commit"):
+                receipt = await self._chain(self.chain.commit, round_, bytes.fromhex(saved.commitment[2:]))
         except ChainRevert as exc:
             self._set(round_, "commit refused", exc.error)
             return
@@ -277,7 +295,8 @@ class NodeDaemon:
                       sample_count=saved.sample_count, codec_id=0, salt=bytes.fromhex(saved.salt[2:]))
         if not saved.revealed:
             self._set(round_, "revealing")
-            await p2p.announce(body)
+            with self._timed(round_, "gossip+fetch"):
+                await p2p.announce(body)
             self.store.mark_revealed(round_)
             self.status.revealed += 1
             self._set(round_, "revealed")
@@ -301,7 +320,8 @@ class NodeDaemon:
                     # the prefetch failed or is late: one bounded retry, then judge without it
                     with trio.move_on_after(FETCH_AT_JUDGE_S):
                         try:
-                            await self._fetch_blob_once(p2p, digest_hex)
+                            with self._timed(round_, "gossip+fetch"):
+                                await self._fetch_blob_once(p2p, digest_hex)
                         except BlobUnavailable as exc:
                             logger.warning("blob of %s unavailable at judging: %s", peer, exc)
                 blob = p2p.store.get(digest) if p2p.store.has(digest) else None
@@ -311,9 +331,10 @@ class NodeDaemon:
                 stakes[c.peer] = (await self._chain(self.chain.participant, c.peer))[0]
             previous = await self._previous(round_ - 1)
             fresh = await self._chain(self.chain.task)
-            judgement = await trio.to_thread.run_sync(
-                judge_round, round_, fresh, self.spec_file, self.learner.spec, global_state, global_hash, commits,
-                reveals, stakes, previous, self._history())
+            with self._timed(round_, "validate+aggregate"):
+                judgement = await trio.to_thread.run_sync(
+                    judge_round, round_, fresh, self.spec_file, self.learner.spec, global_state, global_hash, commits,
+                    reveals, stakes, previous, self._history())
             for verdict in judgement.outcome.verdicts:
                 self.metrics.verdict(verdict.reason)
             self._remember(round_, judgement.outcome.fingerprints)
@@ -324,7 +345,8 @@ class NodeDaemon:
             self.store.set_meta(f"result:{round_}", _hex(bytes.fromhex(content_hash(result_bytes)[2:])))
             self._set(round_, "attesting")
             try:
-                receipt = await self._chain(self.chain.attest, round_, *judgement.attested)
+                with self._timed(round_, "attest"):
+                    receipt = await self._chain(self.chain.attest, round_, *judgement.attested)
                 self.metrics.gas_spent.inc(receipt.gas_used)
                 self.status.attested += 1
             except ChainRevert as exc:
@@ -414,7 +436,8 @@ class NodeDaemon:
         if claim is not None and claim.amount > 0:
             self.store.save_claim(round_, "reward", claim.amount, [_hex(p) for p in claim.proof])
             try:
-                receipt = await self._chain(self.chain.claim, round_, claim.index, claim.amount, claim.proof)
+                with self._timed(round_, "claim"):
+                    receipt = await self._chain(self.chain.claim, round_, claim.index, claim.amount, claim.proof)
                 self.metrics.gas_spent.inc(max(receipt.gas_used, 0))
                 self.metrics.rewards.inc(claim.amount)
                 self.status.rewards += claim.amount
@@ -444,7 +467,8 @@ class NodeDaemon:
                 logger.info("global announcement of round %d skipped: %s", round_, exc)
         if self.learner is not None and self.config.is_trainer:
             state = decode_delta(global_path.read_bytes(), self.learner.spec)
-            ppl = await trio.to_thread.run_sync(self.learner.held_out_ppl, state)
+            with self._timed(round_, "evaluate"):
+                ppl = await trio.to_thread.run_sync(self.learner.held_out_ppl, state)
             self.status.ppl[f"global@{round_}"] = ppl
             self.metrics.ppl.labels(adapter="global").set(ppl)
         self.metrics.rounds.labels(outcome="finalized").inc()

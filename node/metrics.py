@@ -17,8 +17,8 @@ class NodeMetrics:
         r = self.registry
         self.rounds = Counter("loraswarm_rounds", "Rounds this node took part in, by outcome", ["outcome"], registry=r)
         self.verdicts = Counter("loraswarm_verdicts", "Validation verdicts by reason code", ["reason"], registry=r)
-        self.edge_rejects = Counter("loraswarm_edge_rejects", "Gossip messages rejected at the edge", ["reason"],
-                                    registry=r)
+        self.edge_verdicts = Gauge("loraswarm_edge_verdicts", "Gossip messages and blob fetches judged at the edge",
+                                   ["reason"], registry=r)
         self.bytes_in = Counter("loraswarm_bytes_in", "Blob bytes fetched from peers", registry=r)
         self.bytes_out = Counter("loraswarm_bytes_out", "Blob bytes served to peers", registry=r)
         self.train_tokens_per_s = Gauge("loraswarm_train_tokens_per_s", "Tokens/s of the last training run",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ class NodeStatus:
     rewards: int = 0
     ppl: dict[str, float] = field(default_factory=dict)  # "base", "global@r"
     verdicts: dict[str, str] = field(default_factory=dict)  # round -> own reason
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)  # round -> phase -> seconds of work
     updated_at: float = 0.0
 
     def write(self, path: Path) -> None:
@@ -40,4 +41,5 @@ class NodeStatus:
             data: dict[str, Any] = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -14,7 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class DemoRun:
     exit_codes: dict[str, int]
 
 
-def _launch(peer: PeerFiles, rounds: int) -> subprocess.Popen[bytes]:
+def launch(peer: PeerFiles, rounds: int) -> subprocess.Popen[bytes]:
     peer.data_dir.mkdir(parents=True, exist_ok=True)
     log = (peer.data_dir / "stdout.log").open("wb")
     return subprocess.Popen(
@@ -68,7 +69,7 @@ def _launch(peer: PeerFiles, rounds: int) -> subprocess.Popen[bytes]:
     )
 
 
-def _stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+def stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
     for proc in procs.values():
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -95,16 +96,23 @@ def status_table(peers: list[PeerFiles], statuses: dict[str, NodeStatus], title:
     return table
 
 
-def run_network(config: DemoConfig, console: Console, timeout_s: float | None = None,
-                on_done: Callable[[DemoRun], None] | None = None) -> DemoRun:
-    """Run the network to completion (or timeout) and return what each peer reported;
-    ``on_done`` runs while the chain still answers (to read the ledger)."""
+@dataclass(frozen=True)
+class Network:
+    workdir: Path
+    deployment_file: Path
+    rpc_url: str
+    peers: list[PeerFiles]
+
+
+@contextmanager
+def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
+    """A local chain with the contracts, a task, and funded peer accounts with configs; the chain
+    stops when the block exits."""
     workdir = config.workdir or Path(tempfile.mkdtemp(prefix="loraswarm-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     chain_dir = workdir / "chain"
     record = localchain.start_chain(config.engine, localchain.free_port(), chain_dir,  # type: ignore[arg-type]
-                                     block_time=1)
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+                                    block_time=1)
     try:
         w3 = Web3(HTTPProvider(record.rpc_url))
         owner = w3.eth.accounts[0]
@@ -123,28 +131,41 @@ def run_network(config: DemoConfig, console: Console, timeout_s: float | None = 
         peers = make_peers(w3, deployment, owner, plans, workdir, task_file, deployment_file, DEMO_PASSWORD,
                            config.terms, training)
         console.print(f"task 1 created (base model {model_hash[:14]}..., initial global {initial_global[:14]}...); "
-                      f"starting {len(peers)} peers in {workdir}")
-        procs = {p.plan.name: _launch(p, config.rounds) for p in peers}
-        period = config.terms.commit_s + config.terms.reveal_s + config.terms.attest_s
-        budget = timeout_s or config.terms.start_delay_s + (config.rounds + 1) * period + 120
-        deadline = time.monotonic() + budget
-        statuses: dict[str, NodeStatus] = {}
-        with Live(console=console, refresh_per_second=2, transient=False) as live:
-            while time.monotonic() < deadline and any(p.poll() is None for p in procs.values()):
-                for peer in peers:
-                    if (s := NodeStatus.read(peer.data_dir / "status.json")) is not None:
-                        statuses[peer.plan.name] = s
-                live.update(status_table(peers, statuses, f"loraswarm demo: {config.rounds} rounds"))
-                time.sleep(0.5)
-            for peer in peers:
-                if (s := NodeStatus.read(peer.data_dir / "status.json")) is not None:
-                    statuses[peer.plan.name] = s
-            live.update(status_table(peers, statuses, f"loraswarm demo: {config.rounds} rounds"))
-        codes = {name: proc.poll() if proc.poll() is not None else -1 for name, proc in procs.items()}
-        run = DemoRun(workdir, deployment_file, record.rpc_url, peers, statuses, codes)
-        if on_done is not None:
-            on_done(run)
-        return run
+                      f"{len(peers)} peers in {workdir}")
+        yield Network(workdir, deployment_file, record.rpc_url, peers)
     finally:
-        _stop(procs)
         localchain.stop_chain(chain_dir)
+
+
+def read_statuses(peers: list[PeerFiles], into: dict[str, NodeStatus]) -> dict[str, NodeStatus]:
+    for peer in peers:
+        if (s := NodeStatus.read(peer.data_dir / "status.json")) is not None:
+            into[peer.plan.name] = s
+    return into
+
+
+def run_network(config: DemoConfig, console: Console, timeout_s: float | None = None,
+                on_done: Callable[[DemoRun], None] | None = None) -> DemoRun:
+    """Run the network to completion (or timeout) and return what each peer reported;
+    ``on_done`` runs while the chain still answers (to read the ledger)."""
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    with local_network(config, console) as net:
+        try:
+            procs = {p.plan.name: launch(p, config.rounds) for p in net.peers}
+            period = config.terms.commit_s + config.terms.reveal_s + config.terms.attest_s
+            budget = timeout_s or config.terms.start_delay_s + (config.rounds + 1) * period + 120
+            deadline = time.monotonic() + budget
+            statuses: dict[str, NodeStatus] = {}
+            title = f"loraswarm demo: {config.rounds} rounds"
+            with Live(console=console, refresh_per_second=2, transient=False) as live:
+                while time.monotonic() < deadline and any(p.poll() is None for p in procs.values()):
+                    live.update(status_table(net.peers, read_statuses(net.peers, statuses), title))
+                    time.sleep(0.5)
+                live.update(status_table(net.peers, read_statuses(net.peers, statuses), title))
+            codes = {name: code if (code := proc.poll()) is not None else -1 for name, proc in procs.items()}
+            run = DemoRun(net.workdir, net.deployment_file, net.rpc_url, net.peers, statuses, codes)
+            if on_done is not None:
+                on_done(run)
+            return run
+        finally:
+            stop(procs)

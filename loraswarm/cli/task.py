@@ -1,0 +1,40 @@
+"""``loraswarm task create``: create a task on a deployment and write the task file peers share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from web3 import HTTPProvider, Web3
+
+from loraswarm.node.taskspec import TaskSpec
+from loraswarm.scripts.deploy import Deployment, attach, deployer_account
+from loraswarm.scripts.network import TOKEN, TaskTerms, create_task, model_facts
+
+app = typer.Typer(help="Create and inspect tasks.", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    deployment: Annotated[Path, typer.Option("--deployment", help="Deployment file.")],
+    out: Annotated[Path, typer.Option(help="Task file to write (peers' chain.task_file).")] = Path("task.json"),
+    model: Annotated[Path | None, typer.Option(help="Local HF model directory (default: SmolLM2-135M).")] = None,
+    commit_s: int = 150, reveal_s: int = 20, attest_s: int = 40, start_delay_s: int = 60,
+    quorum_bps: int = 6_000, reward_per_round: int = 1_000, budget: int = 100_000,
+    peer_stake: int = 100, validator_stake: int = 1_000,
+) -> None:
+    """Create a task (the deployer must own the coordinator); token amounts are whole LSW."""
+    dep = Deployment.from_file(deployment)
+    w3 = Web3(HTTPProvider(dep.rpc_url))
+    owner = deployer_account(w3)
+    count = int(attach(dep, w3)["Coordinator"].functions.taskCount().call())
+    spec = TaskSpec(task_id=count + 1, validator_stake=validator_stake * TOKEN)
+    terms = TaskTerms(commit_s=commit_s, reveal_s=reveal_s, attest_s=attest_s, quorum_bps=quorum_bps,
+                      reward_per_round=reward_per_round * TOKEN, budget=budget * TOKEN,
+                      peer_stake=peer_stake * TOKEN, validator_stake=validator_stake * TOKEN,
+                      start_delay_s=start_delay_s)
+    model_hash, initial_global = model_facts(spec, model)
+    task_id = create_task(w3, dep, owner, spec, terms, model_hash, initial_global)
+    spec.write(out)
+    typer.echo(f"task {task_id}: base model {model_hash}, initial global {initial_global}; wrote {out}")
