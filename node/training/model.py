@@ -124,7 +124,6 @@ def _dequantize_to(gguf: Path, target: Path) -> None:
     # save_pretrained refuses a GGUF-loaded model while it still carries the GGUF quantizer; the
     # weights are already dequantized float32, so dropping it loses nothing.
     model.hf_quantizer = None
-    model.config.quantization_config = None
     del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))

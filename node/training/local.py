@@ -1,0 +1,95 @@
+"""One peer's local round, composed from the other modules: pick its texts, train from the
+global adapter, form the (optionally privatized) delta, and read or write adapter files.
+The CLI and the node daemon call these; they hold no logic of their own."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from peft import PeftModel
+from transformers import PreTrainedTokenizerBase
+
+from loraswarm.node.codec import AdapterSpec, Codec, CodecError, Delta, decode_delta, encode_delta
+from loraswarm.node.training.adapter import apply_delta, compute_delta
+from loraswarm.node.training.corpus import chat_formatter, load_texts, peer_data, split_held_out
+from loraswarm.node.training.errors import DataError
+from loraswarm.node.training.privacy import DpParams, PrivacyAccountant, privatize
+from loraswarm.node.training.tokens import TokenBlocks
+from loraswarm.node.training.trainer import TrainConfig, TrainStats, train_lora
+
+
+@dataclass(frozen=True)
+class LocalUpdate:
+    adapter: Delta  # global + delta: the adapter this peer's update amounts to
+    delta: Delta  # what the peer publishes (privatized when DP is on)
+    stats: TrainStats
+    raw_norm: float | None  # L2 norm before DP clipping (None without DP)
+    epsilon: float | None  # the peer's privacy budget spent so far (None without DP)
+
+
+def select_texts(
+    tokenizer: PreTrainedTokenizerBase,
+    topics: Sequence[str],
+    data_file: Path | None,
+    held_out_fraction: float,
+    seed: int,
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Training texts and held-out texts per topic, from fortunes topics or from a user file
+    (whose held-out part is reported under the file's name)."""
+    if data_file is not None:
+        records = load_texts(data_file, chat_formatter(tokenizer) if tokenizer.chat_template else None)
+        train, held = split_held_out(records, held_out_fraction, seed)
+        return train, {data_file.name: held}
+    if not topics:
+        raise DataError("give fortunes topics or a data file")
+    data = peer_data(topics, held_out_fraction, seed)
+    return data.train_texts(), data.held_out
+
+
+def local_update(
+    model: PeftModel,
+    blocks: TokenBlocks,
+    global_state: Delta,
+    config: TrainConfig,
+    dp: DpParams | None = None,
+    accountant: PrivacyAccountant | None = None,
+) -> LocalUpdate:
+    result = train_lora(model, blocks, global_state, config)
+    delta = compute_delta(result.adapter, global_state)
+    if dp is None:
+        return LocalUpdate(result.adapter, delta, result.stats, None, None)
+    accountant = accountant or PrivacyAccountant(dp)
+    delta, norm = privatize(delta, dp)
+    accountant.record_round()
+    return LocalUpdate(apply_delta(global_state, delta), delta, result.stats, norm, accountant.epsilon())
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so an interrupted write never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_adapter(path: Path, state: Delta, spec: AdapterSpec) -> None:
+    """Adapter files use the delta wire format (same keys and shapes) at full precision."""
+    write_atomic(path, encode_delta(state, spec, Codec("fp32")))
+
+
+def read_adapter(path: Path, spec: AdapterSpec) -> Delta:
+    try:
+        return decode_delta(path.read_bytes(), spec)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+    except CodecError as exc:
+        raise DataError(f"{path}: not an adapter of this task ({exc})") from None
