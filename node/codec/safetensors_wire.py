@@ -20,10 +20,14 @@ from dataclasses import dataclass
 
 from loraswarm.node.codec.errors import CodecError
 from loraswarm.protocol.codes import Reason
+from loraswarm.protocol.jsonguard import check_depth
 
 METADATA_KEY = "__metadata__"
 ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 _ENTRY_FIELDS = ["data_offsets", "dtype", "shape"]
+# {"name": {"shape": [..]}}: a header of a large adapter allows tens of thousands of brackets,
+# enough to overflow the C stack under py_ecc's recursion limit (see jsonguard).
+MAX_DEPTH = 3
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ def read(data: bytes, max_header: int) -> tuple[dict[str, str], dict[str, RawTen
         raise _fail(f"header length {n} is not a multiple of 8 within bounds")
     raw = data[8 : 8 + n]
     try:
+        check_depth(raw, MAX_DEPTH)
         header = json.loads(raw.decode("ascii"), object_pairs_hook=_no_duplicates)
     except CodecError:
         raise

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import sys
 
 import numpy as np
 import pytest
@@ -191,4 +192,20 @@ def test_boolean_shape_is_not_an_integer() -> None:
     data = _file({KEY: wire.RawTensor("F32", (True, 1), bytes(4))})  # type: ignore[arg-type]
     with pytest.raises(CodecError) as caught:
         decode_delta(data, SPEC)
+    assert caught.value.reason == Reason.CODEC_BAD_FORMAT
+
+
+def test_deeply_nested_header_is_refused_even_with_a_raised_recursion_limit() -> None:
+    # eth-account's py_ecc raises the recursion limit to 100000; json.loads on deep nesting would
+    # then overflow the C stack instead of raising, so the reader bounds depth before parsing.
+    text = _pad(b"[" * 30000 + b"]" * 30000)
+    data = struct.pack("<Q", len(text)) + text
+    big_spec = AdapterSpec.of([(f"k{i}", (1,)) for i in range(400)])
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        with pytest.raises(CodecError) as caught:
+            decode_delta(data, big_spec)
+    finally:
+        sys.setrecursionlimit(limit)
     assert caught.value.reason == Reason.CODEC_BAD_FORMAT
