@@ -11,7 +11,13 @@ The verdicts come from consensus's validation pipeline (the JSON's top-level key
 deltas are then judged by the simulation's stand-in pipeline, which adds a one-sided-shift test
 against ALIE; its figures are under the "standin" key.
 
-    python benchmarks/economics.py [--quick] [--engine anvil|embedded] [--rounds R]
+Reputation (incentives/reputation.py) is on unless --no-reputation, and the peers include one
+Sybil operator (four identities at a time, each replaced by a fresh one every round, all claiming
+the operator's one dataset) and a slow poisoner (honest for half the rounds, then the scaling
+attack). Their profit is printed next to the smallest honest profit: the Sybil operator's is the
+sum over all its identities. --no-reputation runs the same peers without it, the baseline.
+
+    python benchmarks/economics.py [--quick] [--engine anvil|embedded] [--rounds R] [--no-reputation]
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ from pathlib import Path
 
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 
+from loraswarm.incentives.reputation import ReputationParams
 from loraswarm.incentives.sim.chain import SimChain, open_sim_chain
-from loraswarm.incentives.sim.report import gas_table, profit_table, summary
-from loraswarm.incentives.sim.run import SimConfig, SimResult, gas_by_n, run_simulation
+from loraswarm.incentives.sim.report import gas_table, profit_table, reputation_figures, summary
+from loraswarm.incentives.sim.run import REPUTATION_PEERS, SimConfig, SimResult, gas_by_n, run_simulation
 from loraswarm.scripts.localchain import start_chain, stop_chain
 
 PORTS = range(8650, 8700)
@@ -53,7 +60,12 @@ def _simulate(chain: SimChain, config: SimConfig) -> SimResult:
     print(f"[{config.pipeline} pipeline] {config.rounds} rounds x {len(config.peers)} peers + {validators} "
           f"validators in {time.monotonic() - started:.1f} s ({len(result.gas)} transactions)")
     print("cumulative profit per account, whole tokens (rewards - slashes - stake cost):")
-    print(profit_table(result), "\n")
+    print(profit_table(result))
+    rep = reputation_figures(result)
+    print(f"reputation {'on' if rep['reputation'] else 'off'}: honest profit min {rep['honest_profit_min']:.2f}, "
+          f"Sybil operator {rep['sybil_operator_profit']:.2f} ({rep['sybil_slots']} identities at a time, "
+          f"{rep['sybil_identities']} in all), slow poisoner {rep['slow_poison_profit_max']:.2f} "
+          f"(attacks from round {rep['poison_from']})\n")
     return result
 
 
@@ -64,7 +76,7 @@ def _measure(chain: SimChain, config: SimConfig, ns: tuple[int, ...]) -> dict[st
     standin = summary(_simulate(chain, replace(config, pipeline="standin")), by_n)
     comparison = {k: standin[k] for k in ("honest_profit_min", "free_rider_profit_max", "attacker_profit_max",
                                           "lazy_validator_vs_honest", "copying_validator_vs_honest",
-                                          "profit_by_strategy")}
+                                          "profit_by_strategy", "sybil_operator_profit", "slow_poison_profit_max")}
     return {**summary(result, by_n), "pipeline": config.pipeline, "standin": comparison}
 
 
@@ -73,8 +85,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer rounds, under a minute")
     parser.add_argument("--engine", choices=("anvil", "embedded"), default="anvil")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--no-reputation", action="store_true", help="the baseline: rewards split by score alone")
     args = parser.parse_args()
-    config = SimConfig(rounds=args.rounds or (5 if args.quick else 50))
+    config = SimConfig(rounds=args.rounds or (5 if args.quick else 50), peers=REPUTATION_PEERS,
+                       reputation=None if args.no_reputation else ReputationParams())
     ns = (4, 16) if args.quick else (4, 8, 16, 32, 64)
     if args.engine == "embedded":
         w3 = Web3(EthereumTesterProvider())

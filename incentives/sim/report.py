@@ -1,4 +1,5 @@
-"""Figures of a simulation: profit per strategy, gas per round, finalize gas against N."""
+"""Figures of a simulation: profit per strategy, gas per round, finalize gas against N, and the
+reputation attacks' profit against an honest peer's."""
 
 from __future__ import annotations
 
@@ -50,6 +51,25 @@ def by_strategy(result: SimResult) -> list[StrategyFigures]:
     return figures
 
 
+def reputation_figures(result: SimResult) -> dict[str, Any]:
+    """The Sybil operator's profit (all its identities together: one operator, one dataset) and
+    the slow poisoner's, next to the smallest honest profit (whole tokens)."""
+    profits: dict[str, list[float]] = defaultdict(list)
+    for m in result.members:
+        profits[m.role].append(result.profit[m.address] / UNIT)
+    honest = profits[Strategy.HONEST.value]
+    figures: dict[str, Any] = {"reputation": result.config.reputation is not None,
+                               "honest_profit_min": round(min(honest), 3) if honest else None}
+    if sybil := profits[Strategy.SYBIL.value]:
+        figures["sybil_operator_profit"] = round(sum(sybil), 3)
+        figures["sybil_identities"] = len(sybil)
+        figures["sybil_slots"] = result.config.peers.count(Strategy.SYBIL)
+    if poison := profits[Strategy.SLOW_POISON.value]:
+        figures["slow_poison_profit_max"] = round(max(poison), 3)
+        figures["poison_from"] = result.config.poison_round
+    return figures
+
+
 def gas_by_kind(records: list[GasRecord]) -> dict[str, dict[str, float]]:
     """Per transaction kind: mean gas per transaction and mean gas per round."""
     per_kind: dict[str, list[int]] = defaultdict(list)
@@ -77,6 +97,7 @@ def summary(result: SimResult, by_n: dict[int, RoundGas]) -> dict[str, Any]:
     gas = gas_by_kind(result.gas)
     ns = sorted(by_n)
     return {
+        **reputation_figures(result),  # its honest_profit_min is the one below
         "honest_profit_min": round(min(f.profit_min for f in per_group["honest"]), 3),
         "free_rider_profit_max": round(max(f.profit_max for f in per_group["free_rider"]), 3),
         "attacker_profit_max": round(max(f.profit_max for f in per_group["attacker"]), 3),

@@ -8,6 +8,11 @@ Profit per account = (tokens held + stake in escrow, at the end) - (the same at 
 - stake cost, where the stake cost is the opportunity cost of the stake locked in the task
 (``stake_cost_bps`` of it per round). Rewards and slashes are therefore measured on chain, not
 taken from the Python side.
+
+With ``SimConfig.reputation`` set, every validator folds each finalized round's verdicts into a
+reputation book and settles the next round with it (reputation.py); the Sybil operator's
+identities are replaced by fresh ones every ``sybil_lifetime`` rounds (the old ones leave the
+task, so their stake stops costing).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from eth_utils import keccak
 
 from loraswarm.incentives.merkle import StandardMerkleTree
 from loraswarm.incentives.outcome import Attestation, AttestedTuple, PeerOutcome
+from loraswarm.incentives.reputation import ReputationBook, ReputationParams, Standing
 from loraswarm.incentives.rewards import BPS, RewardParams
 from loraswarm.incentives.settlement import IncentiveParams, PreviousRound, settle
 from loraswarm.incentives.sim.chain import UNIT, GasRecord, SimChain, TaskTerms
@@ -37,6 +43,8 @@ DEFAULT_PEERS: tuple[Strategy, ...] = (
     (S.HONEST,) * 10 + (S.NO_SHOW, S.NO_SHOW, S.ZERO, S.ZERO, S.COPYCAT, S.COPYCAT, S.NOISE)
     + (S.SCALING, S.ALIE, S.ALIE)
 )
+# The reputation run adds one Sybil operator with four identities at a time and a slow poisoner.
+REPUTATION_PEERS: tuple[Strategy, ...] = DEFAULT_PEERS + (S.SYBIL,) * 4 + (S.SLOW_POISON,)
 # Verdict leaves of the simulation's accepted root: (peer, reason).
 VERDICT_LEAF_TYPES = ("address", "uint8")
 PIPELINES: dict[str, type[ConsensusJudge] | type[StandInJudge]] = {
@@ -48,6 +56,7 @@ LAZY_VALIDATOR = "lazy_validator"
 # Attests without validating: copies the latest attestation it sees on chain.
 COPYING_VALIDATOR = "copying_validator"
 VALIDATOR_ROLES = (HONEST_VALIDATOR, LAZY_VALIDATOR, COPYING_VALIDATOR)
+SYBIL_SAMPLES = 100
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,13 @@ class SimConfig:
     pipeline: str = "consensus"  # a PIPELINES key
     stake_cost_bps: int = 10
     seed: int = 1
+    reputation: ReputationParams | None = None  # None: rewards split by score alone
+    sybil_lifetime: int = 1  # rounds a Sybil identity is used before a fresh one replaces it
+    poison_from: int | None = None  # the round slow poisoners turn; None: half-way
+
+    @property
+    def poison_round(self) -> int:
+        return self.rounds // 2 if self.poison_from is None else self.poison_from
 
 
 @dataclass(frozen=True)
@@ -82,6 +98,7 @@ class SimResult:
     rejections: Counter[tuple[str, Reason]]  # (role, reason) -> count
     finalized_rounds: int
     gas: list[GasRecord]  # this run's transactions
+    reputation: dict[str, int]  # account key -> reputation (ppm) at the end; empty without reputation
 
 
 @dataclass(frozen=True)
@@ -105,9 +122,10 @@ def gas_by_n(chain: SimChain, ns: tuple[int, ...], config: SimConfig) -> dict[in
 def outcome_tuple(
     task_id: int, round_id: int, pool: int, outcomes: list[PeerOutcome], global_hash: bytes,
     stakes: dict[str, int], previous: PreviousRound | None, params: IncentiveParams,
+    reputation: Standing | None = None,
 ) -> tuple[AttestedTuple, RoundTrees]:
     """What a validator attests for a set of verdicts, and the trees behind it."""
-    trees = build_trees(task_id, round_id, settle(pool, outcomes, stakes, previous, params))
+    trees = build_trees(task_id, round_id, settle(pool, outcomes, stakes, previous, params, reputation))
     verdicts = StandardMerkleTree.of([(o.peer, int(o.reason)) for o in outcomes], VERDICT_LEAF_TYPES)
     return AttestedTuple(verdicts.root, global_hash, trees.rewards_root, trees.slash_root), trees
 
@@ -129,8 +147,11 @@ def _join(chain: SimChain, config: SimConfig, task_id: int) -> list[Member]:
     val_addrs = chain.new_accounts(b"validator" + seed, len(roles))
     chain.join(task_id, peer_addrs, val_addrs, config.terms)
     # Honest sample counts differ per peer so that scores, and with them the split, are uneven.
+    # A Sybil identity claims as many samples as the smallest honest peer holds, the operator's
+    # whole dataset, so the operator compares like for like with that peer.
     strategies = zip(peer_addrs, config.peers, strict=True)
-    members = [Member(a, s.value, i, 100 + 37 * i) for i, (a, s) in enumerate(strategies)]
+    members = [Member(a, s.value, i, SYBIL_SAMPLES if s is Strategy.SYBIL else 100 + 37 * i)
+               for i, (a, s) in enumerate(strategies)]
     members += [Member(a, role, i, 0) for i, (a, role) in enumerate(zip(val_addrs, roles, strict=True))]
     return members
 
@@ -143,6 +164,7 @@ def run_simulation(chain: SimChain, config: SimConfig) -> SimResult:
     members = _join(chain, config, task_id)
     first_gas = len(chain.gas)
     peers = [m for m in members if m.role in {s.value for s in Strategy}]
+    book = ReputationBook(config.reputation) if config.reputation is not None else None
     validators = [m for m in members if m not in peers]
     judge: Judge = PIPELINES[config.pipeline]()
     start = {m.address: chain.wealth(m.address) for m in members}
@@ -153,12 +175,19 @@ def run_simulation(chain: SimChain, config: SimConfig) -> SimResult:
     finalized = 0
     for r in range(config.rounds):
         commit_start, _, reveal_end, _ = chain.windows(task_id, r)
+        if r > 0 and r % config.sybil_lifetime == 0:
+            fresh = _renew_sybils(chain, config, task_id, r, peers)
+            members += fresh
+            start.update({m.address: chain.wealth(m.address) for m in fresh})  # its stake: the operator's money
+            sybils = iter(fresh)
+            peers = [next(sybils) if m.role == Strategy.SYBIL.value else m for m in peers]
         chain.warp(commit_start)
         locked = {m.address: chain.locked_stake(task_id, m.address) for m in members}
         for address, stake in locked.items():
             stake_cost[address] += stake * config.stake_cost_bps // BPS
         honest = torch.stack([task.honest_delta(m.index, r) for m in peers if m.role == Strategy.HONEST.value])
-        view = RoundView(task, r, len(peers), honest, replayable, Counter(Strategy(m.role) for m in peers))
+        view = RoundView(task, r, len(peers), honest, replayable, Counter(Strategy(m.role) for m in peers),
+                         config.poison_round)
         deltas = {m.address: make_delta(Strategy(m.role), m.index, view) for m in peers}
         _commit(chain, task_id, r, deltas, config.seed)
 
@@ -167,10 +196,11 @@ def run_simulation(chain: SimChain, config: SimConfig) -> SimResult:
         judged = judge(r, reveals)
         stakes = {m.address: locked[m.address] for m in peers}
         pool = chain.next_pool(task_id)
+        standing = book.standing() if book is not None else None
         honest_tuple, trees = outcome_tuple(task_id, r, pool, judged.outcomes, judged.global_hash, stakes, previous,
-                                            config.params)
+                                            config.params, standing)
         lazy_tuple, _ = outcome_tuple(task_id, r, pool, _unvalidated(reveals), keccak(b"unvalidated"), stakes,
-                                      previous, config.params)
+                                      previous, config.params, standing)
         attestations = _attest(chain, task_id, r, validators, honest_tuple, lazy_tuple)
         replayable = honest
         if not chain.is_finalized(task_id, r):
@@ -182,10 +212,25 @@ def run_simulation(chain: SimChain, config: SimConfig) -> SimResult:
         role_of = {m.address: m.role for m in peers}
         rejections.update((role_of[o.peer], o.reason) for o in judged.outcomes)
         previous = PreviousRound(attestations, honest_tuple)
+        if book is not None:
+            book.fold(r, {o.peer: o.reason for o in judged.outcomes})
 
     earnings = {m.address: chain.wealth(m.address) - start[m.address] for m in members}
     profit = {a: e - stake_cost[a] for a, e in earnings.items()}
-    return SimResult(config, task_id, members, profit, earnings, rejections, finalized, chain.gas[first_gas:])
+    return SimResult(config, task_id, members, profit, earnings, rejections, finalized, chain.gas[first_gas:],
+                     dict(book.levels) if book is not None else {})
+
+
+def _renew_sybils(chain: SimChain, config: SimConfig, task_id: int, round_id: int, peers: list[Member]) -> list[Member]:
+    """The Sybil operator's identities leave the task and fresh ones (new keys, new stake) take
+    their places, in the same order."""
+    old = [m for m in peers if m.role == Strategy.SYBIL.value]
+    for m in old:
+        chain.send(m.address, chain.coordinator.functions.leave(task_id))
+    seed = b"sybil" + config.seed.to_bytes(8, "big") + config.pipeline.encode() + round_id.to_bytes(8, "big")
+    fresh = chain.new_accounts(seed, len(old))
+    chain.join(task_id, fresh, [], config.terms)
+    return [Member(a, m.role, m.index, m.sample_count) for a, m in zip(fresh, old, strict=True)]
 
 
 def _commit(chain: SimChain, task_id: int, round_id: int, deltas: dict[str, torch.Tensor | None], seed: int) -> None:

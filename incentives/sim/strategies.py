@@ -11,6 +11,12 @@ Free riders want pay without work; attackers want to move the model:
   honest deltas, coordinate-wise. They are given this round's honest deltas, the literature's
   omniscient attacker; commit-reveal denies them that in the real protocol, so this is the
   stronger-than-possible variant.
+- sybil: one operator behind many identities, each fresh (the run replaces them every
+  ``SimConfig.sybil_lifetime`` rounds). It trains once, on one dataset (``SYBIL_DATA``), and
+  reveals that delta from every identity with a jitter large enough to pass the near-duplicate
+  test, each identity claiming the whole dataset's sample count: one unit of work paid k times.
+- slow_poison: honest until round ``RoundView.poison_from``, then the scaling attack, spending
+  the reputation it built.
 """
 
 from __future__ import annotations
@@ -32,14 +38,25 @@ class Strategy(Enum):
     NOISE = "noise"
     SCALING = "scaling"
     ALIE = "alie"
+    SYBIL = "sybil"
+    SLOW_POISON = "slow_poison"
 
     @property
     def group(self) -> str:
         if self is Strategy.HONEST:
             return "honest"
-        if self in (Strategy.SCALING, Strategy.ALIE):
+        if self is Strategy.SYBIL:
+            return "sybil"  # judged by the operator's total over its identities, not per identity
+        if self in (Strategy.SCALING, Strategy.ALIE, Strategy.SLOW_POISON):
             return "attacker"
         return "free_rider"
+
+
+# The Sybil operator's one dataset: a peer index no simulated peer has.
+SYBIL_DATA = 1_000_000
+# Per-identity jitter on the Sybil's delta (honest norm ~1.3): pairwise cosines ~0.95, under
+# consensus's near-duplicate threshold (0.99), while agreement stays honest-like.
+SYBIL_JITTER = 0.3
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,7 @@ class RoundView:
     honest: torch.Tensor  # (m, d)
     previous: torch.Tensor | None  # (m, d)
     same_strategy: dict[Strategy, int]
+    poison_from: int = 0  # the round a slow poisoner turns
 
 
 def make_delta(strategy: Strategy, peer_index: int, view: RoundView) -> torch.Tensor | None:
@@ -61,8 +79,11 @@ def make_delta(strategy: Strategy, peer_index: int, view: RoundView) -> torch.Te
     if strategy is Strategy.NO_SHOW:
         return None
     own = view.task.honest_delta(peer_index, view.round_id)
-    if strategy is Strategy.HONEST:
+    if strategy is Strategy.HONEST or (strategy is Strategy.SLOW_POISON and view.round_id < view.poison_from):
         return own
+    if strategy is Strategy.SYBIL:
+        jitter = view.task.jitter(peer_index, view.round_id)
+        return view.task.honest_delta(SYBIL_DATA, view.round_id) + SYBIL_JITTER * jitter
     previous = None if view.previous is None else view.previous[peer_index % len(view.previous)]
     attack_view = AttackView(
         own=own, benign=view.honest, previous=previous, peers=view.peers,
@@ -72,5 +93,6 @@ def make_delta(strategy: Strategy, peer_index: int, view: RoundView) -> torch.Te
     if strategy is Strategy.ZERO or (strategy is Strategy.COPYCAT and previous is None):
         # In round 0 there is nothing to replay yet: the copycat sends nothing of value either.
         return zero_delta(attack_view)
-    attack = {Strategy.COPYCAT: replay, Strategy.NOISE: gaussian, Strategy.SCALING: scaling, Strategy.ALIE: alie}
+    attack = {Strategy.COPYCAT: replay, Strategy.NOISE: gaussian, Strategy.SCALING: scaling, Strategy.ALIE: alie,
+              Strategy.SLOW_POISON: scaling}
     return attack[strategy](attack_view)

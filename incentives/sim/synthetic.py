@@ -38,3 +38,7 @@ class SyntheticTask:
         bias = BIAS_NORM * self._unit(1, peer_index)
         noise = NOISE_NORM * self._unit(2, peer_index, round_id)
         return (self.direction(round_id) + bias + noise).to(torch.float32)
+
+    def jitter(self, peer_index: int, round_id: int) -> torch.Tensor:
+        """A unit direction per peer and round, independent of every honest delta's."""
+        return self._unit(3, peer_index, round_id).to(torch.float32)

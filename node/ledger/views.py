@@ -1,6 +1,8 @@
 """What the ledger shows, computed from indexed chain events (and, where given, round result
 documents that validators published: they add each update's verdict and reason code, and are
-only used after their roots match the round's finalized tuple on chain)."""
+only used after their roots match the round's finalized tuple on chain). Reputation
+(incentives/reputation.py) is folded from those verified verdicts alone, so it is known only
+where result documents are given, and exact when every finalized round's is."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loraswarm.incentives.reputation import ReputationParams, known_verdicts, reputation_series
 from loraswarm.node.ledger.index import LedgerIndex
 from loraswarm.node.round_result import ResultMismatch, RoundResult
 from loraswarm.protocol.chain import DISSENT_REASON
@@ -38,6 +41,7 @@ class PeerRow:
     rounds_paid: int = 0
     slashed: int = 0
     slash_reasons: dict[str, int] = field(default_factory=dict)
+    reputation: int | None = None  # ppm, after the last verified round; None: no verified verdict of it
 
 
 @dataclass
@@ -54,6 +58,13 @@ class RoundRow:
     claimed: int = 0
     slashed: int = 0
     global_hash: str = ""
+
+
+@dataclass
+class ReputationPoint:
+    round: int
+    account: str
+    reputation: int  # ppm, after this round
 
 
 @dataclass
@@ -95,6 +106,7 @@ class Ledger:
         self.task = task
         self.result_dirs = result_dirs or []
         self.results: dict[int, RoundResult] = {}
+        self.reputation_params = ReputationParams()
 
     def entries(self) -> list[Entry]:
         table: dict[tuple[int, str], Entry] = {}
@@ -151,7 +163,15 @@ class Ledger:
                 r.accepted += 1
             elif x.verdict:
                 r.rejected[x.verdict] = r.rejected.get(x.verdict, 0) + 1
+        for point in self.reputation_series():  # in round order: the last point is the current one
+            row(point.account).reputation = point.reputation
         return sorted(rows.values(), key=lambda r: r.account)
+
+    def reputation_series(self) -> list[ReputationPoint]:
+        """Every peer's reputation after each verified round, in round then account order."""
+        rounds = [(r, known_verdicts((v.peer, v.reason) for v in result.verdicts))
+                  for r, result in self.results.items()]
+        return [ReputationPoint(*p) for p in reputation_series(rounds, self.reputation_params)]
 
     def rounds(self) -> list[RoundRow]:
         rows: dict[int, RoundRow] = defaultdict(lambda: RoundRow(-1))
