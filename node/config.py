@@ -106,11 +106,15 @@ def _resolve(config: NodeConfig, base: Path) -> NodeConfig:
 
 def load_config(path: Path) -> NodeConfig:
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    # TOMLDecodeError and UnicodeDecodeError are ValueErrors; tomllib parses nesting by Python
+    # recursion, so deeply nested arrays end in RecursionError (pure Python frames: no C stack).
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {str(exc)[:200]}") from None
     try:
         config = NodeConfig.model_validate(raw)
     except ValidationError as exc:

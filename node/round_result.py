@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from eth_utils import is_address
+
 from loraswarm.incentives.merkle import StandardMerkleTree
 from loraswarm.incentives.trees import ZERO_ROOT, Claim, SlashOrder
 from loraswarm.protocol.chain import REWARD_LEAF_TYPES, SLASH_LEAF_TYPES, reward_leaf, slash_leaf
@@ -92,17 +94,44 @@ class RoundResult:
 
     @classmethod
     def decode(cls, data: bytes) -> RoundResult:
+        """Parse an untrusted document; any defect raises ResultMismatch, and a decoded result's
+        trees always build (a bad address or amount would otherwise fail later, in ``check``)."""
         if len(data) > MAX_RESULT_BYTES:
             raise ResultMismatch("round result too large")
         try:
+            # Strict UTF-8 first: json.loads(bytes) would also accept UTF-16/32, whose
+            # multi-byte characters can hide brackets from check_depth's byte scan.
+            text = data.decode("utf-8")
             check_depth(data, MAX_DEPTH)
-            doc = json.loads(data)
-            return cls(
-                int(doc["task_id"]), int(doc["round"]), str(doc["global_hash"]),
-                tuple(VerdictRow(str(p), int(r), {str(k): float(x) for k, x in m.items()})
+            doc = json.loads(text)
+            result = cls(
+                _uint(doc["task_id"]), _uint(doc["round"]), _hash(doc["global_hash"]),
+                tuple(VerdictRow(_address(p), _uint(r, 8), {str(k): float(x) for k, x in m.items()})
                       for p, r, m in doc["verdicts"]),
-                tuple((str(a), int(x)) for a, x in doc["rewards"]),
-                tuple((str(a), int(x), int(w)) for a, x, w in doc["slashes"]),
+                tuple((_address(a), _uint(x)) for a, x in doc["rewards"]),
+                tuple((_address(a), _uint(x), _uint(w, 8)) for a, x, w in doc["slashes"]),
             )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
             raise ResultMismatch(f"malformed round result: {exc}") from None
+        return result
+
+
+def _uint(value: object, bits: int = 256) -> int:
+    # bool is an int in Python: refuse it so `true` never reads as 1; floats are not amounts.
+    if type(value) is not int or not 0 <= value < 2**bits:
+        raise ValueError(f"not a uint{bits}: {str(value)[:32]}")
+    return value
+
+
+def _hash(value: object) -> str:
+    if not (isinstance(value, str) and len(value) == 66 and value.startswith("0x")):
+        raise ValueError("global_hash is not 0x + 64 hex digits")
+    if len(bytes.fromhex(value[2:])) != 32:  # fromhex skips whitespace
+        raise ValueError("global_hash is not 0x + 64 hex digits")
+    return value
+
+
+def _address(value: object) -> str:
+    if not (isinstance(value, str) and is_address(value)):
+        raise ValueError(f"not an address: {str(value)[:48]}")
+    return value

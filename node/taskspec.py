@@ -38,6 +38,9 @@ class TaskSpec(BaseModel):
     norm_bound: float = Field(default=50.0, gt=0)
     seq_len: int = Field(default=64, ge=8, le=4096)
     validator_stake: int = Field(default=10**21, ge=0)
+    # Reputation (loraswarm.incentives.reputation) as a bounded multiplier on reward shares; fixed
+    # per task, since every validator must settle rounds the same way.
+    reputation: bool = False
     # Overrides of loraswarm.consensus.ConsensusParams fields (every validator uses the same).
     consensus: dict[str, float | int | None] = {}
 
@@ -53,9 +56,13 @@ class TaskSpec(BaseModel):
     @classmethod
     def read(cls, path: Path) -> TaskSpec:
         try:
-            return cls.model_validate_json(path.read_text())
+            # bytes, not text: pydantic reports invalid UTF-8 as a ValidationError, and its JSON
+            # parser bounds nesting itself (no C-stack overflow, unlike json.loads).
+            return cls.model_validate_json(path.read_bytes())
         except FileNotFoundError:
             raise TaskSpecError(f"task file {path} not found") from None
+        except OSError as exc:
+            raise TaskSpecError(f"task file {path} cannot be read: {exc.strerror}") from None
         except ValidationError as exc:
             first = exc.errors()[0]
             key = ".".join(str(p) for p in first["loc"])

@@ -28,6 +28,7 @@ from loraswarm.errors import (
     WrongChainId,
 )
 from loraswarm.protocol.chain import COORDINATOR, STAKING, TOKEN
+from loraswarm.protocol.jsonguard import check_depth
 from loraswarm.scripts.compile import Artifact, compile_contracts
 from loraswarm.scripts.localchain import read_record, rpc_chain_id
 
@@ -42,6 +43,8 @@ DEFAULT_REWARD_RESERVE = 10_000_000 * 10**18
 # Seconds between an unstake request and the withdrawal. Every task's round period must fit twice
 # into it (the coordinator enforces that), so one day allows rounds of up to 12 hours.
 DEFAULT_WITHDRAWAL_DELAY_S = 24 * 3600
+# A deployment file is one object holding two flat objects.
+_MAX_DEPTH = 2
 
 
 @dataclass(frozen=True)
@@ -63,10 +66,28 @@ class Deployment:
         if not path.is_file():
             raise DeploymentMissing(f"deployment file {path} not found; run `loraswarm deploy` first")
         try:
-            data = json.loads(path.read_text())
-            return cls(**data)
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise BadDeploymentFile(f"deployment file {path} is malformed: {exc}") from exc
+            raw = path.read_bytes()
+            # check_depth before json.loads: under py_ecc's recursion limit deep nesting would
+            # overflow the C stack; strict UTF-8 so that no UTF-16 text hides brackets from it.
+            check_depth(raw, _MAX_DEPTH)
+            data = json.loads(raw.decode("utf-8"))
+            deployment = cls(**data)
+            deployment._check_types()
+        except (ValueError, TypeError) as exc:  # JSON, UTF-8, depth, fields, types
+            raise BadDeploymentFile(f"deployment file {path} is malformed: {str(exc)[:200]}") from None
+        return deployment
+
+    def _check_types(self) -> None:
+        """A file's fields reach web3 calls and file names: refuse wrong types here, not there."""
+        def text_map(value: object) -> bool:
+            return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+        if not (type(self.chain_id) is int and self.chain_id > 0 and type(self.block) is int and self.block >= 0
+                and isinstance(self.network, str) and isinstance(self.deployer, str)
+                and (self.rpc_url is None or isinstance(self.rpc_url, str))
+                and text_map(self.addresses) and text_map(self.abi_hashes)
+                and type(self.deployed_at) in (int, float)):
+            raise TypeError("a field has the wrong type")
 
 
 def connect(network: str, state_dir: Path) -> tuple[Web3, str | None]:
