@@ -1,0 +1,23 @@
+"""The edge validator against replays, forgeries, oversize frames and a one-peer flood."""
+
+from loraswarm.protocol.codes import Reason
+from tests.reliability.adversaries import edge_attack, replays_and_forgeries
+
+
+def test_every_replay_and_forgery_gets_its_reason() -> None:
+    cases = replays_and_forgeries()
+    # one case per protocol defence named in DESIGN section 3, each refused for its own reason
+    assert {expected for _, _, expected in cases} == {
+        Reason.STALE_ROUND, Reason.FUTURE_ROUND, Reason.WRONG_CHAIN, Reason.WRONG_TASK,
+        Reason.BAD_SIGNATURE, Reason.UNREGISTERED_SENDER, Reason.OVERSIZE,
+    }
+    assert edge_attack(flood=0).adversary_cases == len(cases)
+
+
+def test_a_flood_from_one_peer_is_refused_and_honest_updates_still_pass() -> None:
+    flood = edge_attack(flood=1000)
+    assert flood.honest_lost == 0 and flood.honest_sent == 2
+    # the flood's junk, replays and equivocations each end in a refusal, never an acceptance
+    assert flood.verdicts[Reason.BAD_ENCODING] >= 333
+    assert flood.verdicts[Reason.DUPLICATE] >= 666
+    assert flood.verdicts[Reason.ACCEPTED] == 1 + 2  # the flooder's first update, the honest two
