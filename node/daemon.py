@@ -36,7 +36,7 @@ from loraswarm.node.chain.reverts import error_selectors
 from loraswarm.node.chain.task import TaskChain, TaskInfo
 from loraswarm.node.codec import Codec, Delta, content_hash, decode_delta, encode_delta
 from loraswarm.node.config import NodeConfig
-from loraswarm.node.judge import Reveal, judge_round
+from loraswarm.node.judge import Reveal, judge_round, standing_before
 from loraswarm.node.keys import load_account
 from loraswarm.node.learner import Learner
 from loraswarm.node.metrics import NodeMetrics
@@ -57,9 +57,13 @@ logger = logging.getLogger("loraswarm.node")
 T = TypeVar("T")
 
 REGISTRY_REFRESH_S = 2.0
+# Calls are estimated against the latest block, whose timestamp lags the clock by up to one block
+# interval: a time-windowed call waits this long past its window's opening.
+WINDOW_MARGIN_S = 2.0
 # Validators start judging a moment after the reveal window closes, so that reveals gossiped at
 # its very end have arrived everywhere.
-JUDGE_GRACE_S = 1.0
+JUDGE_GRACE_S = 2.0
+TRAIN_MARGIN_S = 8.0
 FETCH_AT_JUDGE_S = 10.0
 
 
@@ -196,19 +200,19 @@ class NodeDaemon:
 
     # rounds -----------------------------------------------------------------------------------
     async def _rounds(self, p2p: P2PService) -> None:
+        """Round after round. The next round starts as soon as this one settled or failed: its
+        global adapter is then known, so training runs before its commit window even opens and
+        the window only has to hold the commit transaction (a window is a deadline)."""
         done = 0
+        next_round = 0
         while self.max_rounds is None or done < self.max_rounds:
             task = await self._chain(self.chain.task)
             now = await self._chain(self.chain.now)
-            if now < task.start:
-                self._set(-1, "waiting for the task to start", f"in {task.start - now:.0f} s")
-                await self._sleep_until(task.start)
-                continue
-            round_ = task.round_at(now)
+            round_ = max(task.round_at(now), next_round)
             p2p.set_round(round_)
             await self._round(p2p, task, round_)
             done += 1
-            await self._sleep_until(task.windows(round_)[3])
+            next_round = round_ + 1
 
     async def _current_global(self, task: TaskInfo, p2p: P2PService) -> tuple[Delta, str]:
         """The global adapter the round trains from: the latest on chain, by its hash."""
@@ -236,10 +240,10 @@ class NodeDaemon:
                 await trio.sleep(1.0)  # a late joiner waits until some peer serves it
 
     async def _round(self, p2p: P2PService, task: TaskInfo, round_: int) -> None:
-        _, commit_end, reveal_end, attest_end = task.windows(round_)
+        commit_start, commit_end, reveal_end, attest_end = task.windows(round_)
         global_state, global_hash = await self._current_global(task, p2p)
         if self.config.is_trainer and self.config.node.behaviour != "noshow":
-            await self._train_and_commit(task, round_, global_state, global_hash, commit_end)
+            await self._train_and_commit(round_, global_state, global_hash, commit_start, commit_end)
         await self._sleep_until(commit_end)
         await self._reveal(p2p, round_)
         if self.config.is_validator:
@@ -247,7 +251,7 @@ class NodeDaemon:
             await self._validate(p2p, task, round_, global_state, global_hash)
         await self._await_outcome(p2p, round_, attest_end)
 
-    async def _train_and_commit(self, task: TaskInfo, round_: int, global_state: Delta, global_hash: str,
+    async def _train_and_commit(self, round_: int, global_state: Delta, global_hash: str, commit_start: float,
                                 commit_end: float) -> None:
         assert self.learner is not None
         if self.store.commitment(round_) is None:
@@ -257,8 +261,10 @@ class NodeDaemon:
                 return
             self._set(round_, "training")
             with self._timed(round_, "train"):
+                # stop early enough to encode and send the commit inside its window
+                deadline = commit_end - TRAIN_MARGIN_S - (await self._chain(self.chain.now) - time.time())
                 update = await trio.to_thread.run_sync(self.learner.train, global_state, round_,
-                                                       self.config.node.behaviour)
+                                                       self.config.node.behaviour, deadline)
             self.metrics.train_tokens_per_s.set(update.stats.tokens_per_s)
             with self._timed(round_, "encode"):
                 data = encode_delta(update.delta, self.learner.spec, Codec.parse(self.spec_file.codec))
@@ -271,6 +277,9 @@ class NodeDaemon:
                                                   update.stats.tokens, global_hash, False))
         saved = self.store.commitment(round_)
         assert saved is not None
+        if self.store.transaction(f"commit:{round_}") is None:
+            self._set(round_, "trained; waiting for the commit window")
+            await self._sleep_until(commit_start + WINDOW_MARGIN_S)
         self._set(round_, "committing")
         try:
             with self._timed(round_, "commit"):
@@ -331,10 +340,19 @@ class NodeDaemon:
                 stakes[c.peer] = (await self._chain(self.chain.participant, c.peer))[0]
             previous = await self._previous(round_ - 1)
             fresh = await self._chain(self.chain.task)
+            reputation = None
+            if self.spec_file.reputation:
+                finalized = await self._chain(self.chain.finalized_rounds)
+                results = [RoundResult.decode(p.read_bytes())
+                           for p in sorted((self.config.node.data_dir / "results").glob("*.json"))]
+                reputation = standing_before(round_, results, finalized)
+                if reputation is None:
+                    self._set(round_, "not attesting", "missing results of earlier rounds for reputation")
+                    return
             with self._timed(round_, "validate+aggregate"):
                 judgement = await trio.to_thread.run_sync(
                     judge_round, round_, fresh, self.spec_file, self.learner.spec, global_state, global_hash, commits,
-                    reveals, stakes, previous, self._history())
+                    reveals, stakes, previous, self._history(), reputation)
             for verdict in judgement.outcome.verdicts:
                 self.metrics.verdict(verdict.reason)
             self._remember(round_, judgement.outcome.fingerprints)

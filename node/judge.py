@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from loraswarm.consensus import ConsensusParams, RoundContext, RoundOutcome, Submission, apply_delta, settle_round
 from loraswarm.consensus.types import Fingerprint
 from loraswarm.incentives.from_consensus import outcomes_from_verdicts
+from loraswarm.incentives.reputation import ReputationParams, Standing, fold_history, known_verdicts
 from loraswarm.incentives.settlement import IncentiveParams, PreviousRound, settle
 from loraswarm.node.chain.task import CommitLog, TaskInfo
 from loraswarm.node.codec import AdapterSpec, CodecError, Delta, decode_delta
@@ -77,7 +78,7 @@ def submissions(round_: int, commits: Sequence[CommitLog], reveals: Mapping[str,
 def judge_round(round_: int, task: TaskInfo, spec_file: TaskSpec, spec: AdapterSpec, global_state: Delta,
                 global_hash: str, commits: Sequence[CommitLog], reveals: Mapping[str, Reveal],
                 stakes: Mapping[str, int], previous: PreviousRound | None,
-                history: tuple[Fingerprint, ...]) -> Judgement:
+                history: tuple[Fingerprint, ...], reputation: Standing | None = None) -> Judgement:
     ctx = RoundContext(
         round=round_, current_global_hash=global_hash, spec=dict(spec.shapes), norm_bound=spec_file.norm_bound,
         rule_id=RuleId(task.rule_id), params=consensus_params(spec_file), history=history,
@@ -87,7 +88,7 @@ def judge_round(round_: int, task: TaskInfo, spec_file: TaskSpec, spec: AdapterS
     new_state = {key: new_state[key] for key in spec.keys}
     global_bytes, new_hash = encode_global(new_state, spec)
     settlement = settle(task.expected_pool(), outcomes_from_verdicts(outcome.verdicts), stakes, previous,
-                        IncentiveParams())
+                        IncentiveParams(), reputation)
     result = RoundResult(
         task_id=task.task_id, round=round_, global_hash=new_hash,
         verdicts=tuple(VerdictRow(v.peer, int(v.reason), dict(v.measures)) for v in outcome.verdicts),
@@ -95,3 +96,13 @@ def judge_round(round_: int, task: TaskInfo, spec_file: TaskSpec, spec: AdapterS
         slashes=tuple((s.account, s.amount, int(s.reason)) for s in settlement.slashes),
     )
     return Judgement(outcome, result, result.roots(), new_state, global_bytes)
+
+
+def standing_before(round_: int, results: Sequence[RoundResult], finalized: Sequence[int]) -> Standing | None:
+    """Reputation when ``round_`` opens, folded from the verified results of every round finalized
+    before it; None when a result is missing (the validator then cannot settle like the others)."""
+    have = {r.round: r for r in results if r.round < round_}
+    if set(have) != {f for f in finalized if f < round_}:
+        return None
+    rounds = [(r, known_verdicts((v.peer, v.reason) for v in have[r].verdicts)) for r in sorted(have)]
+    return fold_history(rounds, ReputationParams()).standing()

@@ -90,13 +90,13 @@ class Learner:
         self.train_blocks = pack_texts(self.tokenizer, texts, self.task.seq_len)
         self.eval_blocks = pack_texts(self.tokenizer, held[: self.training.eval_records], self.task.seq_len)
 
-    def train(self, global_state: Delta, round_: int, behaviour: str) -> Update:
+    def train(self, global_state: Delta, round_: int, behaviour: str, deadline: float | None = None) -> Update:
         if self.train_blocks is None:
             self.load_data()
         assert self.train_blocks is not None
         config = TrainConfig(steps=self.training.steps, batch_size=self.training.batch_size, lr=self.training.lr,
                              seed=self.training.seed * 100_003 + round_, threads=self.training.threads,
-                             progress=self.progress)
+                             progress=self.progress, deadline=deadline)
         result = train_lora(self.model, self.train_blocks, global_state, config)
         delta = compute_delta(result.adapter, global_state)
         if behaviour == "scaling":

@@ -43,6 +43,7 @@ class DemoConfig:
     batch_size: int = 4
     seq_len: int = 64
     threads: int = 1
+    reputation: bool = True
     terms: TaskTerms = field(default_factory=TaskTerms)
     engine: str = "anvil"
     workdir: Path | None = None
@@ -120,7 +121,8 @@ def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
         deployment_file = deploying.default_deployment_path(chain_dir, deployment.chain_id)
         deploying.write_deployment(deployment, deployment_file, force=False)
         console.print(f"chain {record.engine} at {record.rpc_url}; contracts deployed: {deployment.addresses}")
-        spec = TaskSpec(task_id=1, seq_len=config.seq_len, validator_stake=config.terms.validator_stake)
+        spec = TaskSpec(task_id=1, seq_len=config.seq_len, validator_stake=config.terms.validator_stake,
+                        reputation=config.reputation)
         task_file = workdir / "task.json"
         spec.write(task_file)
         console.print("loading the base model to derive the task's hashes ...")

@@ -12,7 +12,7 @@ import click
 import typer
 
 from loraswarm import __version__
-from loraswarm.cli import chain, contracts, keys, ledger, node, task
+from loraswarm.cli import chain, contracts, keys, ledger, node, task, train
 from loraswarm.cli.demo import demo_cmd
 from loraswarm.errors import LoraswarmError
 
@@ -28,6 +28,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(node.app, name="node")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(task.app, name="task")
+app.add_typer(train.app, name="train")
 contracts.register(app)
 app.command("demo")(demo_cmd)
 

@@ -22,12 +22,13 @@ def ledger_tables(run: DemoRun) -> list[Table]:
 
     ledger = open_ledger(run.deployment_file, 1, default_db(run.deployment_file), [p.data_dir for p in run.peers])
     names = {p.address.lower(): f"{p.plan.name} ({p.plan.behaviour})" for p in run.peers}
-    peers = Table("peer", "roles", "commits", "accepted", "rejected", "rewards (LSW)", "slashed (LSW)",
+    peers = Table("peer", "roles", "commits", "accepted", "rejected", "rewards (LSW)", "slashed (LSW)", "reputation",
                   title="contribution ledger (chain events + verified round results)")
     for row in ledger.peers():
         peers.add_row(names.get(row.account, row.account), "+".join(row.roles), str(row.commits), str(row.accepted),
                       " ".join(f"{k}:{v}" for k, v in row.rejected.items()), f"{row.rewards_claimed / 1e18:,.2f}",
-                      f"{row.slashed / 1e18:,.2f} {' '.join(row.slash_reasons)}")
+                      f"{row.slashed / 1e18:,.2f} {' '.join(row.slash_reasons)}",
+                      "-" if row.reputation is None else f"{row.reputation / 10_000:.1f}%")
     rounds = Table("round", "status", "commits", "attestations", "accepted", "rejected", "pool (LSW)", "claimed",
                    title="rounds")
     for r in ledger.rounds():

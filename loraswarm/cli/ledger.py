@@ -56,6 +56,8 @@ def _emit(rows: list[Any], as_json: bool, as_csv: bool, title: str) -> None:
 
 
 def _cell(key: str, value: Any) -> str:
+    if key == "reputation":
+        return "-" if value is None else f"{value / 10_000:.1f}%"
     if isinstance(value, int) and key in {"peer_stake", "validator_stake", "rewards_claimed", "slashed", "pool",
                                            "claimed", "reward"}:
         return f"{value / 10**18:,.2f}"

@@ -152,6 +152,9 @@ class TaskChain:
         return AttestLog("", b"", bytes(a["acceptedRoot"]), bytes(a["globalHash"]), bytes(a["rewardsRoot"]),
                          bytes(a["slashRoot"]), int(a["support"]))
 
+    def finalized_rounds(self) -> list[int]:
+        return sorted(int(e["args"]["round"]) for e in self._logs(self.coordinator.events.RoundFinalized()))
+
     def is_claimed(self, round_: int, account: str) -> bool:
         return bool(self.client.call(self.coordinator.functions.isClaimed(self.task_id, round_, account)))
 

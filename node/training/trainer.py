@@ -33,6 +33,9 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None
     progress: bool = True
+    # Wall-clock time (time.time()) by which training must end: a round's commit window is a
+    # deadline, so a peer commits the steps it managed rather than miss the window.
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ def train_lora(model: PeftModel, blocks: TokenBlocks, start: Delta, config: Trai
             losses.append(loss.item())
             tokens += batch.predicted_tokens
             bar.update(task, advance=1, loss=losses[-1], tps=tokens / (time.perf_counter() - began))
-            if stop.is_set():
+            if stop.is_set() or (config.deadline is not None and time.time() >= config.deadline):
                 break
     model.eval()
     seconds = time.perf_counter() - began
