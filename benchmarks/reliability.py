@@ -1,11 +1,13 @@
 """Reliability under bad input and adversaries (DESIGN section 10), measured.
 
 Runs every decoder's fuzz target (tests/reliability/fuzzing.py: 10,000 cases each, 500 with
---quick), the edge validator's replay/forgery/flood cases, a blob fetch against lying, stalling and
+--quick), the edge validator's replay/forgery/flood cases, a 1,000 msg/s flood from one peer over
+real peer processes, a blob fetch against lying, stalling and
 unreachable providers, and two adversarial rounds on the real contracts (embedded chain: a
 wrong-root validator, a sub-quorum Sybil set). Prints figures; the last line is one JSON object.
 
-`lost` adds up what honest parties lost: honest announcements refused by the edge validator,
+`lost` adds up what honest parties lost: honest announcements refused by the edge validator or
+not delivered during the flood (and any other peer's message delivered),
 reward leaves of honest peers not paid, and blobs an honest fetcher failed to get while an honest
 provider had them. `faults_injected` counts the injected provider faults (refused connection,
 stream cut mid-blob); process kills and chain outages are not part of this benchmark yet.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -34,6 +37,7 @@ from tests.contracts.harness import Swarm  # noqa: E402
 from tests.reliability import fuzzing  # noqa: E402
 from tests.reliability.adversaries import edge_attack  # noqa: E402
 from tests.reliability.contract_scenarios import sybil_below_quorum, wrong_root_validator  # noqa: E402
+from tests.reliability.flood_scenario import run_flood  # noqa: E402
 
 
 def blob_providers(rounds: int) -> tuple[int, int, int]:
@@ -82,6 +86,13 @@ def main() -> None:
           f"{flood.honest_sent - flood.honest_lost}/{flood.honest_sent} honest accepted; verdicts "
           + ", ".join(f"{r.name}={n}" for r, n in sorted(flood.verdicts.items())))
 
+    with tempfile.TemporaryDirectory(prefix="loraswarm-flood-") as root:
+        net = run_flood(Path(root))
+    net_lost = net.honest_sent - net.honest_accepted + net.foreign_delivered
+    print(f"p2p flood (real processes): {net.sent} messages in {net.seconds:.1f} s from one peer, "
+          f"{net.refused_at_edge} reached the edge and were refused; honest {net.honest_accepted}/{net.honest_sent} "
+          f"arrived; receiver rss {net.rss_before_mb:.0f} -> {net.rss_after_mb:.0f} MB")
+
     blob_cases, faults, blobs_lost = blob_providers(10 if args.quick else 100)
     print(f"blob fetch: {blob_cases} lying providers and {faults} provider faults, {blobs_lost} blobs lost")
 
@@ -98,9 +109,10 @@ def main() -> None:
     result = {
         "fuzz_cases": fuzz_cases,
         "faults_injected": faults,
-        "adversary_cases": flood.adversary_cases + blob_cases + contract_cases,
+        "adversary_cases": flood.adversary_cases + net.sent + blob_cases + contract_cases,
         "rounds_completed": rounds,
-        "lost": flood.honest_lost + blobs_lost + rewards_lost,
+        "lost": flood.honest_lost + net_lost + blobs_lost + rewards_lost,
+        "flood_rss_growth_mb": round(net.rss_after_mb - net.rss_before_mb, 1),
         "seconds": round(time.perf_counter() - started, 1),
         "quick": args.quick,
     }
