@@ -61,7 +61,7 @@ def main() -> None:
     rounds = args.rounds or (2 if args.quick else 3)
     steps = args.steps or (3 if args.quick else 8)
     seq_len, batch, held_records = (48, 4, 6) if args.quick else (64, 4, 16)
-    params = PersonalParams(selection_blocks=4 if args.quick else 8)
+    params = PersonalParams()
 
     set_threads(args.threads)
     began = time.perf_counter()
