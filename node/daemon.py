@@ -105,6 +105,7 @@ class NodeDaemon:
         return await trio.to_thread.run_sync(partial(fn, *args), abandon_on_cancel=True)
 
     def _stalled(self, seconds: float) -> None:
+        logger.warning("chain RPC unreachable for %.0f s; retrying", seconds)
         self.status.detail = f"chain RPC unreachable for {seconds:.0f} s; retrying"
         self.status.write(self.status_path)
 
@@ -209,10 +210,19 @@ class NodeDaemon:
             task = await self._chain(self.chain.task)
             now = await self._chain(self.chain.now)
             round_ = max(task.round_at(now), next_round)
+            if done == 0 and now >= task.windows(round_)[1] and not self._took_part(round_):
+                # Joined after this round's commit window: it missed reveals, so it sits the round
+                # out rather than judge a partial view (and be slashed as a dissenter).
+                round_ += 1
             p2p.set_round(round_)
             await self._round(p2p, task, round_)
             done += 1
             next_round = round_ + 1
+
+    def _took_part(self, round_: int) -> bool:
+        return (self.store.commitment(round_) is not None
+                or self.store.transaction(f"attest:{round_}") is not None
+                or bool(self.store.envelopes(round_)))
 
     async def _current_global(self, task: TaskInfo, p2p: P2PService) -> tuple[Delta, str]:
         """The global adapter the round trains from: the latest on chain, by its hash."""

@@ -28,7 +28,15 @@ from loraswarm.node.status import NodeStatus
 from loraswarm.node.taskspec import TaskSpec
 from loraswarm.scripts import deploy as deploying
 from loraswarm.scripts import localchain
-from loraswarm.scripts.network import PeerFiles, TaskTerms, create_task, default_plans, make_peers, model_facts
+from loraswarm.scripts.network import (
+    PeerFiles,
+    PeerPlan,
+    TaskTerms,
+    create_task,
+    default_plans,
+    make_peers,
+    model_facts,
+)
 
 PASSWORD_ENV = "LORASWARM_PASSWORD"
 DEMO_PASSWORD = "loraswarm-demo"  # throwaway keys of a throwaway chain
@@ -44,6 +52,7 @@ class DemoConfig:
     seq_len: int = 64
     threads: int = 1
     reputation: bool = True
+    plans: tuple[PeerPlan, ...] | None = None  # who runs what (default: default_plans)
     terms: TaskTerms = field(default_factory=TaskTerms)
     engine: str = "anvil"
     workdir: Path | None = None
@@ -128,7 +137,7 @@ def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
         console.print("loading the base model to derive the task's hashes ...")
         model_hash, initial_global = model_facts(spec)
         create_task(w3, deployment, owner, spec, config.terms, model_hash, initial_global)
-        plans = default_plans(config.peers, config.validators)
+        plans = list(config.plans) if config.plans else default_plans(config.peers, config.validators)
         training = {"steps": config.steps, "batch_size": config.batch_size, "threads": config.threads}
         peers = make_peers(w3, deployment, owner, plans, workdir, task_file, deployment_file, DEMO_PASSWORD,
                            config.terms, training)
