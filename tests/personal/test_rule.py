@@ -79,8 +79,9 @@ def test_a_rejected_delta_never_enters_even_when_it_would_help_most() -> None:
     assert all(torch.equal(with_bad[k], without[k]) for k in KEYS)
     # "other" moves away from the target: no weight; the own delta carries the blend.
     assert report.weights == {"other": 0.0, "own": 1.0}
-    assert (report.beta, report.lam) == (0.0, 1.0)
-    assert all(torch.allclose(with_bad[k], own[k]) for k in KEYS)
+    # lam 3/2 goes furthest towards the target: G' + 1.5 (own - G') = 0.2 + 1.5 * 0.4 = 0.8.
+    assert (report.beta, report.lam) == (0.0, 1.5)
+    assert all(torch.allclose(with_bad[k], state(0.8)[k]) for k in KEYS)
     assert report.selection_nll["personal"] < report.selection_nll["global"]
 
 
