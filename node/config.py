@@ -62,6 +62,8 @@ class TrainingSection(Strict):
     threads: int = Field(default=1, ge=1, le=256)
     seed: int = 0
     eval_records: int = Field(default=16, ge=1)
+    # Keep a personal adapter built from the round's accepted deltas (node/personal.py).
+    personal: bool = False
 
 
 class MetricsSection(Strict):

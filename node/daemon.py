@@ -34,7 +34,7 @@ from loraswarm.node.chain.client import ChainClient
 from loraswarm.node.chain.errors import ChainRevert
 from loraswarm.node.chain.reverts import error_selectors
 from loraswarm.node.chain.task import TaskChain, TaskInfo
-from loraswarm.node.codec import Codec, Delta, content_hash, decode_delta, encode_delta
+from loraswarm.node.codec import Codec, CodecError, Delta, content_hash, decode_delta, encode_delta
 from loraswarm.node.config import NodeConfig
 from loraswarm.node.judge import Reveal, judge_round, standing_before
 from loraswarm.node.keys import load_account
@@ -44,6 +44,7 @@ from loraswarm.node.p2p.blobproto import BlobUnavailable
 from loraswarm.node.p2p.envelope import GlobalAdapter, ResultNote, Update, decode
 from loraswarm.node.p2p.keys import identity_from_account
 from loraswarm.node.p2p.service import P2PConfig, P2PService, Received
+from loraswarm.node.personal import Personalizer
 from loraswarm.node.round_result import ResultMismatch, RoundResult
 from loraswarm.node.state.store import Commitment, StateStore
 from loraswarm.node.status import NodeStatus
@@ -98,6 +99,7 @@ class NodeDaemon:
         self.providers: dict[str, set] = {}  # blob hash -> peers that announced it
         self.result_notes: dict[int, list[ResultNote]] = {}
         self.learner: Learner | None = None
+        self.personalizer: Personalizer | None = None
         self.p2p: P2PService | None = None
 
     # plumbing ---------------------------------------------------------------------------------
@@ -142,6 +144,8 @@ class NodeDaemon:
         self.learner = await trio.to_thread.run_sync(
             partial(Learner, self.spec_file, self.config.training, _hex(task.base_model_hash)))
         await trio.to_thread.run_sync(self.learner.load_data)
+        if self.config.training.personal and self.config.is_trainer:
+            self.personalizer = Personalizer.from_learner(self.learner, self.config.node.data_dir)
         if self.config.is_trainer and "base" not in self.status.ppl:
             self._set(-1, "evaluating the base model")
             self.status.ppl["base"] = await trio.to_thread.run_sync(self.learner.held_out_ppl, None)
@@ -219,6 +223,24 @@ class NodeDaemon:
             done += 1
             next_round = round_ + 1
 
+    def _round_deltas(self, p2p: P2PService, round_: int) -> dict[str, Delta]:
+        """The round's revealed deltas this node holds, its own included; the personalizer keeps
+        only those whose verdict is ACCEPTED."""
+        assert self.learner is not None
+        digests = {peer: d for peer, d, _ in self.store.envelopes(round_)}
+        own = self.store.commitment(round_)
+        if own is not None:
+            digests[self.account.address.lower()] = own.content_hash
+        deltas = {}
+        for peer, digest_hex in digests.items():
+            digest = bytes.fromhex(digest_hex[2:])
+            if p2p.store.has(digest):
+                try:
+                    deltas[peer] = decode_delta(p2p.store.get(digest), self.learner.spec)
+                except CodecError:
+                    continue  # undecodable: consensus judged it already
+        return deltas
+
     def _took_part(self, round_: int) -> bool:
         return (self.store.commitment(round_) is not None
                 or self.store.transaction(f"attest:{round_}") is not None
@@ -259,7 +281,7 @@ class NodeDaemon:
         if self.config.is_validator:
             await self._sleep_until(reveal_end + JUDGE_GRACE_S)
             await self._validate(p2p, task, round_, global_state, global_hash)
-        await self._await_outcome(p2p, round_, attest_end)
+        await self._await_outcome(p2p, round_, attest_end, global_state)
 
     async def _train_and_commit(self, round_: int, global_state: Delta, global_hash: str, commit_start: float,
                                 commit_end: float) -> None:
@@ -412,12 +434,12 @@ class NodeDaemon:
         self.store.set_meta("fingerprints", json.dumps(known))
         self.store.set_meta(f"fingerprinted:{round_}", "1")
 
-    async def _await_outcome(self, p2p: P2PService, round_: int, attest_end: float) -> None:
+    async def _await_outcome(self, p2p: P2PService, round_: int, attest_end: float, start_global: Delta) -> None:
         self._set(round_, "awaiting quorum")
         while True:
             info = await self._chain(self.chain.round_info, round_)
             if info.status == RoundStatus.FINALIZED:
-                await self._settle(p2p, round_)
+                await self._settle(p2p, round_, start_global)
                 return
             now = await self._chain(self.chain.now)
             if info.status == RoundStatus.FAILED or now >= attest_end:
@@ -450,7 +472,7 @@ class NodeDaemon:
             return p2p.store.get(digest)
         return (await p2p.fetch(digest, None, list(self.providers.get(digest_hex, set())))).read_bytes()
 
-    async def _settle(self, p2p: P2PService, round_: int) -> None:
+    async def _settle(self, p2p: P2PService, round_: int, start_global: Delta) -> None:
         """After finalization: adopt the global, claim our reward, execute slashes (validators)."""
         self._set(round_, "finalized")
         result = await self._result(p2p, round_)
@@ -499,6 +521,12 @@ class NodeDaemon:
                 ppl = await trio.to_thread.run_sync(self.learner.held_out_ppl, state)
             self.status.ppl[f"global@{round_}"] = ppl
             self.metrics.ppl.labels(adapter="global").set(ppl)
+            if self.personalizer is not None:
+                with self._timed(round_, "personalize"):
+                    report = await trio.to_thread.run_sync(self.personalizer.update, round_, start_global, state,
+                                                           result.verdicts, self._round_deltas(p2p, round_))
+                self.status.ppl[f"personal@{round_}"] = report.ppl["personal"]
+                self.metrics.ppl.labels(adapter="personal").set(report.ppl["personal"])
         self.metrics.rounds.labels(outcome="finalized").inc()
         self.store.set_round(round_, "settled", global_hash=result.global_hash,
                              outcome={"status": "finalized", "own": own.reason if own else None})
