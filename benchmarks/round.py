@@ -3,8 +3,8 @@
 Real peer processes (the real model, fortunes data, anvil, the contracts) run rounds; each node
 records the seconds of work it spent per phase (train, encode, commit, gossip+fetch,
 validate+aggregate, attest, claim, evaluate). The round's protocol overhead is everything but
-training: ``non_train_fraction = (round_s - train_s) / round_s`` for the busiest node (a
-validator that also trains), where ``round_s`` sums its protocol phases. Held-out evaluation is
+training: ``non_train_fraction = (round_s - train_s) / round_s`` for the node where it is largest
+(a validator that also trains), where ``round_s`` sums its protocol phases. Held-out evaluation is
 monitoring, not protocol, and is reported on its own. Time spent waiting for a window to close is
 not work and is not counted: windows are deadlines the task sets.
 
@@ -46,7 +46,12 @@ def main() -> None:
     for name, status in run.statuses.items():
         spent = status.timings.get(last, {})
         per_node[name] = {k: round(v, 3) for k, v in spent.items()}
-    busiest = max(per_node, key=lambda n: sum(per_node[n].get(p, 0.0) for p in PROTOCOL))
+    def overhead(name: str) -> float:
+        spent = per_node[name]
+        total = sum(spent.get(p, 0.0) for p in PROTOCOL)
+        return (total - spent.get("train", 0.0)) / total if total else 0.0
+
+    busiest = max(per_node, key=overhead)  # the worst case: a validator that also trains
     phases = per_node[busiest]
     round_s = sum(phases.get(p, 0.0) for p in PROTOCOL)
     train_s = phases.get("train", 0.0)
