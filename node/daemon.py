@@ -42,6 +42,7 @@ from loraswarm.node.learner import Learner
 from loraswarm.node.metrics import NodeMetrics
 from loraswarm.node.p2p.blobproto import BlobUnavailable
 from loraswarm.node.p2p.envelope import GlobalAdapter, ResultNote, Update, decode
+from loraswarm.node.p2p.errors import PublishRefused
 from loraswarm.node.p2p.keys import identity_from_account
 from loraswarm.node.p2p.service import P2PConfig, P2PService, Received
 from loraswarm.node.personal import Personalizer
@@ -513,7 +514,7 @@ class NodeDaemon:
                                                  peer=self.account.address,
                                                  global_hash=bytes.fromhex(result.global_hash[2:]),
                                                  global_size=size))
-            except Exception as exc:  # announcing is a courtesy to late joiners
+            except PublishRefused as exc:  # announcing is a courtesy to late joiners
                 logger.info("global announcement of round %d skipped: %s", round_, exc)
         if self.learner is not None and self.config.is_trainer:
             state = decode_delta(global_path.read_bytes(), self.learner.spec)

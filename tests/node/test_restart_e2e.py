@@ -10,28 +10,16 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 from web3 import HTTPProvider, Web3
 
-from loraswarm.node.status import NodeStatus
 from loraswarm.scripts.demo import DemoConfig, launch, local_network, stop
 from loraswarm.scripts.deploy import Deployment, attach
 from loraswarm.scripts.network import PeerPlan, TaskTerms
-
-
-def _wait_for(path: Path, predicate: Callable[[NodeStatus], bool], timeout_s: float) -> NodeStatus:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = NodeStatus.read(path)
-        if status is not None and predicate(status):
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"{path} never reached the expected state: {NodeStatus.read(path)}")
+from tests.support import wait_for_status
 
 
 @pytest.mark.e2e
@@ -47,14 +35,14 @@ def test_kill_between_commit_and_reveal_and_late_join(tmp_path: Path) -> None:
         try:
             victim = peers["victim"]
             status_file = victim.data_dir / "status.json"
-            _wait_for(status_file, lambda s: s.round == 0 and s.phase == "committed", 240)
+            wait_for_status(status_file, lambda s: s.round == 0 and s.phase == "committed", 240)
             os.killpg(procs["victim"].pid, signal.SIGKILL)
             procs["victim"].wait()
             procs["victim"] = launch(victim, 2)
-            _wait_for(peers["val0"].data_dir / "status.json", lambda s: "0" in s.verdicts, 300)  # round 0 settled
+            wait_for_status(peers["val0"].data_dir / "status.json", lambda s: "0" in s.verdicts, 300)  # round 0 settled
             procs["late"] = launch(peers["late"], 1)
-            final = _wait_for(status_file, lambda s: s.phase == "stopped", 400)
-            late = _wait_for(peers["late"].data_dir / "status.json", lambda s: s.phase == "stopped", 300)
+            final = wait_for_status(status_file, lambda s: s.phase == "stopped", 400)
+            late = wait_for_status(peers["late"].data_dir / "status.json", lambda s: s.phase == "stopped", 300)
             for proc in procs.values():
                 assert proc.wait(timeout=120) == 0
         finally:

@@ -17,25 +17,16 @@ import pytest
 from rich.console import Console
 from web3 import HTTPProvider, Web3
 
-from loraswarm.node.status import NodeStatus
 from loraswarm.scripts import localchain
 from loraswarm.scripts.demo import DemoConfig, launch, local_network, stop
 from loraswarm.scripts.deploy import Deployment, attach
 from loraswarm.scripts.network import TaskTerms
+from tests.support import wait_for_status
 
 pytestmark = pytest.mark.e2e
 
 OUTAGE_S = 30
 
-
-def _wait_for(path: Path, predicate, timeout_s: float) -> NodeStatus:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = NodeStatus.read(path)
-        if status is not None and predicate(status):
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"{path} never reached the expected state: {NodeStatus.read(path)}")
 
 
 def _outage(chain_dir: Path, seconds: float, during: list[subprocess.Popen[bytes]]) -> None:
@@ -70,9 +61,10 @@ def test_a_30_s_rpc_outage_mid_round_stalls_nodes_and_loses_nothing(tmp_path: Pa
     with local_network(config, Console(width=160)) as net:
         procs = {p.plan.name: launch(p, config.rounds) for p in net.peers}
         try:
-            _wait_for(net.peers[0].data_dir / "status.json", lambda s: s.round == 0 and s.committed >= 1, 300)
+            wait_for_status(net.peers[0].data_dir / "status.json", lambda s: s.round == 0 and s.committed >= 1, 300)
             _outage(net.workdir / "chain", OUTAGE_S, list(procs.values()))
-            finals = [_wait_for(p.data_dir / "status.json", lambda s: s.phase == "stopped", 400) for p in net.peers]
+            finals = [wait_for_status(p.data_dir / "status.json", lambda s: s.phase == "stopped", 400)
+                      for p in net.peers]
             for proc in procs.values():
                 assert proc.wait(timeout=120) == 0
         finally:
