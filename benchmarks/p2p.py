@@ -135,7 +135,7 @@ def fanout(peers: list[PeerHandle], size: int, round: int) -> float:
 
 def run(quick: bool) -> dict[str, Any]:
     blob_size = 16 * MiB
-    reps = 3 if quick else 8
+    reps = 5 if quick else 9
     with tempfile.TemporaryDirectory(prefix="p2p-bench-") as tmp:
         root = Path(tmp)
         peers = start_peers(root / "four", 4)

@@ -8,7 +8,7 @@ is stored, so a lying or broken provider costs a retry with the next one, never 
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import trio
@@ -155,25 +155,28 @@ class BlobFetcher:
         if expected_size is not None and size != expected_size:
             # the signed announcement fixed the size: these cannot be the announced bytes
             raise _ProviderFailed(Reason.HASH_MISMATCH, f"{size} bytes, announced {expected_size}")
-        # Hash and write on a worker thread while the next chunks arrive: keccak and the disk
-        # then run beside the Python-bound yamux reader instead of after it.
-        send, receive = trio.open_memory_channel[bytes](PIPELINE_DEPTH)
+        # Hash and write on two worker threads while the next chunks arrive: keccak and the disk
+        # (both release the GIL) then run beside the Python-bound yamux reader, not after it.
+        to_hash, hash_chunks = trio.open_memory_channel[bytes](PIPELINE_DEPTH)
+        to_store, store_chunks = trio.open_memory_channel[bytes](PIPELINE_DEPTH)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_absorb, receive, pending)
-            async with send:
+            nursery.start_soon(_drain, hash_chunks, pending.hash)
+            nursery.start_soon(_drain, store_chunks, pending.store_bytes)
+            async with to_hash, to_store:
                 left = size
                 while left:
                     chunk = await stream.read(min(left, CHUNK))
                     if not chunk:
                         raise EOFError(f"stream ended {left} bytes short")
                     left -= len(chunk)
-                    await send.send(chunk)
+                    await to_hash.send(chunk)
+                    await to_store.send(chunk)
 
 
-async def _absorb(chunks: trio.MemoryReceiveChannel[bytes], pending: PendingBlob) -> None:
+async def _drain(chunks: trio.MemoryReceiveChannel[bytes], step: Callable[[bytes], None]) -> None:
     async with chunks:
         async for chunk in chunks:
-            await trio.to_thread.run_sync(pending.write, chunk)
+            await trio.to_thread.run_sync(step, chunk)
 
 
 async def _reset_quietly(stream: INetStream) -> None:
