@@ -18,6 +18,13 @@ class ConsensusParams:
     # Cosine above which an update duplicates an earlier commitment's (or replays an old one).
     duplicate_cos: float = 0.99
     replay_cos: float = 0.99
+    # A cluster of near-duplicates is collusion (every member rejected as an attack) when its
+    # original sits closer to the centre of the other updates than this fraction of their
+    # median distance to it, or on one side of it in more than this fraction of coordinates
+    # (free_riders._colluding). Honest updates: distance ~1.1 of the median, ~0.5 one-sided;
+    # ALIE: 0.25-0.6 and 0.7-0.99 (synthetic rounds of 10 and 20 peers).
+    collusion_distance: float = 0.75
+    collusion_one_sided: float = 0.65
     # Pure noise: |cosine| to every other update within this many standard deviations of a
     # random direction's cosine (1 / sqrt(d)).
     noise_sigmas: float = 6.0
@@ -44,6 +51,8 @@ class ConsensusParams:
         fractions = (self.zero_fraction, self.byzantine_fraction, self.trim_fraction)
         if not all(0 <= f < 0.5 for f in fractions):
             raise ValueError(f"fractions must lie in [0, 0.5): {self}")
+        if not 0.5 <= self.collusion_one_sided < 1:
+            raise ValueError("collusion_one_sided must lie in [0.5, 1)")
         if not 0 <= self.median_min_cos < 1:
             raise ValueError("median_min_cos must lie in [0, 1)")
         if self.max_samples < 1 or self.max_samples > 1 << 20:

@@ -1,14 +1,20 @@
 """Free-rider checks: updates that carry no work of their own. Zero or tiny (Lin et al. 2019's
 free riders add tiny noise), a duplicate of an earlier commitment, a replay of an old update, or
-pure noise uncorrelated with every other update. Decided on the exact Gram matrix."""
+pure noise uncorrelated with every other update. Decided on the exact Gram matrix; a cluster of
+near-duplicates whose original was crafted, not trained, is collusion, an attack (ALIE)."""
 
 from __future__ import annotations
 
 import math
 from fractions import Fraction
 
+import torch
+
 from loraswarm.consensus import fixedpoint
 from loraswarm.consensus.fingerprint import is_replay, sketch_cosine
+from loraswarm.consensus.params import ConsensusParams
+from loraswarm.consensus.rules._select import coordinate_median
+from loraswarm.consensus.stack import Stack
 from loraswarm.consensus.validation.state import (
     Finding,
     RoundState,
@@ -38,18 +44,72 @@ def zero_update(state: RoundState, alive: list[int]) -> dict[int, Finding]:
 
 
 def duplicate(state: RoundState, alive: list[int]) -> dict[int, Finding]:
-    """Cosine above duplicate_cos to an earlier commitment of this round: the earlier one wins
-    (colluders sending one vector many times would otherwise win Krum's selection)."""
-    gram = state.stack(alive).gram
+    """Near-duplicates: cosine above duplicate_cos links two updates, and linked updates form a
+    cluster whose earliest commitment is its original. Independent training never lands two
+    peers that close, so a cluster is copying or collusion, told apart by its original
+    (``_colluding``): an honest original is accepted and its copies are free riders
+    (DUPLICATE_UPDATE; the earlier commitment wins); a crafted original means the members
+    agreed on one vector before committing (colluders sending one update win Krum's selection
+    and one of them would otherwise pass), so every member is rejected as an attack
+    (MEDIAN_OUTLIER, slashed)."""
+    stack = state.stack(alive)
+    gram = stack.gram
     threshold = state.ctx.params.duplicate_cos
-    out: dict[int, Finding] = {}
-    for r, i in enumerate(alive):
-        norms = [int(gram[k, k]) for k in range(r + 1)]
-        cos = [cosine(int(gram[k, r]), norms[k], norms[r]) for k in range(r)]
-        copied = any(cos_above(int(gram[k, r]), norms[k], norms[r], threshold) for k in range(r))
-        out[i] = Finding(Reason.DUPLICATE_UPDATE if copied else Reason.ACCEPTED,
-                         {"max_cos_earlier": max(cos, default=0.0)})
+    n = len(alive)
+    norms = [int(gram[r, r]) for r in range(n)]
+    # label[r]: the earliest row of r's cluster (merging keeps the smaller label).
+    label = list(range(n))
+    max_cos: list[float] = []
+    for r in range(n):
+        max_cos.append(max((cosine(int(gram[k, r]), norms[k], norms[r]) for k in range(r)), default=0.0))
+        for k in range(r):
+            if label[k] != label[r] and cos_above(int(gram[k, r]), norms[k], norms[r], threshold):
+                merged, kept = max(label[k], label[r]), min(label[k], label[r])
+                label = [kept if x == merged else x for x in label]
+    out = {i: Finding(Reason.ACCEPTED if label[r] == r else Reason.DUPLICATE_UPDATE,
+                      {"max_cos_earlier": max_cos[r]}) for r, i in enumerate(alive)}
+    originals = [r for r in range(n) if label[r] == r]
+    for root in originals:
+        members = [r for r in range(n) if label[r] == root]
+        if len(members) < 2:
+            continue
+        colluding, measures = _colluding(stack, norms, root, [q for q in originals if q != root],
+                                         state.ctx.params)
+        for r in members:
+            reason = Reason.MEDIAN_OUTLIER if colluding else out[alive[r]].reason
+            out[alive[r]] = Finding(reason, {**out[alive[r]].measures, "cluster_size": float(len(members)),
+                                             **measures})
     return out
+
+
+def _colluding(stack: Stack, norms: list[int], root: int, others: list[int],
+               params: ConsensusParams) -> tuple[bool, dict[str, float]]:
+    """Whether a cluster's original was crafted from the other updates rather than trained.
+
+    Judged against the coordinate-wise median of the round's other distinct updates (the
+    cluster's own copies would pull it their way). An honestly trained update carries its own
+    data's and its own noise's share: it sits at about the typical distance from that centre,
+    on both sides of it coordinate by coordinate. ALIE's mean - z * std of the benign updates
+    (Baruch et al. 2019) sits much closer than any of them (about z times the spread) and below
+    the centre in most coordinates. Either sign is enough: distance below collusion_distance
+    times the others' median distance, or more than collusion_one_sided of the coordinates that
+    differ from the centre on one side. Fewer than two others: nothing to judge against, the
+    earliest commitment wins."""
+    if len(others) < 2:
+        return False, {}
+    centre = coordinate_median(stack.values[torch.tensor(others, dtype=torch.long)])
+    dots = [int(v) for v in stack.dots(centre).tolist()]
+    centre_sq = fixedpoint.sq_norm(centre)
+    sq = {q: norms[q] - 2 * dots[q] + centre_sq for q in (root, *others)}
+    reference = lower_median([sq[q] for q in others])
+    row = stack.values[root].to(torch.int64)
+    below, over = int((row < centre).sum()), int((row > centre).sum())
+    central = sq[root] < Fraction(params.collusion_distance) ** 2 * reference
+    one_sided = max(below, over) > Fraction(params.collusion_one_sided) * (below + over)
+    return central or one_sided, {
+        "cluster_centre_ratio": math.sqrt(sq[root] / reference) if reference else 0.0,
+        "cluster_one_sided": max(below, over) / (below + over) if below + over else 0.0,
+    }
 
 
 def replay(state: RoundState, alive: list[int]) -> dict[int, Finding]:

@@ -17,9 +17,11 @@ from loraswarm.consensus import (
     settle_round,
     validate_round,
 )
+from loraswarm.consensus.attacks import AttackView
+from loraswarm.consensus.attacks.alie import alie
 from loraswarm.consensus.fingerprint import fingerprint
 from loraswarm.consensus.simulate import Population, lora_spec, submissions
-from loraswarm.protocol.codes import Reason
+from loraswarm.protocol.codes import MALICIOUS, Reason
 from loraswarm.protocol.rules import RuleId
 
 SPEC = lora_spec(layers=2, hidden=64, rank=8)
@@ -107,6 +109,36 @@ def test_duplicate_earlier_commitment_wins_whatever_the_list_order() -> None:
     assert by_index[-1] is Reason.ACCEPTED
     assert by_index[2] is Reason.DUPLICATE_UPDATE
     assert sum(r is Reason.ACCEPTED for r in by_index.values()) == HONEST
+
+
+def test_alie_colluders_are_all_rejected_as_an_attack() -> None:
+    """Identical or near-identical ALIE vectors from three peers: the cluster's original is
+    crafted (close to the centre, below it in most coordinates), so no member passes, and each
+    is rejected for a reason that is slashed; the honest peers all pass."""
+    rows = honest_rows()
+    view = AttackView(own=rows[0], benign=rows, previous=None, peers=HONEST + 3, malicious=3,
+                      generator=torch.Generator().manual_seed(4))
+    crafted = alie(view)
+    jitter = 1e-3 * crafted.norm() / CTX.numel ** 0.5
+    colluders = torch.stack([crafted, crafted, crafted + view.noise(float(jitter))])
+    verdict = validate_round(submissions(CTX, torch.cat([rows, colluders])), CTX)
+    got = [v.reason for v in verdict.verdicts]
+    assert got == [Reason.ACCEPTED] * HONEST + [Reason.MEDIAN_OUTLIER] * 3
+    assert all(r in MALICIOUS for r in got[HONEST:])
+    measures = verdict.verdicts[-1].measures
+    assert measures["cluster_size"] == 3
+    assert measures["cluster_centre_ratio"] < 0.75 or measures["cluster_one_sided"] > 0.65
+
+
+def test_copies_of_an_honest_update_are_free_riders_and_the_original_passes() -> None:
+    rows = honest_rows()
+    copies = rows[1] + 1e-3 * torch.randn((3, CTX.numel), generator=torch.Generator().manual_seed(6))
+    verdict = validate_round(submissions(CTX, torch.cat([rows, copies])), CTX)
+    got = [v.reason for v in verdict.verdicts]
+    assert got == [Reason.ACCEPTED] * HONEST + [Reason.DUPLICATE_UPDATE] * 3
+    original = verdict.verdicts[1].measures
+    assert original["cluster_size"] == 4
+    assert original["cluster_centre_ratio"] > 0.9 and original["cluster_one_sided"] < 0.6
 
 
 def test_replay_exact_and_perturbed() -> None:

@@ -19,9 +19,10 @@ from loraswarm.protocol.rules import DEFAULT_RULE
 SPEC = lora_spec(layers=2, hidden=128, rank=8)
 CTX = RoundContext(round=1, current_global_hash="0x01", spec=SPEC, norm_bound=16.0)
 HONEST, MALICIOUS_PEERS = 7, 3
-# Relative error of the aggregate vs the clean honest mean. One attacker always survives the
-# duplicate filter; the in-spread ones (ALIE, min-sum) cost about 1/8 of the mean at most.
-TOLERANCE = 0.13
+# Relative error of the aggregate vs the clean honest mean. Every attacker of these rounds is
+# rejected (identical colluders too: ALIE's cluster as collusion, the others by their own
+# checks), so what is left is the rule's and the grid's rounding (measured: below 0.004).
+TOLERANCE = 0.02
 
 
 def run(name: str, seed: int) -> tuple[float, float, list[Reason]]:

@@ -45,8 +45,6 @@ def test_targets_with_consensus_pipeline(consensus_run: SimResult, by_n: dict[in
     assert figures["lazy_validator_vs_honest"] < 1
 
 
-@pytest.mark.xfail(strict=True, reason="consensus accepts the first of the identical ALIE vectors (the later "
-                   "ones are duplicates) and it earns the best agreement; see incentives/sim/standin.py")
 def test_alie_loses_with_consensus_pipeline(consensus_run: SimResult, by_n: dict[int, RoundGas]) -> None:
     assert summary(consensus_run, by_n)["profit_by_strategy"]["alie"] < 0
 
