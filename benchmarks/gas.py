@@ -4,15 +4,16 @@
 
 For each N, on a fresh task of one anvil chain: N peers stake, register and commit; three
 validators (equal stake, quorum 60 %) attest one outcome whose reward tree has a leaf per peer and
-per validator, the second attestation reaching quorum; then a sample of peers claim (the first
+per validator (two seal it, then open it; the second opening reaches quorum); then a sample of peers claim (the first
 leaves and the deepest ones, whose proofs are longest) and a slash is executed. Peers keep part
 of their tokens, as real participants do, so a claim credits a non-zero balance. Setup
 transactions go out as JSON-RPC batches (web3's per-call overhead would dominate at N=1024);
 every measured figure is the gasUsed of a real transaction's receipt.
 
-Ends with one JSON line: commit_gas (max over all commits), attest_gas (a non-final
-attestation), finalize_gas (N -> gas of the quorum attestation), finalize_ratio (largest N / 4),
-claim_gas_max (max over the sampled claims at the largest N), plus claim_gas and slash_gas by N.
+Ends with one JSON line: commit_gas (max over all commits), attest_gas (seal + opening of a
+non-final attestation; also seal_gas and open_gas), finalize_gas (N -> gas of the quorum
+opening), finalize_ratio (largest N / 4), claim_gas_max (max over the sampled claims at the
+largest N), plus claim_gas and slash_gas by N.
 """
 
 from __future__ import annotations
@@ -128,8 +129,14 @@ def measure(w3: Web3, rpc: Rpc, contracts: dict[str, Contract], treasury: str, n
                                     chain.SLASH_LEAF_TYPES)
     outcome = [keccak(text=f"accepted {n}"), keccak(text=f"global {n}"), rewards.root, slashes.root]
     chaintime.travel_to(w3, reveal_end + 1)
-    [attest_gas] = rpc.txs([(validators[0], coordinator, "attest", [task, 0, *outcome])])
-    [finalize_gas] = rpc.txs([(validators[1], coordinator, "attest", [task, 0, *outcome])])
+    salts = [keccak(text=f"salt {v}") for v in validators[:2]]
+    seal_gas = rpc.txs([(v, coordinator, "sealAttestation",
+                         [task, 0, chain.attestation_seal(task, 0, v, chain.tuple_hash(*outcome), salt)])
+                        for v, salt in zip(validators[:2], salts, strict=True)])
+    _, _, reveal_end, attest_end = coordinator.functions.roundWindows(task, 0).call()
+    chaintime.travel_to(w3, chain.seal_end(reveal_end, attest_end) + 1)
+    [open_gas] = rpc.txs([(validators[0], coordinator, "attest", [task, 0, *outcome, salts[0]])])
+    [finalize_gas] = rpc.txs([(validators[1], coordinator, "attest", [task, 0, *outcome, salts[1]])])
     assert coordinator.functions.roundInfo(task, 0).call()[0] == chain.RoundStatus.FINALIZED
 
     # First claims of the round (fresh bitmap word) and the leaves with the longest proofs.
@@ -139,7 +146,8 @@ def measure(w3: Web3, rpc: Rpc, contracts: dict[str, Contract], treasury: str, n
     claim_gas = rpc.txs([(peers[i], coordinator, "claim", [task, 0, i, share, rewards.proof(i)]) for i in sample])
     slash_gas = rpc.txs([(treasury, coordinator, "executeSlash",
                           [task, 0, peers[0], 10 * UNIT, Reason.NOT_REVEALED, slashes.proof(0)])])[0]
-    return {"n": n, "commit": max(commit_gas), "attest": attest_gas, "finalize": finalize_gas,
+    return {"n": n, "commit": max(commit_gas), "seal": max(seal_gas), "open": open_gas,
+            "attest": max(seal_gas) + open_gas, "finalize": finalize_gas,
             "claim": max(claim_gas), "slash": slash_gas, "proof_depth": depth}
 
 
@@ -171,7 +179,10 @@ def main() -> None:
     first, last = rows[0], rows[-1]
     result = {
         "commit_gas": max(r["commit"] for r in rows),
+        # a validator's attestation is two transactions: the seal, then the opening
         "attest_gas": max(r["attest"] for r in rows),
+        "seal_gas": max(r["seal"] for r in rows),
+        "open_gas": max(r["open"] for r in rows),
         "claim_gas_max": last["claim"],
         "finalize_gas": {str(r["n"]): r["finalize"] for r in rows},
         "finalize_ratio": round(last["finalize"] / first["finalize"], 4),

@@ -21,6 +21,12 @@ import {Staking} from "./Staking.sol";
 /// (acceptedRoot, globalHash, rewardsRoot, slashRoot) to `quorumBps` of the task's validator
 /// stake finalizes the round in O(1) gas, whatever the number of peers.
 ///
+/// Attestations are sealed, then opened: in the first half of the attest window a validator
+/// stores seal = keccak256(abi.encode(taskId, round, validator, tupleHash, salt)) and in the
+/// second half it opens it with `attest`. No tuple is visible on chain before every seal is in,
+/// so a validator that copies others' attestations instead of validating has nothing to copy.
+/// A seal that is never opened (or cannot be) counts as dissent and can be slashed.
+///
 /// Money: the owner deposits the reward reserve; `createTask` moves a budget from it to the task.
 /// On finalization the round's pool = min(rewardPerRound, budget) + all tokens slashed in the task
 /// since the previous finalization. Peers and validators pull their share with a Merkle proof
@@ -143,7 +149,11 @@ contract Coordinator is Ownable {
     error ZeroCommitment();
     error AlreadyCommitted(uint256 taskId, uint64 round, address peer);
     error AlreadyAttested(uint256 taskId, uint64 round, address validator);
-    error ConflictingAttestation(uint256 taskId, uint64 round, address validator, bytes32 earlier);
+    error NotInSealWindow(uint64 round, uint256 opens, uint256 closes, uint256 nowTs);
+    error ZeroSeal();
+    error AlreadySealed(uint256 taskId, uint64 round, address validator);
+    error NotSealed(uint256 taskId, uint64 round, address validator);
+    error SealMismatch(uint256 taskId, uint64 round, address validator);
     error RoundAlreadyFinalized(uint256 taskId, uint64 round);
     error RoundAlreadyFailed(uint256 taskId, uint64 round);
     error RoundNotExpired(uint256 taskId, uint64 round, uint256 attestEnd);
@@ -173,6 +183,7 @@ contract Coordinator is Ownable {
     event ValidatorRegistered(uint256 indexed taskId, address indexed account, uint256 stake);
     event ParticipantLeft(uint256 indexed taskId, address indexed account, uint256 released);
     event UpdateCommitted(uint256 indexed taskId, uint64 indexed round, address indexed peer, bytes32 commitment);
+    event AttestationSealed(uint256 indexed taskId, uint64 indexed round, address indexed validator, bytes32 seal);
     event Attested(
         uint256 indexed taskId,
         uint64 indexed round,
@@ -368,25 +379,37 @@ contract Coordinator is Ownable {
         emit UpdateCommitted(taskId, round, msg.sender, commitment);
     }
 
-    /// @notice Attest the outcome of a round. The attestation that brings the stake behind this
-    /// exact tuple to the quorum finalizes the round (O(1) gas).
+    /// @notice Seal an attestation in the first half of the round's attest window:
+    /// seal = keccak256(abi.encode(taskId, round, msg.sender, tupleHash, salt)) (see `sealFor`).
+    function sealAttestation(uint256 taskId, uint64 round, bytes32 seal) external {
+        _checkAttester(taskId, round, true);
+        if (seal == bytes32(0)) revert ZeroSeal();
+        if (_attestations[taskId][round][msg.sender] != bytes32(0)) revert AlreadySealed(taskId, round, msg.sender);
+        _attestations[taskId][round][msg.sender] = seal;
+        emit AttestationSealed(taskId, round, msg.sender, seal);
+    }
+
+    /// @notice Open a sealed attestation of the outcome of a round, in the second half of its
+    /// attest window. The attestation that brings the stake behind this exact tuple to the
+    /// quorum finalizes the round (O(1) gas). Openings after that are recorded and change nothing:
+    /// a validator slower than the quorum shows that it matched, and its seal is not left unopened.
     function attest(
         uint256 taskId,
         uint64 round,
         bytes32 acceptedRoot,
         bytes32 globalHash,
         bytes32 rewardsRoot,
-        bytes32 slashRoot
+        bytes32 slashRoot,
+        bytes32 salt
     ) external {
-        uint256 weight = _checkAttester(taskId, round);
-        bytes32 tupleHash = keccak256(abi.encode(acceptedRoot, globalHash, rewardsRoot, slashRoot));
-        bytes32 earlier = _attestations[taskId][round][msg.sender];
-        if (earlier == tupleHash) revert AlreadyAttested(taskId, round, msg.sender);
-        if (earlier != bytes32(0)) revert ConflictingAttestation(taskId, round, msg.sender, earlier);
-        _attestations[taskId][round][msg.sender] = tupleHash;
+        uint256 weight = _checkAttester(taskId, round, false);
+        bytes32 tupleHash =
+            _open(taskId, round, keccak256(abi.encode(acceptedRoot, globalHash, rewardsRoot, slashRoot)), salt);
         emit Attested(
             taskId, round, msg.sender, tupleHash, acceptedRoot, globalHash, rewardsRoot, slashRoot, weight
         );
+        Round storage r = _rounds[taskId][round];
+        if (r.status == RoundStatus.Finalized) return;
         uint256 support = _support[taskId][round][tupleHash] + weight;
         Task storage task = _tasks[taskId];
         if (support * BPS < uint256(task.quorumBps) * task.validatorWeight) {
@@ -395,7 +418,7 @@ contract Coordinator is Ownable {
         }
         // Quorum: finalize. Only constant-size state is written, whatever the number of peers.
         _support[taskId][round][tupleHash] = FINAL;
-        uint256 pool = _finalize(task, _rounds[taskId][round], round, globalHash, rewardsRoot, slashRoot);
+        uint256 pool = _finalize(task, r, round, globalHash, rewardsRoot, slashRoot);
         emit RoundFinalized(taskId, round, acceptedRoot, globalHash, rewardsRoot, slashRoot, pool, support);
     }
 
@@ -461,7 +484,8 @@ contract Coordinator is Ownable {
     }
 
     /// @notice Slash a validator who attested a tuple other than the one the round finalized
-    /// with, by the task's `validatorSlash` (capped at its stake). Anyone may call.
+    /// with, or sealed an attestation and never opened it, by the task's `validatorSlash`
+    /// (capped at its stake). Anyone may call.
     function slashDissenter(uint256 taskId, uint64 round, address validator) external {
         Task storage task = _task(taskId);
         if (_rounds[taskId][round].status != RoundStatus.Finalized) revert RoundNotFinalized(taskId, round);
@@ -572,7 +596,8 @@ contract Coordinator is Ownable {
         return _latestCommitment[taskId][peer];
     }
 
-    /// @notice The tuple hash a validator attested in a round (zero if none).
+    /// @notice The tuple hash a validator attested in a round, its seal while unopened, zero
+    /// if neither.
     function attestationOf(uint256 taskId, uint64 round, address validator) external view returns (bytes32) {
         return _attestations[taskId][round][validator];
     }
@@ -602,6 +627,15 @@ contract Coordinator is Ownable {
         return keccak256(abi.encode(peer, round, contentHash, salt));
     }
 
+    /// @notice The seal a validator stores before opening its attestation of `tupleHash`.
+    function sealFor(uint256 taskId, uint64 round, address validator, bytes32 tupleHash, bytes32 salt)
+        external
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(taskId, round, validator, tupleHash, salt));
+    }
+
     /// @notice The hash under which attestations of one tuple are counted.
     function tupleHashOf(bytes32 acceptedRoot, bytes32 globalHash, bytes32 rewardsRoot, bytes32 slashRoot)
         external
@@ -613,17 +647,38 @@ contract Coordinator is Ownable {
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev The caller's validator weight, after checking the attest window and round status.
-    function _checkAttester(uint256 taskId, uint64 round) private view returns (uint256 weight) {
+    /// @dev The caller's validator weight, after checking the seal (first half of the attest
+    /// window) or open (second half) window.
+    function _checkAttester(uint256 taskId, uint64 round, bool sealing) private view returns (uint256 weight) {
         weight = _participants[taskId][msg.sender].validatorStake;
         if (weight == 0) revert NotValidator(taskId, msg.sender);
-        (,, uint256 opens, uint256 closes) = _windows(_tasks[taskId], round);
+        (,, uint256 revealEnd, uint256 attestEnd) = _windows(_tasks[taskId], round);
+        uint256 sealEnd = revealEnd + (attestEnd - revealEnd) / 2;
         // Windows are minutes long and validators' clocks drift by seconds.
-        // slither-disable-next-line timestamp
-        if (block.timestamp < opens || block.timestamp >= closes) {
-            revert NotInAttestWindow(round, opens, closes, block.timestamp);
+        if (sealing) {
+            // slither-disable-next-line timestamp
+            if (block.timestamp < revealEnd || block.timestamp >= sealEnd) {
+                revert NotInSealWindow(round, revealEnd, sealEnd, block.timestamp);
+            }
+            return weight;
         }
-        if (_rounds[taskId][round].status == RoundStatus.Finalized) revert RoundAlreadyFinalized(taskId, round);
+        // slither-disable-next-line timestamp
+        if (block.timestamp < sealEnd || block.timestamp >= attestEnd) {
+            revert NotInAttestWindow(round, sealEnd, attestEnd, block.timestamp);
+        }
+    }
+
+    /// @dev Replace the caller's seal by the tuple it seals; returns `tupleHash`.
+    function _open(uint256 taskId, uint64 round, bytes32 tupleHash, bytes32 salt) private returns (bytes32) {
+        bytes32 stored = _attestations[taskId][round][msg.sender];
+        if (stored == tupleHash) revert AlreadyAttested(taskId, round, msg.sender);
+        if (stored == bytes32(0)) revert NotSealed(taskId, round, msg.sender);
+        if (stored != keccak256(abi.encode(taskId, round, msg.sender, tupleHash, salt))) {
+            revert SealMismatch(taskId, round, msg.sender);
+        }
+        // Overwrites the seal: a non-zero -> non-zero store, cheaper than the first write.
+        _attestations[taskId][round][msg.sender] = tupleHash;
+        return tupleHash;
     }
 
     /// @dev Fund the round's pool (budget share + everything slashed since the last
@@ -705,14 +760,16 @@ contract Coordinator is Ownable {
         bytes32 attested = _attestations[taskId][round][validator];
         if (attested == bytes32(0)) return;
         uint256 support = _support[taskId][round][attested];
-        if (support == FINAL) return;
+        // zero: a seal not opened yet backs no tuple
+        if (support == FINAL || support == 0) return;
         _support[taskId][round][attested] = support - _min(weight, support);
     }
 
     function _checkParams(TaskParams calldata p) private view {
         // Above one half, two different tuples can never both reach the quorum.
         if (p.quorumBps <= BPS / 2 || p.quorumBps > BPS) revert QuorumOutOfRange(p.quorumBps);
-        if (p.commitWindow == 0 || p.revealWindow == 0 || p.attestWindow == 0) revert EmptyWindow();
+        // The attest window is halved into seal and open windows; each needs a second at least.
+        if (p.commitWindow == 0 || p.revealWindow == 0 || p.attestWindow < 2) revert EmptyWindow();
         // A zero minimum would make "registered" indistinguishable from a zero locked stake.
         if (p.minPeerStake == 0 || p.minValidatorStake == 0) revert ZeroMinimumStake();
         if (p.initialGlobalHash == bytes32(0)) revert ZeroInitialGlobal();

@@ -50,7 +50,7 @@ from loraswarm.node.round_result import ResultMismatch, RoundResult
 from loraswarm.node.state.store import Commitment, StateStore
 from loraswarm.node.status import NodeStatus
 from loraswarm.node.taskspec import TaskSpec
-from loraswarm.protocol.chain import RoundStatus, commitment
+from loraswarm.protocol.chain import RoundStatus, attestation_seal, commitment, tuple_hash
 from loraswarm.protocol.codes import Reason
 from loraswarm.scripts.compile import compile_contracts
 from loraswarm.scripts.deploy import Deployment, attach
@@ -349,64 +349,91 @@ class NodeDaemon:
 
     async def _validate(self, p2p: P2PService, task: TaskInfo, round_: int, global_state: Delta,
                         global_hash: str) -> None:
-        assert self.learner is not None
+        """Judge the round, seal the attestation in the seal window, open it after.
+
+        The tuple and salt are saved before the seal is sent: a restarted validator opens the seal
+        it made (judging again with a fresh salt could never open it)."""
+        judged = self.store.get_meta(f"attestation:{round_}") is not None
+        if not judged and not await self._judge(p2p, task, round_, global_state, global_hash):
+            return
+        saved = json.loads(self.store.get_meta(f"attestation:{round_}") or "{}")
+        attested = tuple(bytes.fromhex(h[2:]) for h in saved["tuple"])
+        salt = bytes.fromhex(saved["salt"][2:])
         if self.store.transaction(f"attest:{round_}") is None:
-            self._set(round_, "validating")
-            commits = await self._chain(self.chain.commits, round_)
-            reveals: dict[str, Reveal] = {}
-            for peer, digest_hex, body in self.store.envelopes(round_):
-                update = decode(body).body
-                assert isinstance(update, Update)
-                digest = bytes.fromhex(digest_hex[2:])
-                if not p2p.store.has(digest):
-                    # the prefetch failed or is late: one bounded retry, then judge without it
-                    with trio.move_on_after(FETCH_AT_JUDGE_S):
-                        try:
-                            with self._timed(round_, "gossip+fetch"):
-                                await self._fetch_blob_once(p2p, digest_hex)
-                        except BlobUnavailable as exc:
-                            logger.warning("blob of %s unavailable at judging: %s", peer, exc)
-                blob = p2p.store.get(digest) if p2p.store.has(digest) else None
-                reveals[peer] = Reveal(update, blob)
-            stakes = {}
-            for c in commits:
-                stakes[c.peer] = (await self._chain(self.chain.participant, c.peer))[0]
-            previous = await self._previous(round_ - 1)
-            fresh = await self._chain(self.chain.task)
-            reputation = None
-            if self.spec_file.reputation:
-                finalized = await self._chain(self.chain.finalized_rounds)
-                results = [RoundResult.decode(p.read_bytes())
-                           for p in sorted((self.config.node.data_dir / "results").glob("*.json"))]
-                reputation = standing_before(round_, results, finalized)
-                if reputation is None:
-                    self._set(round_, "not attesting", "missing results of earlier rounds for reputation")
-                    return
-            with self._timed(round_, "validate+aggregate"):
-                judgement = await trio.to_thread.run_sync(
-                    judge_round, round_, fresh, self.spec_file, self.learner.spec, global_state, global_hash, commits,
-                    reveals, stakes, previous, self._history(), reputation)
-            for verdict in judgement.outcome.verdicts:
-                self.metrics.verdict(verdict.reason)
-            self._remember(round_, judgement.outcome.fingerprints)
-            p2p.put_blob(judgement.global_bytes)
-            result_bytes = judgement.result.encode()
-            p2p.put_blob(result_bytes)
-            (self.globals_dir / f"{judgement.result.global_hash}.safetensors").write_bytes(judgement.global_bytes)
-            self.store.set_meta(f"result:{round_}", _hex(bytes.fromhex(content_hash(result_bytes)[2:])))
-            self._set(round_, "attesting")
+            self._set(round_, "sealing")
+            seal = attestation_seal(self.spec_file.task_id, round_, self.account.address, tuple_hash(*attested), salt)
             try:
                 with self._timed(round_, "attest"):
-                    receipt = await self._chain(self.chain.attest, round_, *judgement.attested)
+                    receipt = await self._chain(self.chain.seal_attestation, round_, seal)
+                self.metrics.gas_spent.inc(receipt.gas_used)
+                self._set(round_, "sealed; opening after the seal window")
+                await self._sleep_until(task.seal_end(round_) + WINDOW_MARGIN_S)
+                self._set(round_, "attesting")
+                with self._timed(round_, "attest"):
+                    receipt = await self._chain(self.chain.attest, round_, *attested, salt)
                 self.metrics.gas_spent.inc(receipt.gas_used)
                 self.status.attested += 1
             except ChainRevert as exc:
                 self._set(round_, "attest refused", exc.error)
                 return
+            # Only now: the result document names the tuple, which must stay secret until opened.
+            result_hash = bytes.fromhex(saved["result"][2:])
             await p2p.announce(ResultNote(task_id=self.spec_file.task_id, round=round_, peer=self.account.address,
-                                          result_hash=bytes.fromhex(content_hash(result_bytes)[2:]),
-                                          result_size=len(result_bytes)))
+                                          result_hash=result_hash, result_size=p2p.store.size(result_hash)))
         self._set(round_, "attested")
+
+    async def _judge(self, p2p: P2PService, task: TaskInfo, round_: int, global_state: Delta,
+                     global_hash: str) -> bool:
+        """Validate and aggregate the round; save what to attest. False: this node cannot attest."""
+        assert self.learner is not None
+        self._set(round_, "validating")
+        commits = await self._chain(self.chain.commits, round_)
+        reveals: dict[str, Reveal] = {}
+        for peer, digest_hex, body in self.store.envelopes(round_):
+            update = decode(body).body
+            assert isinstance(update, Update)
+            digest = bytes.fromhex(digest_hex[2:])
+            if not p2p.store.has(digest):
+                # the prefetch failed or is late: one bounded retry, then judge without it
+                with trio.move_on_after(FETCH_AT_JUDGE_S):
+                    try:
+                        with self._timed(round_, "gossip+fetch"):
+                            await self._fetch_blob_once(p2p, digest_hex)
+                    except BlobUnavailable as exc:
+                        logger.warning("blob of %s unavailable at judging: %s", peer, exc)
+            blob = p2p.store.get(digest) if p2p.store.has(digest) else None
+            reveals[peer] = Reveal(update, blob)
+        stakes = {}
+        for c in commits:
+            stakes[c.peer] = (await self._chain(self.chain.participant, c.peer))[0]
+        previous = await self._previous(round_ - 1)
+        fresh = await self._chain(self.chain.task)
+        reputation = None
+        if self.spec_file.reputation:
+            finalized = await self._chain(self.chain.finalized_rounds)
+            results = [RoundResult.decode(p.read_bytes())
+                       for p in sorted((self.config.node.data_dir / "results").glob("*.json"))]
+            reputation = standing_before(round_, results, finalized)
+            if reputation is None:
+                self._set(round_, "not attesting", "missing results of earlier rounds for reputation")
+                return False
+        with self._timed(round_, "validate+aggregate"):
+            judgement = await trio.to_thread.run_sync(
+                judge_round, round_, fresh, self.spec_file, self.learner.spec, global_state, global_hash, commits,
+                reveals, stakes, previous, self._history(), reputation)
+        for verdict in judgement.outcome.verdicts:
+            self.metrics.verdict(verdict.reason)
+        self._remember(round_, judgement.outcome.fingerprints)
+        p2p.put_blob(judgement.global_bytes)
+        result_bytes = judgement.result.encode()
+        p2p.put_blob(result_bytes)
+        (self.globals_dir / f"{judgement.result.global_hash}.safetensors").write_bytes(judgement.global_bytes)
+        result_hash = _hex(bytes.fromhex(content_hash(result_bytes)[2:]))
+        self.store.set_meta(f"result:{round_}", result_hash)
+        self.store.set_meta(f"attestation:{round_}", json.dumps({
+            "tuple": [_hex(part) for part in judgement.attested], "salt": _hex(secrets.token_bytes(32)),
+            "result": result_hash}))
+        return True
 
     async def _previous(self, round_: int) -> PreviousRound | None:
         if round_ < 0:

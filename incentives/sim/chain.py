@@ -15,10 +15,12 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_tester.exceptions import TransactionFailed
 from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError
 
 from loraswarm.protocol.chain import COORDINATOR, STAKING, TOKEN, RoundStatus
 from loraswarm.scripts import chaintime
@@ -96,6 +98,14 @@ class SimChain:
         except Exception as exc:  # the revert itself is what we want to show, whatever its type
             return repr(exc)[:300]
         return "the call succeeds on the previous block's state (a timing or ordering problem)"
+
+    def would_succeed(self, sender: str, call: ContractFunction) -> bool:
+        """Whether ``call`` from ``sender`` would go through on the latest state (an eth_call)."""
+        try:
+            call.call({"from": sender})
+        except (ContractLogicError, TransactionFailed):
+            return False
+        return True
 
     def warp(self, timestamp: int) -> None:
         """Move chain time forward to ``timestamp`` (never back)."""

@@ -1,6 +1,7 @@
 """The simulation loop: each round, peers commit on chain, the validation pipeline (consensus's,
-or the stand-in) judges their reveals, validators attest (the lazy one guesses, the copier
-copies the latest attestation on chain, the honest ones attest what the pipeline says), the
+or the stand-in) judges their reveals, validators seal and then open their attestations (the
+lazy one guesses, the copier has nothing to copy before openings start and cannot open what it
+did not seal, the honest ones attest what the pipeline says), the
 round finalizes on chain, and every reward is claimed and every slash executed with Merkle
 proofs. Validators are paid one round late (settlement.py), so the last round's go unpaid.
 
@@ -18,7 +19,7 @@ task, so their stake stops costing).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field, replace
 
 import torch
 from eth_utils import keccak
@@ -35,7 +36,7 @@ from loraswarm.incentives.sim.synthetic import SyntheticTask
 from loraswarm.incentives.sim.verdicts import ConsensusJudge, Judge, Reveal, delta_digest
 from loraswarm.incentives.slashing import dissent_slash
 from loraswarm.incentives.trees import RoundTrees, build_trees
-from loraswarm.protocol.chain import commitment
+from loraswarm.protocol.chain import attestation_seal, commitment, seal_end, tuple_hash
 from loraswarm.protocol.codes import Reason
 
 S = Strategy
@@ -53,7 +54,7 @@ PIPELINES: dict[str, type[ConsensusJudge] | type[StandInJudge]] = {
 HONEST_VALIDATOR = "honest_validator"
 # Attests without validating: guesses that every reveal is fine.
 LAZY_VALIDATOR = "lazy_validator"
-# Attests without validating: copies the latest attestation it sees on chain.
+# Attests without validating: would copy the first attestation opened on chain.
 COPYING_VALIDATOR = "copying_validator"
 VALIDATOR_ROLES = (HONEST_VALIDATOR, LAZY_VALIDATOR, COPYING_VALIDATOR)
 SYBIL_SAMPLES = 100
@@ -63,7 +64,8 @@ SYBIL_SAMPLES = 100
 class SimConfig:
     rounds: int = 50
     peers: tuple[Strategy, ...] = DEFAULT_PEERS
-    honest_validators: int = 3
+    # Five of seven equal stakes clear the 2/3 quorum without the lazy and copying validators.
+    honest_validators: int = 5
     lazy_validators: int = 1
     copying_validators: int = 1
     terms: TaskTerms = field(default_factory=TaskTerms)
@@ -201,14 +203,15 @@ def run_simulation(chain: SimChain, config: SimConfig) -> SimResult:
                                             config.params, standing)
         lazy_tuple, _ = outcome_tuple(task_id, r, pool, _unvalidated(reveals), keccak(b"unvalidated"), stakes,
                                       previous, config.params, standing)
-        attestations = _attest(chain, task_id, r, validators, honest_tuple, lazy_tuple)
+        attestations, unopened = _attest(chain, task_id, r, validators, honest_tuple, lazy_tuple)
         replayable = honest
         if not chain.is_finalized(task_id, r):
             previous = None  # a failed round pays nobody; its validators go unpaid
             continue
         finalized += 1
         keeper = next(a.validator for a in attestations if a.attested == honest_tuple)
-        _pay_and_slash(chain, trees, keeper, [a.validator for a in attestations if a.attested != honest_tuple])
+        _pay_and_slash(chain, trees, keeper,
+                       [a.validator for a in attestations if a.attested != honest_tuple] + unopened)
         role_of = {m.address: m.role for m in peers}
         rejections.update((role_of[o.peer], o.reason) for o in judged.outcomes)
         previous = PreviousRound(attestations, honest_tuple)
@@ -259,31 +262,49 @@ def _pay_and_slash(chain: SimChain, trees: RoundTrees, keeper: str, dissenters: 
 def _attest(
     chain: SimChain, task_id: int, round_id: int, validators: list[Member],
     honest_tuple: AttestedTuple, lazy_tuple: AttestedTuple,
-) -> list[Attestation]:
-    """Validators attest until the round finalizes. The lazy ones go first (they skip validation,
-    so they are fastest); the copiers right after the first honest attestation (the earliest
-    they can copy one); the honest ones in an order that rotates every round (only attestations
-    up to quorum land, and rotation shares that fairly)."""
+) -> tuple[list[Attestation], list[str]]:
+    """Validators seal, then open, their attestations; returns the opened ones and the accounts
+    whose seal stayed unopened.
+
+    In the seal window nothing can be copied yet, so the copier seals the lazy guess too; once
+    openings start, it tries to open the first honest tuple instead, which its seal does not
+    bind (the call would revert), and leaves its seal unopened. Openings go lazy first (they
+    skip validation, so they are fastest), then the honest ones in an order that rotates every
+    round; openings after the quorum are recorded too."""
     by_role = {role: [m for m in validators if m.role == role] for role in VALIDATOR_ROLES}
     honest = by_role[HONEST_VALIDATOR]
     shift = round_id % len(honest)
     honest = honest[shift:] + honest[:shift]
-    attestations: list[Attestation] = []
-    for m in by_role[LAZY_VALIDATOR] + honest[:1] + by_role[COPYING_VALIDATOR] + honest[1:]:
-        if chain.is_finalized(task_id, round_id):
-            break
+    salts = {m.address: keccak(b"attestation salt" + m.address.encode() + round_id.to_bytes(8, "big"))
+             for m in validators}
+    sealed: dict[str, tuple[AttestedTuple, int]] = {}
+    for m in by_role[LAZY_VALIDATOR] + honest + by_role[COPYING_VALIDATOR]:
         weight = chain.validator_stake(task_id, m.address)
         if weight == 0:
             continue  # slashed out of the validator set
-        attested = {
-            LAZY_VALIDATOR: lazy_tuple,
-            COPYING_VALIDATOR: attestations[-1].attested if attestations else lazy_tuple,
-            HONEST_VALIDATOR: honest_tuple,
-        }[m.role]
-        call = chain.coordinator.functions.attest(task_id, round_id, attested.accepted_root, attested.global_hash,
-                                                  attested.rewards_root, attested.slash_root)
+        guess = honest_tuple if m.role == HONEST_VALIDATOR else lazy_tuple
+        seal = attestation_seal(task_id, round_id, m.address, tuple_hash(*astuple(guess)), salts[m.address])
+        chain.send(m.address, chain.coordinator.functions.sealAttestation(task_id, round_id, seal), round_id, "seal")
+        sealed[m.address] = (guess, weight)
+    _, _, reveal_end, attest_end = chain.windows(task_id, round_id)
+    chain.warp(seal_end(reveal_end, attest_end))
+    attestations: list[Attestation] = []
+    unopened: list[str] = []
+    for m in by_role[LAZY_VALIDATOR] + honest + by_role[COPYING_VALIDATOR]:
+        if m.address not in sealed:
+            continue
+        attested, weight = sealed[m.address]
+        call = chain.coordinator.functions.attest(task_id, round_id, *astuple(attested), salts[m.address])
+        if m.role == COPYING_VALIDATOR:
+            copied = next((a.attested for a in attestations if a.attested != attested), None)
+            if copied is not None:
+                copy = chain.coordinator.functions.attest(task_id, round_id, *astuple(copied), salts[m.address])
+                assert not chain.would_succeed(m.address, copy), "a seal opened a tuple it does not bind"
+            unopened.append(m.address)
+            continue
+        was_final = chain.is_finalized(task_id, round_id)
         chain.send(m.address, call, round_id, "attest")
         attestations.append(Attestation(m.address, weight, attested))
-        if chain.is_finalized(task_id, round_id):
+        if not was_final and chain.is_finalized(task_id, round_id):
             chain.relabel_last("finalize")
-    return attestations
+    return attestations, unopened

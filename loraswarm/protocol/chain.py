@@ -61,6 +61,17 @@ def tuple_hash(accepted_root: bytes, global_hash: bytes, rewards_root: bytes, sl
     return keccak(encode(["bytes32"] * 4, [accepted_root, global_hash, rewards_root, slash_root]))
 
 
+def attestation_seal(task_id: int, round_: int, validator: str, tuple_hash_: bytes, salt: bytes) -> bytes:
+    """What a validator seals first: keccak256(abi.encode(taskId, round, validator, tupleHash, salt))."""
+    return keccak(encode(["uint256", "uint64", "address", "bytes32", "bytes32"],
+                         [task_id, round_, to_checksum_address(validator), tuple_hash_, salt]))
+
+
+def seal_end(reveal_end: int, attest_end: int) -> int:
+    """End of the seal window: seals in [reveal_end, seal_end), attestations open in [seal_end, attest_end)."""
+    return reveal_end + (attest_end - reveal_end) // 2
+
+
 def reward_leaf(task_id: int, round_: int, index: int, account: str, amount: int) -> tuple[object, ...]:
     """Values of a reward leaf, in REWARD_LEAF_TYPES order."""
     return (task_id, round_, index, to_checksum_address(account), amount)

@@ -14,7 +14,7 @@ from typing import Any
 from web3.contract import Contract
 
 from loraswarm.node.chain.client import ChainClient, Receipt
-from loraswarm.protocol.chain import Phase, RoundStatus
+from loraswarm.protocol.chain import Phase, RoundStatus, seal_end
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,11 @@ class TaskInfo:
         """(commit start, commit end = reveal start, reveal end = attest start, attest end)."""
         start = self.start + round_ * self.period_s
         return start, start + self.commit_s, start + self.commit_s + self.reveal_s, start + self.period_s
+
+    def seal_end(self, round_: int) -> int:
+        """Seals of attestations go in before this time, openings after it."""
+        _, _, reveal_end, attest_end = self.windows(round_)
+        return seal_end(reveal_end, attest_end)
 
     def round_at(self, timestamp: float) -> int:
         return 0 if timestamp < self.start else int((timestamp - self.start) // self.period_s)
@@ -186,10 +191,15 @@ class TaskChain:
     def commit(self, round_: int, commitment: bytes) -> Receipt:
         return self.client.send(f"commit:{round_}", self.coordinator.functions.commit(self.task_id, round_, commitment))
 
+    def seal_attestation(self, round_: int, seal: bytes) -> Receipt:
+        fn = self.coordinator.functions.sealAttestation(self.task_id, round_, seal)
+        return self.client.send(f"seal:{round_}", fn)
+
     def attest(self, round_: int, accepted_root: bytes, global_hash: bytes, rewards_root: bytes,
-               slash_root: bytes) -> Receipt:
+               slash_root: bytes, salt: bytes) -> Receipt:
+        """Open the attestation sealed by seal_attestation (in the second half of the attest window)."""
         fn = self.coordinator.functions.attest(self.task_id, round_, accepted_root, global_hash, rewards_root,
-                                               slash_root)
+                                               slash_root, salt)
         return self.client.send(f"attest:{round_}", fn)
 
     def claim(self, round_: int, index: int, amount: int, proof: list[bytes]) -> Receipt:

@@ -76,6 +76,15 @@ class Outcome:
     def args(self) -> tuple[bytes, bytes, bytes, bytes]:
         return (self.accepted_root, self.global_hash, self.rewards.root, self.slashes.root)
 
+    @property
+    def tuple_hash(self) -> bytes:
+        return chain.tuple_hash(*self.args)
+
+
+def salt_of(validator: str, round_: int) -> bytes:
+    """The salt a test validator seals with (any secret would do; fixed keeps tests simple)."""
+    return keccak(text=f"attestation salt {validator} {round_}")
+
 
 def build_outcome(task_id: int, round_: int, rewards: Sequence[tuple[str, int]],
                   slashes: Sequence[tuple[str, int, int]], label: str = "global") -> Outcome:
@@ -203,12 +212,19 @@ class Swarm:
         return tuple(self.coordinator.functions.roundWindows(task_id, round_).call())  # type: ignore[return-value]
 
     def enter(self, task_id: int, round_: int, phase: chain.Phase) -> None:
-        """Move the chain a few seconds into a phase of a round."""
+        """Move the chain a few seconds into a phase of a round (ATTEST: its seal window)."""
         commit_start, commit_end, reveal_end, attest_end = self.windows(task_id, round_)
         start = {chain.Phase.COMMIT: commit_start, chain.Phase.REVEAL: commit_end,
                  chain.Phase.ATTEST: reveal_end, chain.Phase.FAILED: attest_end}[phase]
         if chaintime.now(self.w3) < start + 2:
             chaintime.travel_to(self.w3, start + 2)
+
+    def enter_open(self, task_id: int, round_: int) -> None:
+        """Move the chain into the second half of a round's attest window, where seals open."""
+        _, _, reveal_end, attest_end = self.windows(task_id, round_)
+        opens = chain.seal_end(reveal_end, attest_end)
+        if chaintime.now(self.w3) < opens + 1:
+            chaintime.travel_to(self.w3, opens + 1)
 
     # -- rounds ----------------------------------------------------------------------------------
 
@@ -217,8 +233,22 @@ class Swarm:
         self.send(self.coordinator.functions.commit(task_id, round_, value), peer)
         return value
 
+    def seal(self, task_id: int, round_: int, validator: str, outcome: Outcome) -> Any:
+        value = chain.attestation_seal(task_id, round_, validator, outcome.tuple_hash, salt_of(validator, round_))
+        return self.send(self.coordinator.functions.sealAttestation(task_id, round_, value), validator)
+
     def attest(self, task_id: int, round_: int, validator: str, outcome: Outcome) -> Any:
-        return self.send(self.coordinator.functions.attest(task_id, round_, *outcome.args), validator)
+        """Open the attestation `seal` stored."""
+        call = self.coordinator.functions.attest(task_id, round_, *outcome.args, salt_of(validator, round_))
+        return self.send(call, validator)
+
+    def attest_all(self, task_id: int, round_: int, votes: Sequence[tuple[str, Outcome]]) -> list[Any]:
+        """Seal every vote in the seal window, then open them in order; the receipts of the opens."""
+        self.enter(task_id, round_, chain.Phase.ATTEST)
+        for validator, outcome in votes:
+            self.seal(task_id, round_, validator, outcome)
+        self.enter_open(task_id, round_)
+        return [self.attest(task_id, round_, validator, outcome) for validator, outcome in votes]
 
     def claim(self, task_id: int, round_: int, outcome: Outcome, index: int) -> Any:
         _, _, _, account, amount = outcome.rewards.values[index]

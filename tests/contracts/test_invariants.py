@@ -30,7 +30,7 @@ from loraswarm.protocol import chain
 from loraswarm.protocol.codes import Reason
 from loraswarm.scripts import chaintime
 from tests.contracts.conftest import anvil_swarm
-from tests.contracts.harness import PERIOD_WINDOWS, TOKEN_UNIT, Outcome, Swarm, build_outcome
+from tests.contracts.harness import PERIOD_WINDOWS, TOKEN_UNIT, Outcome, Swarm, build_outcome, salt_of
 
 EXAMPLES = int(os.environ.get("LORASWARM_STATEFUL_EXAMPLES", "6"))
 STEPS_PER_EXAMPLE = 50
@@ -64,6 +64,7 @@ class RoundModel:
     paid_total: int = 0
     slashed: set[int] = field(default_factory=set)
     dissent_slashed: set[str] = field(default_factory=set)
+    sealed: dict[str, str] = field(default_factory=dict)  # validator -> the outcome it sealed
 
 
 @pytest.fixture(scope="module")
@@ -169,31 +170,60 @@ class ProtocolMachine(RuleBasedStateMachine):
     def all_validators_attest(self, choices: list[str]) -> None:
         self.step()
         for validator, choice in enumerate(choices):
-            self._attest(validator, choice)
+            self._seal(validator, choice)
+        for validator, choice in enumerate(choices):
+            self._open(validator, choice)
 
     @rule(validator=st.sampled_from([0, 1, 2, 2]), choice=st.sampled_from(["a", "a", "a", "b"]))
-    def attest(self, validator: int, choice: str) -> None:
+    def seal(self, validator: int, choice: str) -> None:
         self.step()
-        self._attest(validator, choice)
+        self._seal(validator, choice)
 
-    def _attest(self, validator: int, choice: str) -> None:
+    @rule(validator=st.sampled_from([0, 1, 2, 2]), choice=st.sampled_from(["a", "a", "a", "b"]))
+    def open_attestation(self, validator: int, choice: str) -> None:
+        self.step()
+        self._open(validator, choice)
+
+    def _seal(self, validator: int, choice: str) -> None:
         account, round_ = self.world.validators[validator], self.current_round()
         phase = self.swarm.coordinator.functions.phaseAt(self.task, round_, chaintime.now(self.w3) + 1).call()
         if phase in (chain.Phase.COMMIT, chain.Phase.REVEAL):
             # A validator waits for the attest window (and the trees need the final commits).
             chaintime.travel_to(self.w3, self.swarm.windows(self.task, round_)[2] + 1)
         model = self.round_model(round_)
+        seal = chain.attestation_seal(self.task, round_, account, model.outcomes[choice].tuple_hash,
+                                      salt_of(account, round_))
+        error = self.attempt(self.swarm.coordinator.functions.sealAttestation(self.task, round_, seal), account)
+        if error is None:
+            assert account not in model.sealed
+            model.sealed[account] = choice
+        elif error == "AlreadySealed":
+            assert account in model.sealed
+        else:
+            assert error in {"NotInSealWindow", "NotValidator"}, error
+
+    def _open(self, validator: int, choice: str) -> None:
+        account, round_ = self.world.validators[validator], self.current_round()
+        _, _, reveal_end, attest_end = self.swarm.windows(self.task, round_)
+        if chaintime.now(self.w3) + 1 < chain.seal_end(reveal_end, attest_end):
+            chaintime.travel_to(self.w3, chain.seal_end(reveal_end, attest_end) + 1)
+        model = self.round_model(round_)
         outcome = model.outcomes[choice]
         info = self.swarm.coordinator.functions.taskInfo(self.task).call()
         budget, slash_pool = info[0][12], info[1]
-        error = self.attempt(self.swarm.coordinator.functions.attest(self.task, round_, *outcome.args), account)
+        call = self.swarm.coordinator.functions.attest(self.task, round_, *outcome.args, salt_of(account, round_))
+        error = self.attempt(call, account)
         if error is not None:
-            assert error in {"AlreadyAttested", "ConflictingAttestation", "RoundAlreadyFinalized",
-                             "NotInAttestWindow", "NotValidator"}, error
+            if error == "SealMismatch":
+                assert model.sealed.get(account) not in (None, choice)
+            elif error == "NotSealed":
+                assert account not in model.sealed
+            else:
+                assert error in {"AlreadyAttested", "NotInAttestWindow", "NotValidator"}, error
             return
+        assert model.sealed[account] == choice, "an attestation opened that its seal does not bind"
         status, rewards_root, slash_root, pool, _ = self.swarm.round_info(self.task, round_)
-        if status == chain.RoundStatus.FINALIZED:
-            assert model.won is None
+        if status == chain.RoundStatus.FINALIZED and model.won is None:
             assert pool == min(info[0][8], budget) + slash_pool
             model.won = outcome
             model.final = (status, rewards_root, slash_root, pool)
@@ -254,16 +284,22 @@ class ProtocolMachine(RuleBasedStateMachine):
         else:
             assert error == "SlashExceedsStake" and amount > stake, error
 
-    @rule(data=st.data(), validator=st.integers(0, 2))
-    def slash_dissenter(self, data: st.DataObject, validator: int) -> None:
+    @rule(data=st.data())
+    def slash_dissenter(self, data: st.DataObject) -> None:
         self.step()
         rounds = self.finalized()
         if not rounds:
             return
         round_ = data.draw(st.sampled_from(rounds))
-        model, account = self.rounds[round_], self.world.validators[validator]
+        model = self.rounds[round_]
         assert model.won is not None
+        # Validators that sealed something else than the winner are drawn more often: dissent
+        # needs a rare mix of seals and opens, and the refusals are covered by the others.
+        won = next(c for c, o in model.outcomes.items() if o == model.won)
+        suspects = [v for v, choice in model.sealed.items() if choice != won]
+        account = data.draw(st.sampled_from(suspects * 2 + self.world.validators))
         attested = self.swarm.coordinator.functions.attestationOf(self.task, round_, account).call()
+        # a seal never opened is dissent too: it differs from every tuple hash
         dissented = attested not in (b"\x00" * 32, chain.tuple_hash(*model.won.args))
         error = self.attempt(self.swarm.coordinator.functions.slashDissenter(self.task, round_, account),
                              self.world.keeper)
@@ -293,10 +329,18 @@ class ProtocolMachine(RuleBasedStateMachine):
         error = self.attempt(self.swarm.staking.functions.requestUnstake(tokens * TOKEN_UNIT), account)
         assert error in {None, "InsufficientFreeStake"}, error
 
-    @rule(who=st.integers(0, 6))
-    def withdraw(self, who: int) -> None:
+    @rule(data=st.data(), wait=st.booleans())
+    def withdraw(self, data: st.DataObject, wait: bool) -> None:
         self.step()
-        account = (self.world.peers + self.world.validators)[who]
+        everyone = self.world.peers + self.world.validators
+        accounts = {a: self.swarm.staking.functions.accountOf(a).call() for a in everyone}
+        # accounts with an unstake pending are drawn more often: withdraw needs a request first
+        pending = [a for a, (_, _, unlocking, _) in accounts.items() if unlocking > 0]
+        account = data.draw(st.sampled_from(pending * 2 + everyone))
+        unlock_at = accounts[account][3]
+        if wait and unlock_at > chaintime.now(self.w3):
+            # the account sits out its unstake delay (rounds pass meanwhile)
+            chaintime.travel_to(self.w3, unlock_at + 1)
         error = self.attempt(self.swarm.staking.functions.withdraw(), account)
         assert error in {None, "UnstakeNotReady", "NothingToWithdraw"}, error
 

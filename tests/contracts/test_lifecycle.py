@@ -39,6 +39,10 @@ def run_lifecycle(swarm: Swarm) -> None:
     lost = build_outcome(task, 0, [(v3, 1_000 * TOKEN_UNIT)], [], label="forged")
 
     swarm.enter(task, 0, chain.Phase.ATTEST)
+    for validator, outcome in ((v3, lost), (v1, won), (v2, won)):
+        swarm.seal(task, 0, validator, outcome)
+    assert coordinator.functions.roundInfo(task, 0).call()[0] == chain.RoundStatus.OPEN
+    swarm.enter_open(task, 0)
     swarm.attest(task, 0, v3, lost)
     swarm.attest(task, 0, v1, won)
     assert swarm.round_info(task, 0)[0] == chain.RoundStatus.OPEN
@@ -73,8 +77,7 @@ def run_lifecycle(swarm: Swarm) -> None:
     assert info[2] == 2_500 * TOKEN_UNIT  # v3's weight shrank with its stake
 
     # Round 1: no quorum by the deadline -> failed; the previous global stays, no budget spent.
-    swarm.enter(task, 1, chain.Phase.ATTEST)
-    swarm.attest(task, 1, v1, build_outcome(task, 1, [], []))
+    swarm.attest_all(task, 1, [(v1, build_outcome(task, 1, [], []))])
     swarm.enter(task, 1, chain.Phase.FAILED)
     assert coordinator.functions.phaseAt(task, 1, chaintime.now(w3)).call() == chain.Phase.FAILED
     fail_receipt = swarm.send(coordinator.functions.markFailed(task, 1), keeper)
@@ -84,9 +87,7 @@ def run_lifecycle(swarm: Swarm) -> None:
 
     # Round 2: the pool holds the per-round reward plus everything slashed since round 0.
     outcome = build_outcome(task, 2, [(pb, 1_540 * TOKEN_UNIT)], [])
-    swarm.enter(task, 2, chain.Phase.ATTEST)
-    swarm.attest(task, 2, v1, outcome)
-    swarm.attest(task, 2, v2, outcome)
+    swarm.attest_all(task, 2, [(v1, outcome), (v2, outcome)])
     assert swarm.round_info(task, 2)[3] == 1_540 * TOKEN_UNIT
     swarm.claim(task, 2, outcome, 0)
 

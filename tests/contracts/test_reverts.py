@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 from eth_utils import keccak
+from web3.logs import DISCARD
 
 from loraswarm.protocol import chain
 from loraswarm.protocol.codes import Reason
@@ -25,9 +26,7 @@ class Scene:
     outsider: str
 
     def finalize_round0(self, outcome: Outcome) -> None:
-        self.swarm.enter(self.task, 0, chain.Phase.ATTEST)
-        self.swarm.attest(self.task, 0, self.validators[0], outcome)
-        self.swarm.attest(self.task, 0, self.validators[1], outcome)
+        self.swarm.attest_all(self.task, 0, [(self.validators[0], outcome), (self.validators[1], outcome)])
         assert self.swarm.round_info(self.task, 0)[0] == chain.RoundStatus.FINALIZED
 
 
@@ -92,32 +91,73 @@ def test_commit_by_unregistered(scene: Scene) -> None:
 
 
 def test_attest_by_non_validator(scene: Scene) -> None:
+    outcome = build_outcome(scene.task, 0, [], [])
     scene.swarm.enter(scene.task, 0, chain.Phase.ATTEST)
     with scene.swarm.reverts("NotValidator"):
-        scene.swarm.attest(scene.task, 0, scene.peers[0], build_outcome(scene.task, 0, [], []))
+        scene.swarm.seal(scene.task, 0, scene.peers[0], outcome)
+    scene.swarm.enter_open(scene.task, 0)
+    with scene.swarm.reverts("NotValidator"):
+        scene.swarm.attest(scene.task, 0, scene.peers[0], outcome)
 
 
-def test_attest_outside_window(scene: Scene) -> None:
-    scene.swarm.enter(scene.task, 0, chain.Phase.REVEAL)
-    with scene.swarm.reverts("NotInAttestWindow"):
-        scene.swarm.attest(scene.task, 0, scene.validators[0], build_outcome(scene.task, 0, [], []))
+def test_seal_and_open_outside_their_windows(scene: Scene) -> None:
+    swarm, validator = scene.swarm, scene.validators[0]
+    outcome = build_outcome(scene.task, 0, [], [])
+    swarm.enter(scene.task, 0, chain.Phase.REVEAL)
+    with swarm.reverts("NotInSealWindow"):
+        swarm.seal(scene.task, 0, validator, outcome)
+    with swarm.reverts("NotInAttestWindow"):
+        swarm.attest(scene.task, 0, validator, outcome)
+    swarm.enter(scene.task, 0, chain.Phase.ATTEST)
+    swarm.seal(scene.task, 0, validator, outcome)
+    with swarm.reverts("NotInAttestWindow"):  # no attestation opens while seals are still coming in
+        swarm.attest(scene.task, 0, validator, outcome)
+    swarm.enter_open(scene.task, 0)
+    with swarm.reverts("NotInSealWindow"):
+        swarm.seal(scene.task, 0, scene.validators[1], outcome)
+    swarm.enter(scene.task, 0, chain.Phase.FAILED)
+    with swarm.reverts("NotInAttestWindow"):
+        swarm.attest(scene.task, 0, validator, outcome)
 
 
-def test_conflicting_and_repeated_attestation(scene: Scene) -> None:
-    scene.swarm.enter(scene.task, 0, chain.Phase.ATTEST)
+def test_seal_refusals_and_repeated_attestation(scene: Scene) -> None:
+    swarm, (v1, v2, _) = scene.swarm, scene.validators
     first = build_outcome(scene.task, 0, [], [])
-    scene.swarm.attest(scene.task, 0, scene.validators[0], first)
-    with scene.swarm.reverts("ConflictingAttestation"):
-        scene.swarm.attest(scene.task, 0, scene.validators[0], build_outcome(scene.task, 0, [], [], label="other"))
-    with scene.swarm.reverts("AlreadyAttested"):
-        scene.swarm.attest(scene.task, 0, scene.validators[0], first)
+    swarm.enter(scene.task, 0, chain.Phase.ATTEST)
+    with swarm.reverts("ZeroSeal"):
+        swarm.send(swarm.coordinator.functions.sealAttestation(scene.task, 0, b"\x00" * 32), v1)
+    receipt = swarm.seal(scene.task, 0, v1, first)
+    assert swarm.event(receipt, "AttestationSealed")["validator"] == v1
+    with swarm.reverts("AlreadySealed"):
+        swarm.seal(scene.task, 0, v1, first)
+    swarm.enter_open(scene.task, 0)
+    with swarm.reverts("SealMismatch"):
+        swarm.attest(scene.task, 0, v1, build_outcome(scene.task, 0, [], [], label="other"))
+    swarm.attest(scene.task, 0, v1, first)
+    assert swarm.coordinator.functions.attestationOf(scene.task, 0, v1).call() == first.tuple_hash
+    with swarm.reverts("AlreadyAttested"):
+        swarm.attest(scene.task, 0, v1, first)
+    # A validator that copies an opened attestation instead of validating had nothing to seal.
+    with swarm.reverts("NotSealed"):
+        swarm.attest(scene.task, 0, v2, first)
 
 
 def test_refinalize(scene: Scene) -> None:
+    swarm, (_, v2, v3) = scene.swarm, scene.validators
     outcome = build_outcome(scene.task, 0, [], [])
+    other = build_outcome(scene.task, 0, [], [], label="other")
+    swarm.enter(scene.task, 0, chain.Phase.ATTEST)
+    swarm.seal(scene.task, 0, v3, other)
     scene.finalize_round0(outcome)
-    with scene.swarm.reverts("RoundAlreadyFinalized"):
-        scene.swarm.attest(scene.task, 0, scene.validators[2], outcome)
+    before = swarm.round_info(scene.task, 0)
+    # A late opening is recorded (its validator is then a dissenter) and changes nothing else.
+    receipt = swarm.attest(scene.task, 0, v3, other)
+    assert swarm.event(receipt, "Attested")["tupleHash"] == other.tuple_hash
+    assert not swarm.coordinator.events.RoundFinalized().process_receipt(receipt, errors=DISCARD)
+    assert swarm.round_info(scene.task, 0) == before
+    assert swarm.coordinator.functions.supportOf(scene.task, 0, other.tuple_hash).call() == [0, False]
+    with swarm.reverts("AlreadyAttested"):
+        swarm.attest(scene.task, 0, v2, outcome)
     scene.swarm.enter(scene.task, 0, chain.Phase.FAILED)
     with scene.swarm.reverts("RoundAlreadyFinalized"):
         scene.swarm.send(scene.swarm.coordinator.functions.markFailed(scene.task, 0), scene.outsider)
@@ -224,6 +264,9 @@ def test_a_leaving_validator_takes_its_support_along(scene: Scene) -> None:
     outcome = build_outcome(scene.task, 0, [], [])
     tuple_hash = chain.tuple_hash(*outcome.args)
     swarm.enter(scene.task, 0, chain.Phase.ATTEST)
+    for validator in (v1, v2, v3):
+        swarm.seal(scene.task, 0, validator, outcome)
+    swarm.enter_open(scene.task, 0)
     swarm.attest(scene.task, 0, v1, outcome)
     assert swarm.coordinator.functions.supportOf(scene.task, 0, tuple_hash).call() == [1_000 * TOKEN_UNIT, False]
     swarm.send(swarm.coordinator.functions.leave(scene.task), v1)
@@ -243,6 +286,17 @@ def test_only_dissenters_are_slashed_for_dissent(scene: Scene) -> None:
         scene.swarm.send(dissent(scene.task, 0, v1), scene.outsider)
     with scene.swarm.reverts("NotADissenter"):  # did not attest at all
         scene.swarm.send(dissent(scene.task, 0, v3), scene.outsider)
+
+
+def test_a_seal_never_opened_is_slashed_as_dissent(scene: Scene) -> None:
+    swarm, (v1, v2, v3) = scene.swarm, scene.validators
+    outcome = build_outcome(scene.task, 0, [], [])
+    swarm.enter(scene.task, 0, chain.Phase.ATTEST)
+    swarm.seal(scene.task, 0, v3, build_outcome(scene.task, 0, [], [], label="guess"))
+    swarm.attest_all(scene.task, 0, [(v1, outcome), (v2, outcome)])
+    stake = swarm.stake_of(v3)
+    swarm.send(swarm.coordinator.functions.slashDissenter(scene.task, 0, v3), scene.outsider)
+    assert swarm.stake_of(v3) < stake
 
 
 def test_only_the_coordinator_slashes_and_locks(scene: Scene) -> None:
@@ -310,5 +364,7 @@ def test_views_agree_with_python_encodings(swarm: Swarm) -> None:
     assert coordinator.commitmentFor(peer, 7, content, salt).call() == chain.commitment(peer, 7, content, salt)
     roots = [keccak(text=str(i)) for i in range(4)]
     assert coordinator.tupleHashOf(*roots).call() == chain.tuple_hash(*roots)
+    tuple_ = chain.tuple_hash(*roots)
+    assert coordinator.sealFor(3, 7, peer, tuple_, salt).call() == chain.attestation_seal(3, 7, peer, tuple_, salt)
     assert coordinator.DISSENT_REASON().call() == chain.DISSENT_REASON
     assert max(Reason) < chain.DISSENT_REASON

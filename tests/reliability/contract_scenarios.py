@@ -44,6 +44,11 @@ def _round(swarm: Swarm, adversaries: list[str], label: str) -> Played:
                                  [(peers[0], 100 * TOKEN_UNIT, Reason.NORM_BOUND)], label=label)
     swarm.enter(task, 0, chain.Phase.ATTEST)
     for adversary in adversaries:
+        swarm.seal(task, 0, adversary, bad)
+    for validator in honest:
+        swarm.seal(task, 0, validator, good)
+    swarm.enter_open(task, 0)
+    for adversary in adversaries:
         swarm.attest(task, 0, adversary, bad)
     alone = swarm.round_info(task, 0)[0]
     assert alone != chain.RoundStatus.FINALIZED, "adversaries below the quorum finalized a round"

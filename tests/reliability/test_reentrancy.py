@@ -64,9 +64,7 @@ def test_no_token_moving_call_reaches_untrusted_code_or_reenters(anvil: Swarm) -
     swarm.enter(task, 0, chain.Phase.COMMIT)
     swarm.commit(task, 0, peer)
     outcome = build_outcome(task, 0, [(peer, 100 * TOKEN_UNIT)], [(peer, 10 * TOKEN_UNIT, Reason.NORM_BOUND)])
-    swarm.enter(task, 0, chain.Phase.ATTEST)
-    for validator in validators:
-        swarm.attest(task, 0, validator, outcome)
+    swarm.attest_all(task, 0, [(validator, outcome) for validator in validators])
     swarm.claim(task, 0, outcome, 0)  # coordinator -> token transfer
     swarm.execute_slash(task, 0, outcome, 0, accounts[9])  # coordinator -> staking -> token
     swarm.grant(leaver)
