@@ -51,7 +51,8 @@ def duplicate(state: RoundState, alive: list[int]) -> dict[int, Finding]:
     (DUPLICATE_UPDATE; the earlier commitment wins); a crafted original means the members
     agreed on one vector before committing (colluders sending one update win Krum's selection
     and one of them would otherwise pass), so every member is rejected as an attack
-    (MEDIAN_OUTLIER, slashed)."""
+    (MEDIAN_OUTLIER, slashed). An original that a later check rejects as an attack takes its
+    copies with it (validate_round)."""
     stack = state.stack(alive)
     gram = stack.gram
     threshold = state.ctx.params.duplicate_cos
@@ -68,6 +69,7 @@ def duplicate(state: RoundState, alive: list[int]) -> dict[int, Finding]:
                 label = [kept if x == merged else x for x in label]
     out = {i: Finding(Reason.ACCEPTED if label[r] == r else Reason.DUPLICATE_UPDATE,
                       {"max_cos_earlier": max_cos[r]}) for r, i in enumerate(alive)}
+    state.originals.update({i: alive[label[r]] for r, i in enumerate(alive) if label[r] != r})
     originals = [r for r in range(n) if label[r] == r]
     for root in originals:
         members = [r for r in range(n) if label[r] == root]

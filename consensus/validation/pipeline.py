@@ -12,7 +12,7 @@ from loraswarm.consensus.validation.loss_gate import loss_gate
 from loraswarm.consensus.validation.outliers import krum_outlier, median_outlier
 from loraswarm.consensus.validation.state import Check, RoundState
 from loraswarm.consensus.validation.tensors import finite, norm_bound, schema
-from loraswarm.protocol.codes import Reason
+from loraswarm.protocol.codes import MALICIOUS, Reason
 
 PIPELINE: tuple[Check, ...] = (
     revealed,
@@ -55,6 +55,11 @@ def validate_round(submissions: Iterable[Submission], ctx: RoundContext) -> Roun
         if step == _FINGERPRINT_AFTER:
             fingerprints = {state.candidates[i].submission.peer: state.candidates[i].fingerprint
                             for i in alive}
+    # A copy of an update rejected as an attack is that attack sent again by a colluder: it is
+    # slashed like the original, not merely unpaid as a duplicate.
+    for copy, original in state.originals.items():
+        if reasons.get(original) in MALICIOUS:
+            reasons[copy] = reasons[original]
     for i in alive:
         measures[i]["weight"] = float(state.candidates[i].weight)
     verdicts = tuple(

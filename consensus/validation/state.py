@@ -68,6 +68,8 @@ class RoundState:
         self.candidates = [Candidate(s, ctx) for s in ordered]
         self._full: Stack | None = None
         self._rows: dict[int, int] = {}
+        # Candidate rejected as a duplicate -> its cluster's original (set by the duplicate check).
+        self.originals: dict[int, int] = {}
 
     def stack(self, alive: list[int]) -> Stack:
         """The stack of the alive candidates. The first call (right after the norm bound) fixes

@@ -141,6 +141,16 @@ def test_copies_of_an_honest_update_are_free_riders_and_the_original_passes() ->
     assert original["cluster_centre_ratio"] > 0.9 and original["cluster_one_sided"] < 0.6
 
 
+def test_copies_of_an_attack_are_rejected_like_the_original() -> None:
+    """Colluders sending one sign-flipped update: the original fails an outlier test, and its
+    copies (duplicates) carry the same malicious reason, so all are slashed."""
+    flipped = -honest_rows()[0:3].mean(dim=0) * 3
+    verdict = validate_round(submissions(CTX, torch.cat([honest_rows(), flipped.expand(3, -1)])), CTX)
+    got = [v.reason for v in verdict.verdicts]
+    assert got[:HONEST] == [Reason.ACCEPTED] * HONEST
+    assert got[HONEST] in MALICIOUS and got[HONEST:] == [got[HONEST]] * 3
+
+
 def test_replay_exact_and_perturbed() -> None:
     old = honest_rows(seed=9, n=1)[0]
     bits = fixedpoint.value_bits(CTX.norm_bound)
