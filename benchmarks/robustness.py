@@ -18,7 +18,8 @@ Cost control, stated plainly:
   data and the garbage data are trained for real from the same G_r; the model-poisoning attacks
   craft from that (omniscient attacker);
 * every trained delta is cached on disk under build/robustness/, keyed by the model, the LoRA
-  and training settings and the round: a second run trains nothing;
+  and training settings and the round: a second run trains nothing (the key does not cover the
+  trainer's code: delete the folder after changing it);
 * a round's submissions do not depend on the rule, so each (attack, round) is validated once
   and its accepted set aggregated by every rule; perplexity and backdoor success are measured
   once per distinct global adapter (by content hash: a rule whose accepted sets match the clean
