@@ -105,7 +105,7 @@ class Scale:
 # (the same tokens for every global: ratios are paired). Quick: two steps, not one, because a
 # single Adam step from B = 0 moves every coordinate by +-lr, a degenerate delta.
 FULL = Scale(rounds=3, steps=4, batch=1, seq=64, eval_blocks=4, prompts=4, timing_peers=100, timing_repeats=3)
-QUICK = Scale(rounds=1, steps=2, batch=1, seq=16, eval_blocks=4, prompts=2, timing_peers=12, timing_repeats=1)
+QUICK = Scale(rounds=1, steps=2, batch=1, seq=16, eval_blocks=2, prompts=2, timing_peers=12, timing_repeats=1)
 
 
 def main() -> None:
