@@ -13,9 +13,14 @@ from loraswarm.node.codec import Delta
 from loraswarm.node.training.adapter import get_adapter_state, set_adapter_state
 from loraswarm.node.training.tokens import TokenBlocks
 
+# Blocks per forward pass. The logits of a block at seq 128 over SmolLM2's 49k vocabulary are 25 MB
+# (and the loss makes a log-softmax copy); 8 blocks at once lifted a peer's peak RSS above what
+# training one block at a time needs, 2 stay under it.
+EVAL_BATCH = 2
+
 
 @torch.no_grad()
-def mean_nll(model: PreTrainedModel | PeftModel, blocks: TokenBlocks, batch_size: int = 8) -> float:
+def mean_nll(model: PreTrainedModel | PeftModel, blocks: TokenBlocks, batch_size: int = EVAL_BATCH) -> float:
     """Mean negative log-likelihood per predicted token, in nats."""
     model.eval()
     total, count = 0.0, 0
@@ -31,7 +36,7 @@ def mean_nll(model: PreTrainedModel | PeftModel, blocks: TokenBlocks, batch_size
     return total / count
 
 
-def evaluate_ppl(model: PreTrainedModel | PeftModel, blocks: TokenBlocks, batch_size: int = 8) -> float:
+def evaluate_ppl(model: PreTrainedModel | PeftModel, blocks: TokenBlocks, batch_size: int = EVAL_BATCH) -> float:
     return math.exp(mean_nll(model, blocks, batch_size))
 
 
