@@ -1,4 +1,4 @@
-"""Start and stop a local EVM testnet (anvil or hardhat) on 127.0.0.1.
+"""Start and stop a local EVM testnet (anvil or hardhat) on 127.0.0.1 (or another local address).
 
 The chain binary is started directly (never through npx, which leaves a child behind) in its own
 process group; its PID, port and engine are recorded in ``<state-dir>/chain.json`` so that
@@ -44,13 +44,13 @@ class ChainRecord:
     log: str
 
 
-def _command(engine: Engine, port: int, block_time: int | None) -> list[str]:
+def _command(engine: Engine, port: int, block_time: int | None, host: str = HOST) -> list[str]:
     if engine == "anvil":
         binary = NODE_MODULES / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
         if not binary.is_file():
             raise ToolchainMissing(f"anvil binary not found at {binary}; run scripts/setup")
         return [
-            str(binary), "--host", HOST, "--port", str(port),
+            str(binary), "--host", host, "--port", str(port),
             "--accounts", str(DEV_ACCOUNTS), "--balance", str(DEV_BALANCE_ETH),
             "--mnemonic", DEV_MNEMONIC,
             *(["--block-time", str(block_time), "--mixed-mining"] if block_time else []),
@@ -58,7 +58,7 @@ def _command(engine: Engine, port: int, block_time: int | None) -> list[str]:
     cli = NODE_MODULES / "hardhat" / "internal" / "cli" / "cli.js"
     if not cli.is_file():
         raise ToolchainMissing(f"hardhat not found at {cli}; run scripts/setup")
-    return ["node", str(cli), "node", "--hostname", HOST, "--port", str(port)]
+    return ["node", str(cli), "node", "--hostname", host, "--port", str(port)]
 
 
 def port_free(port: int, host: str = HOST) -> bool:
@@ -111,8 +111,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def start_chain(engine: Engine, port: int, state_dir: Path, block_time: int | None = None) -> ChainRecord:
-    """Start a chain, wait until it answers JSON-RPC, record it and return the record.
+def start_chain(engine: Engine, port: int, state_dir: Path, block_time: int | None = None,
+                host: str = HOST) -> ChainRecord:
+    """Start a chain listening on host:port, wait until it answers JSON-RPC, record it and return
+    the record. ``host`` may be another local address, e.g. the gateway of a test network of namespaces.
 
     ``block_time`` adds a block every that many seconds on top of instant mining, so that the
     latest block's timestamp follows the clock as on a live chain (nodes estimate time-windowed
@@ -126,9 +128,9 @@ def start_chain(engine: Engine, port: int, state_dir: Path, block_time: int | No
                 "stop it with `loraswarm chain down`"
             )
         existing.unlink()
-    if not port_free(port):
-        raise PortInUse(f"port {port} on {HOST} is already in use")
-    command = _command(engine, port, block_time)
+    if not port_free(port, host):
+        raise PortInUse(f"port {port} on {host} is already in use")
+    command = _command(engine, port, block_time, host)
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / f"chain-{engine}-{port}.log"
     with log_path.open("wb") as log:
@@ -136,7 +138,7 @@ def start_chain(engine: Engine, port: int, state_dir: Path, block_time: int | No
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=PROJECT_ROOT, start_new_session=True,
         )
-    rpc_url = f"http://{HOST}:{port}"
+    rpc_url = f"http://{host}:{port}"
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         if proc.poll() is not None:
