@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +56,7 @@ class DemoConfig:
     terms: TaskTerms = field(default_factory=TaskTerms)
     engine: str = "anvil"
     workdir: Path | None = None
+    chain_host: str = localchain.HOST  # where the chain listens (a namespace network's gateway)
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,14 @@ class DemoRun:
     exit_codes: dict[str, int]
 
 
-def launch(peer: PeerFiles, rounds: int) -> subprocess.Popen[bytes]:
+def launch(peer: PeerFiles, rounds: int, prefix: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+    """Start a node process; ``prefix`` wraps the command (e.g. ``ip netns exec <ns>`` in network
+    fault tests)."""
     peer.data_dir.mkdir(parents=True, exist_ok=True)
     log = (peer.data_dir / "stdout.log").open("wb")
     return subprocess.Popen(
-        [sys.executable, "-m", "loraswarm.cli", "node", "run", "--config", str(peer.config), "--rounds", str(rounds),
-         "--log-file", str(peer.data_dir / "node.log")],
+        [*prefix, sys.executable, "-m", "loraswarm.cli", "node", "run", "--config", str(peer.config),
+         "--rounds", str(rounds), "--log-file", str(peer.data_dir / "node.log")],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         env={**os.environ, PASSWORD_ENV: DEMO_PASSWORD}, start_new_session=True,
     )
@@ -121,8 +124,8 @@ def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
     workdir = config.workdir or Path(tempfile.mkdtemp(prefix="loraswarm-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     chain_dir = workdir / "chain"
-    record = localchain.start_chain(config.engine, localchain.free_port(), chain_dir,  # type: ignore[arg-type]
-                                    block_time=1)
+    record = localchain.start_chain(config.engine, localchain.free_port(config.chain_host), chain_dir,  # type: ignore[arg-type]
+                                    block_time=1, host=config.chain_host)
     try:
         w3 = Web3(HTTPProvider(record.rpc_url))
         owner = w3.eth.accounts[0]

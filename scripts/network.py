@@ -49,6 +49,7 @@ class PeerPlan:
     behaviour: str
     validator: bool
     topics: tuple[str, ...]
+    host: str = "127.0.0.1"  # the address it listens on (its namespace's, in network fault tests)
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,8 @@ def make_peers(w3: Web3, deployment: Deployment, funder: str, plans: Sequence[Pe
     token = attach(deployment, w3)["RewardToken"]
     accounts = [Account.create() for _ in plans]
     ports = [free_port() for _ in plans]
-    addrs = [f"/ip4/127.0.0.1/tcp/{port}/p2p/{identity_from_account(a).peer_id}" for a, port in zip(
-        accounts, ports, strict=True)]
+    addrs = [f"/ip4/{plan.host}/tcp/{port}/p2p/{identity_from_account(a).peer_id}" for plan, a, port in zip(
+        plans, accounts, ports, strict=True)]
     made = []
     for i, (plan, account) in enumerate(zip(plans, accounts, strict=True)):
         data_dir = root / plan.name
@@ -115,7 +116,7 @@ def make_peers(w3: Web3, deployment: Deployment, funder: str, plans: Sequence[Pe
                      "roles": ["trainer", "validator"] if plan.validator else ["trainer"]},
             "keys": {"keystore": str(key.path)},
             "chain": {"deployment": str(deployment_file), "task_file": str(task_file)},
-            "p2p": {"listen": f"/ip4/127.0.0.1/tcp/{ports[i]}",
+            "p2p": {"listen": f"/ip4/{plan.host}/tcp/{ports[i]}",
                     "bootstrap": [a for j, a in enumerate(addrs) if j != i]},
             "training": {"topics": list(plan.topics), **training},
         }
