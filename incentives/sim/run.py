@@ -57,7 +57,9 @@ LAZY_VALIDATOR = "lazy_validator"
 # Attests without validating: would copy the first attestation opened on chain.
 COPYING_VALIDATOR = "copying_validator"
 VALIDATOR_ROLES = (HONEST_VALIDATOR, LAZY_VALIDATOR, COPYING_VALIDATOR)
-SYBIL_SAMPLES = 100
+# The smallest honest peer's sample count (index 0), held by the strategies compared with it.
+LIKE_FOR_LIKE_SAMPLES = 100
+LIKE_FOR_LIKE = frozenset({Strategy.SYBIL, Strategy.SLOW_POISON})
 
 
 @dataclass(frozen=True)
@@ -150,9 +152,10 @@ def _join(chain: SimChain, config: SimConfig, task_id: int) -> list[Member]:
     chain.join(task_id, peer_addrs, val_addrs, config.terms)
     # Honest sample counts differ per peer so that scores, and with them the split, are uneven.
     # A Sybil identity claims as many samples as the smallest honest peer holds, the operator's
-    # whole dataset, so the operator compares like for like with that peer.
+    # whole dataset, and the slow poisoner holds that many too: both compare like for like with
+    # that peer (the smallest honest profit), whatever their place in the peer list.
     strategies = zip(peer_addrs, config.peers, strict=True)
-    members = [Member(a, s.value, i, SYBIL_SAMPLES if s is Strategy.SYBIL else 100 + 37 * i)
+    members = [Member(a, s.value, i, LIKE_FOR_LIKE_SAMPLES if s in LIKE_FOR_LIKE else 100 + 37 * i)
                for i, (a, s) in enumerate(strategies)]
     members += [Member(a, role, i, 0) for i, (a, role) in enumerate(zip(val_addrs, roles, strict=True))]
     return members
