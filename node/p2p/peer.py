@@ -24,11 +24,17 @@ from pydantic import BaseModel, ConfigDict
 
 from loraswarm.node.p2p.blobstore import hash_hex, parse_hash
 from loraswarm.node.p2p.envelope import Update, as_dict
+from loraswarm.node.p2p.errors import BlobUnavailable
 from loraswarm.node.p2p.keys import identity_from_env
 from loraswarm.node.p2p.service import P2PConfig, P2PService, Received
 from loraswarm.protocol.codes import Reason
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+# How long the auto-fetch of an announced blob keeps trying its providers, and its backoff.
+FETCH_PATIENCE_S = 45.0
+FETCH_RETRY_S = 1.0
+FETCH_RETRY_MAX_S = 8.0
 
 
 class PeerConfig(BaseModel):
@@ -156,13 +162,26 @@ class PeerProcess:
             })
 
     async def _fetch_announced(self, item: Received) -> None:
+        """Fetch until it works or FETCH_PATIENCE_S is over: an announcement that crossed a
+        healed partition late arrives on connections that TCP's retransmission backoff may keep
+        stalled a while longer, and a stream opened on one then fails."""
         digest, size = item.envelope.body.blob
-        event: dict[str, Any] = {"event": "fetched", "hash": hash_hex(digest)}
-        try:
-            await self.service.fetch(digest, size, [item.origin])
-            event.update(ok=True, t=time.time())
-        except Exception as error:  # reported to the driver, the peer goes on
-            event.update(ok=False, error=repr(error))
+        event: dict[str, Any] = {"event": "fetched", "hash": hash_hex(digest), "ok": False}
+        backoff = FETCH_RETRY_S
+        with trio.move_on_after(FETCH_PATIENCE_S):
+            while True:
+                try:
+                    await self.service.fetch(digest, size, [item.origin])
+                    event.update(ok=True, t=time.time())
+                    event.pop("error", None)  # an earlier try's, now moot
+                    break
+                except BlobUnavailable as error:
+                    event.update(error=repr(error), tries=event.get("tries", 0) + 1)
+                    await trio.sleep(backoff)
+                    backoff = min(2 * backoff, FETCH_RETRY_MAX_S)
+                except Exception as error:  # reported to the driver, the peer goes on
+                    event.update(error=repr(error))
+                    break
         emit(event)
 
 
