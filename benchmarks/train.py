@@ -3,13 +3,17 @@
     python benchmarks/train.py [--quick] [--threads T]
 
 1. Throughput: our training loop (``train_lora``, progress bar on) against a plain peft + torch
-   loop on the same batches, same optimizer, same model, in the same run. The two are interleaved
-   (ours, plain, ours, plain, ...) after a warm-up step each, so load from other processes hits
-   both alike; tokens/s are totals over all repetitions, each timed around the whole call.
+   loop on the same batches and micro-batches (one block per forward/backward pass, gradients
+   accumulated over the step's batch, as the node trains), same optimizer, same model, in the same
+   run. The two are interleaved (ours, plain, ours, plain, ...) after a one-block warm-up step
+   each, so load from other processes hits both alike; tokens/s are totals over all repetitions,
+   each timed around the whole call.
 2. Codec: wire size of a real delta per codec against fp32, encode/decode MB/s (of fp32 payload).
 3. Quality: FedAvg of two peers' real deltas (disjoint topics), applied to the initial adapter;
    held-out loss of that global adapter when the deltas travel int8+zstd vs fp32.
-4. Peak RSS of this process, which is one training peer.
+4. Peak RSS of this process, which is one training peer: it trains and evaluates like a node, with
+   the node's defaults (blocks of 128 tokens, micro-batches of one block), in --quick too, where
+   only the counts shrink (steps, blocks per step, held-out records).
 
 The last line is one JSON object (keys: tokens_per_s, plain_tokens_per_s, train_vs_plain_ratio,
 fp16_size_ratio, int8_size_ratio, int8_loss_change_pct, peak_rss_mb, ...).
@@ -47,6 +51,7 @@ from loraswarm.node.training import (
 )
 
 CODECS = ["fp32", "fp16", "int8", "fp16+zstd", "int8+zstd"]
+NODE_BATCH_SIZE = 4  # blocks per step of a node (node/config.py's default)
 
 
 def plain_loop(model: PeftModel, blocks: TokenBlocks, start: Delta, config: TrainConfig) -> tuple[int, float]:
@@ -58,13 +63,17 @@ def plain_loop(model: PeftModel, blocks: TokenBlocks, start: Delta, config: Trai
     model.train()
     tokens = 0
     for index in batch_schedule(len(blocks), config.steps, config.batch_size, config.seed):
-        input_ids, labels = blocks.input_ids[index], blocks.labels[index]
-        loss = model(input_ids=input_ids, labels=labels).loss
-        loss.backward()
+        # Gradient accumulation over micro-batches, as transformers documents it: each pass's loss
+        # is divided by the whole batch's token count.
+        batch_tokens = int((blocks.labels[index][:, 1:] != -100).sum())
+        for micro in index.split(config.micro_batch_size):
+            input_ids, labels = blocks.input_ids[micro], blocks.labels[micro]
+            loss = model(input_ids=input_ids, labels=labels, num_items_in_batch=batch_tokens).loss
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        tokens += int((labels[:, 1:] != -100).sum())
+        tokens += batch_tokens
     model.eval()
     return tokens, time.perf_counter() - began
 
@@ -95,10 +104,13 @@ def codec_figures(delta: Delta, spec: AdapterSpec, repeats: int) -> dict[str, di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer steps and shorter blocks (< 1 minute)")
+    parser.add_argument("--quick", action="store_true", help="smaller counts, same block length (< 1 minute)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    seq_len, steps, reps, held_records = (64, 2, 2, 8) if args.quick else (128, 5, 3, 30)
+    # Peak RSS grows with the block length and the blocks per pass (one, as a node), so --quick
+    # keeps the node's block length and cuts only the counts.
+    seq_len = 128
+    steps, batch_size, reps, held_records = (2, 1, 2, 2) if args.quick else (5, NODE_BATCH_SIZE, 3, 30)
     set_threads(args.threads)
 
     began = time.perf_counter()
@@ -113,9 +125,10 @@ def main() -> None:
     held_out = pack_texts(tokenizer, [t for p in peers for ts in p.held_out.values() for t in ts[:held_records]],
                           seq_len)
     start = initial_adapter(spec, seed=0)
-    config = TrainConfig(steps=steps, batch_size=4, lr=2e-3, threads=args.threads, seed=0)
+    config = TrainConfig(steps=steps, batch_size=batch_size, lr=2e-3, threads=args.threads, seed=0)
 
-    warm = TrainConfig(**{**config.__dict__, "steps": 1, "progress": False})
+    # One pass of one block each is enough to take first-call costs out of the timed runs.
+    warm = TrainConfig(**{**config.__dict__, "steps": 1, "batch_size": 1, "progress": False})
     ours(model, blocks[0], start, warm)
     plain_loop(model, blocks[0], start, warm)
     totals = {"ours": [0, 0.0], "plain": [0, 0.0]}
@@ -131,10 +144,13 @@ def main() -> None:
     tokens_per_s = totals["ours"][0] / totals["ours"][1]
     plain_tokens_per_s = totals["plain"][0] / totals["plain"][1]
     print(f"training: ours {tokens_per_s:.1f} tok/s, plain peft+torch {plain_tokens_per_s:.1f} tok/s "
-          f"({reps} x {steps} steps of 4 x {seq_len} tokens each)")
+          f"({reps} x {steps} steps of {config.batch_size} x {seq_len} tokens each, "
+          f"{config.micro_batch_size} block(s) per pass)")
 
-    # The first peer's delta is the last repetition of our loop; the second trains on its own topic.
-    other = train_lora(model, blocks[1], start, TrainConfig(**{**config.__dict__, "steps": steps * reps}))
+    # The first peer's delta is the last repetition of our loop; the second trains on its own topic,
+    # with a node's batch in --quick too, so that the peak RSS covers a whole step of a node.
+    other_config = TrainConfig(**{**config.__dict__, "steps": steps, "batch_size": NODE_BATCH_SIZE})
+    other = train_lora(model, blocks[1], start, other_config)
     deltas = [compute_delta(adapter, start), compute_delta(other.adapter, start)]
     figures = codec_figures(deltas[0], spec, repeats=3 if args.quick else 10)
     for name, f in figures.items():
