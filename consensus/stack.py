@@ -24,14 +24,16 @@ class Stack:
     values: torch.Tensor  # (n, d) int32, value grid, rows in canonical (commit) order
     wide: torch.Tensor  # (n, d) float64, the same integers (exact)
     scores: torch.Tensor  # (n, d) float64, score-grid integers (exact)
-    weights: tuple[int, ...]  # capped sample counts, the FedAvg weights
+    weights: tuple[int, ...]  # aggregation weights: capped sample counts (times the prior), FedAvg's
     bits: int  # value-grid fractional bits (from the task's norm bound)
     known_gram: torch.Tensor | None = None  # a Gram already computed for these rows
+    prior: tuple[int, ...] | None = None  # reputation multipliers (ppm) of the rows; None: no prior
 
     @classmethod
     def of(cls, peers: tuple[str, ...], values: torch.Tensor, weights: tuple[int, ...],
-           bits: int) -> Stack:
-        return cls(peers, values, values.to(torch.float64), fixedpoint.to_score(values), weights, bits)
+           bits: int, prior: tuple[int, ...] | None = None) -> Stack:
+        return cls(peers, values, values.to(torch.float64), fixedpoint.to_score(values), weights, bits,
+                   prior=prior)
 
     def __len__(self) -> int:
         return len(self.peers)
@@ -73,4 +75,5 @@ class Stack:
             weights=tuple(self.weights[i] for i in rows),
             bits=self.bits,
             known_gram=self.gram[index][:, index],
+            prior=None if self.prior is None else tuple(self.prior[i] for i in rows),
         )

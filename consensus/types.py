@@ -51,6 +51,10 @@ class RoundContext:
     params: ConsensusParams = field(default_factory=ConsensusParams)
     history: tuple[Fingerprint, ...] = ()  # fingerprints of earlier rounds' revealed updates
     loss_fn: LossFn | None = None
+    # Reputation multiplier (ppm) of every committed peer, any address case, as
+    # incentives.reputation.Standing.multipliers gives it; None: the task has no reputation. How
+    # far it reaches: rules/_prior.py.
+    prior: Mapping[str, int] | None = None
 
     @property
     def keys(self) -> list[str]:

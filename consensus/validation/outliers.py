@@ -2,14 +2,16 @@
 distance to the coordinate-wise median (Yin et al. 2018), each against a multiple of the
 round's own median, so the threshold follows the honest spread of the task; and the direction
 test against that median, which catches what hides inside the spread by pointing backwards
-(sign flip, inner-product manipulation: Xie et al. 2020)."""
+(sign flip, inner-product manipulation: Xie et al. 2020). Under a reputation prior that median
+leans on established peers (rules/_prior.py) while the thresholds stay the round's own: fresh
+Sybil identities move the reference less, and an honest newcomer is judged like anyone else."""
 
 from __future__ import annotations
 
 import math
 
 from loraswarm.consensus import fixedpoint
-from loraswarm.consensus.rules._select import coordinate_median
+from loraswarm.consensus.rules._prior import reference_median
 from loraswarm.consensus.rules.krum import krum_scores
 from loraswarm.consensus.validation.state import (
     Finding,
@@ -37,14 +39,14 @@ def krum_outlier(state: RoundState, alive: list[int]) -> dict[int, Finding]:
 
 
 def median_outlier(state: RoundState, alive: list[int]) -> dict[int, Finding]:
-    """Distance to the coordinate-wise median above median_distance_factor times the median
-    such distance (squared: factor squared, decided on integers), or a cosine to the median
-    at or below median_min_cos."""
+    """Distance to the coordinate-wise median (weighted under a prior) above
+    median_distance_factor times the median such distance (squared: factor squared, decided on
+    integers), or a cosine to the median at or below median_min_cos."""
     if not alive:
         return {}
     params = state.ctx.params
     stack = state.stack(alive)
-    centre = coordinate_median(stack.values)
+    centre = reference_median(stack.values, stack.prior)
     dots = [int(v) for v in stack.dots(centre).tolist()]
     centre_sq = fixedpoint.sq_norm(centre)
     norms = [int(stack.gram[r, r]) for r in range(len(alive))]

@@ -61,7 +61,13 @@ def validate_round(submissions: Iterable[Submission], ctx: RoundContext) -> Roun
         if reasons.get(original) in MALICIOUS:
             reasons[copy] = reasons[original]
     for i in alive:
-        measures[i]["weight"] = float(state.candidates[i].weight)
+        candidate = state.candidates[i]
+        # "weight" stays the capped claim: incentives scores by it and then applies the same
+        # multiplier to the reward share, which must not count twice.
+        measures[i]["weight"] = float(candidate.claimed)
+        if candidate.prior is not None:
+            measures[i]["prior"] = float(candidate.prior)
+            measures[i]["aggregation_weight"] = float(candidate.weight)
     verdicts = tuple(
         Verdict(c.submission.peer, reasons.get(i, Reason.ACCEPTED), measures[i])
         for i, c in enumerate(state.candidates)

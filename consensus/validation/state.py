@@ -15,6 +15,7 @@ from loraswarm.consensus import fixedpoint
 from loraswarm.consensus.fingerprint import fingerprint
 from loraswarm.consensus.stack import Stack
 from loraswarm.consensus.types import Fingerprint, RoundContext, Submission
+from loraswarm.incentives.reputation import aggregation_weight
 from loraswarm.protocol.codes import Reason
 
 
@@ -33,9 +34,10 @@ class Candidate:
     """A submission plus the forms later checks need, derived once. ``flat`` is valid after the
     schema check, ``values`` after the finiteness and max-coordinate checks."""
 
-    def __init__(self, submission: Submission, ctx: RoundContext) -> None:
+    def __init__(self, submission: Submission, ctx: RoundContext, prior: int | None) -> None:
         self.submission = submission
         self.ctx = ctx
+        self.prior = prior  # reputation multiplier, ppm; None: the task has no reputation
 
     @cached_property
     def flat(self) -> torch.Tensor:
@@ -55,8 +57,18 @@ class Candidate:
         return fixedpoint.sq_norm(self.values)
 
     @property
-    def weight(self) -> int:
+    def claimed(self) -> int:
+        """The self-reported sample count, capped: it cannot be checked, so lying past the cap
+        buys nothing (what incentives scores the update's volume by)."""
         return min(max(self.submission.sample_count, 1), self.ctx.params.max_samples)
+
+    @property
+    def weight(self) -> int:
+        """Aggregation weight: the capped claim, scaled by the prior when there is one (a fresh
+        identity's claim counts least: rules/_prior.py)."""
+        if self.prior is None:
+            return self.claimed
+        return aggregation_weight(self.submission.sample_count, self.ctx.params.max_samples, self.prior)
 
 
 class RoundState:
@@ -65,7 +77,8 @@ class RoundState:
         self.bits = fixedpoint.value_bits(ctx.norm_bound)
         # Canonical order: on-chain commit order, so arrival order never matters.
         ordered = sorted(submissions, key=lambda s: (s.commit_index, s.peer.lower()))
-        self.candidates = [Candidate(s, ctx) for s in ordered]
+        prior = _prior_by_peer(ordered, ctx.prior)
+        self.candidates = [Candidate(s, ctx, prior.get(s.peer.lower())) for s in ordered]
         self._full: Stack | None = None
         self._rows: dict[int, int] = {}
         # Candidate rejected as a duplicate -> its cluster's original (set by the duplicate check).
@@ -81,6 +94,7 @@ class RoundState:
                 if alive else torch.zeros((0, self.ctx.numel), dtype=torch.int32),
                 weights=tuple(self.candidates[i].weight for i in alive),
                 bits=self.bits,
+                prior=None if self.ctx.prior is None else tuple(self.candidates[i].prior for i in alive),
             )
             self._rows = {c: r for r, c in enumerate(alive)}
         return self._full.subset([self._rows[i] for i in alive])
@@ -88,6 +102,19 @@ class RoundState:
     def to_units(self, score_sq: int) -> float:
         """A squared score-grid quantity as a length in the delta's own units."""
         return math.ldexp(math.sqrt(score_sq), fixedpoint.SCORE_SHIFT - self.bits)
+
+
+def _prior_by_peer(submissions: list[Submission], prior: Mapping[str, int] | None) -> dict[str, int]:
+    """The prior by lowercase address. Every committed peer needs a multiplier: consensus cannot
+    guess one, and a missing one would make validators disagree."""
+    if prior is None:
+        return {}
+    by_peer = {peer.lower(): m for peer, m in prior.items()}
+    for s in submissions:
+        m = by_peer.get(s.peer.lower())
+        if not isinstance(m, int) or m <= 0:
+            raise ValueError(f"the prior needs a positive integer multiplier (ppm) for {s.peer}, got {m!r}")
+    return by_peer
 
 
 def lower_median(xs: list[int]) -> int:

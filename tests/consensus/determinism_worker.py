@@ -1,8 +1,10 @@
 """Run by test_determinism.py in a fresh process: settle randomized rounds with the given torch
-thread count, submissions shuffled by the given seed, and print one JSON line per round."""
+thread count, submissions shuffled by the given seed, and print one JSON line per round. Odd
+rounds carry a reputation prior (random multipliers, the same in every process)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -40,6 +42,10 @@ def main(threads: int, order_seed: int, rounds: int) -> None:
                                  malicious=rng.randint(1, 3), generator=generator, previous=old)
         samples = [rng.randint(1, 20_000) for _ in range(rows.shape[0])]
         subs = submissions(ctx, rows, samples=samples)
+        if r % 2:
+            # Its own generator, so the rounds' content stays what it was without a prior.
+            prior_rng = random.Random(50_000 + r)
+            ctx = dataclasses.replace(ctx, prior={s.peer: prior_rng.randint(100_000, 1_000_000) for s in subs})
         random.Random(order_seed * 1000 + r).shuffle(subs)  # arrival order differs per process
         outcome = settle_round(subs, ctx)
         new_global = apply_delta(global_adapter, outcome.aggregate.delta)
@@ -48,6 +54,7 @@ def main(threads: int, order_seed: int, rounds: int) -> None:
             "round": r,
             "attack": name,
             "rule": ctx.rule_id.name,
+            "prior": ctx.prior is not None,
             "order": [s.peer for s in subs],
             "verdicts": [(v.peer, int(v.reason)) for v in outcome.verdicts],
             "accepted": sorted(outcome.aggregate.selected),

@@ -1,6 +1,7 @@
 """Two validator processes, torch threads 1 and 2, fed the same deltas in different orders,
 reach identical verdicts, measures, accepted sets and global adapter hashes over 20 randomized
-rounds (every rule and every attack of the library in the mix)."""
+rounds (every rule and every attack of the library in the mix, half of them under a reputation
+prior)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,6 @@ def test_two_processes_agree_bit_for_bit() -> None:
     codes = {code for rnd in one for _, code in rnd["verdicts"]}
     assert len(codes - {0}) >= 3
     assert len({rnd["rule"] for rnd in one}) >= 5
+    # The prior rounds include rules that read it (weights, or the weighted median).
+    reading = {"FEDAVG", "MULTI_KRUM", "GEOMETRIC_MEDIAN", "MEDIAN", "CENTERED_CLIP"}
+    assert len({rnd["rule"] for rnd in one if rnd["prior"]} & reading) >= 2
