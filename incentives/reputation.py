@@ -1,6 +1,6 @@
 """Reputation: a peer's track record as one integer in parts per million, folded from finalized
-rounds' verdicts, and what it is used for (a bounded multiplier on reward shares, a cap on
-aggregation weight).
+rounds' verdicts, and what it is used for (a bounded multiplier on reward shares, and consensus's
+prior: aggregation weight and the outlier tests' reference).
 
 Input. For every finalized round, the verdict of every peer that committed: the leaves of the
 round's acceptedRoot, ``(peer, reason)``. They are fixed at finalization (the root is in
@@ -27,8 +27,14 @@ poisoner buys one attack with many rounds of honest work and then loses its weig
 
 Use. The multiplier is ``min + (max - min) * rep / 1e6`` ppm. Reward weights are
 ``score * multiplier`` (exact integers, split by the usual largest remainder, so the pool is
-paid out exactly as before; a uniform multiplier changes nothing). Aggregation weights are the
-capped sample count times the multiplier (taken as at most 1), floored, at least 1.
+paid out exactly as before; a uniform multiplier changes nothing). When the task has reputation
+on, ``Standing.multipliers`` is also consensus's prior (consensus/rules/_prior.py): aggregation
+weights are the capped sample count times the multiplier (taken as at most 1), floored, at least
+1, so a fresh identity's unverifiable claim of volume counts a tenth of its face value; and the
+median that the outlier tests and robust rules centre on counts an established peer at most twice
+a fresh one, so Sybil identities pull it less while an honest newcomer is judged by the same
+thresholds as everyone. Scores stay by the capped claim alone: the multiplier applies once, to
+the reward share.
 """
 
 from __future__ import annotations

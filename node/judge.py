@@ -79,9 +79,13 @@ def judge_round(round_: int, task: TaskInfo, spec_file: TaskSpec, spec: AdapterS
                 global_hash: str, commits: Sequence[CommitLog], reveals: Mapping[str, Reveal],
                 stakes: Mapping[str, int], previous: PreviousRound | None,
                 history: tuple[Fingerprint, ...], reputation: Standing | None = None) -> Judgement:
+    """``reputation``: the standing when the round opens, given when the task has reputation on
+    (TaskSpec.reputation). It weights reward shares and is consensus's prior: every committed
+    peer's multiplier, from the same finalized verdicts on every validator."""
+    prior = None if reputation is None else reputation.multipliers(c.peer for c in commits)
     ctx = RoundContext(
         round=round_, current_global_hash=global_hash, spec=dict(spec.shapes), norm_bound=spec_file.norm_bound,
-        rule_id=RuleId(task.rule_id), params=consensus_params(spec_file), history=history,
+        rule_id=RuleId(task.rule_id), params=consensus_params(spec_file), history=history, prior=prior,
     )
     outcome = settle_round(submissions(round_, commits, reveals, spec), ctx)
     new_state = apply_delta(global_state, outcome.aggregate.delta)

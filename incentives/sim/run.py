@@ -11,7 +11,8 @@ Profit per account = (tokens held + stake in escrow, at the end) - (the same at 
 taken from the Python side.
 
 With ``SimConfig.reputation`` set, every validator folds each finalized round's verdicts into a
-reputation book and settles the next round with it (reputation.py); the Sybil operator's
+reputation book and judges (the multipliers are consensus's prior: the consensus judge) and
+settles the next round with it (reputation.py); the Sybil operator's
 identities are replaced by fresh ones every ``sybil_lifetime`` rounds (the old ones leave the
 task, so their stake stops costing).
 """
@@ -197,11 +198,12 @@ def run_simulation(chain: SimChain, config: SimConfig) -> SimResult:
         _commit(chain, task_id, r, deltas, config.seed)
 
         chain.warp(reveal_end)
-        reveals = [Reveal(m.address, m.sample_count, deltas[m.address]) for m in peers]
+        standing = book.standing() if book is not None else None
+        reveals = [Reveal(m.address, m.sample_count, deltas[m.address],
+                          None if standing is None else standing.multiplier(m.address)) for m in peers]
         judged = judge(r, reveals)
         stakes = {m.address: locked[m.address] for m in peers}
         pool = chain.next_pool(task_id)
-        standing = book.standing() if book is not None else None
         honest_tuple, trees = outcome_tuple(task_id, r, pool, judged.outcomes, judged.global_hash, stakes, previous,
                                             config.params, standing)
         lazy_tuple, _ = outcome_tuple(task_id, r, pool, _unvalidated(reveals), keccak(b"unvalidated"), stakes,

@@ -33,6 +33,8 @@ class Reveal:
     peer: str
     sample_count: int
     delta: torch.Tensor | None  # None: committed, never revealed
+    # The peer's reputation multiplier (ppm) when the round opens; None: the run has no reputation.
+    multiplier: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,15 +49,17 @@ class Judge(Protocol):
 
 class ConsensusJudge:
     """consensus.aggregate.settle_round: the validation pipeline, the task's rule (default), and
-    each accepted peer's agreement with the aggregate."""
+    each accepted peer's agreement with the aggregate. With reputation, the reveals' multipliers
+    are consensus's prior, as a validator node passes them (node/judge.py)."""
 
     def __init__(self) -> None:
         self._history: deque[tuple[Fingerprint, ...]] = deque(maxlen=HISTORY_ROUNDS)
 
     def __call__(self, round_id: int, reveals: Sequence[Reveal]) -> Judged:
+        prior = None if all(r.multiplier is None for r in reveals) else {r.peer: r.multiplier for r in reveals}
         ctx = RoundContext(
             round=round_id, current_global_hash=GLOBAL, spec={SPEC_KEY: (len(_first_delta(reveals)),)},
-            norm_bound=NORM_BOUND, history=tuple(f for fs in self._history for f in fs),
+            norm_bound=NORM_BOUND, history=tuple(f for fs in self._history for f in fs), prior=prior,
         )
         submissions = [
             Submission(peer=r.peer, commit_index=i, revealed=r.delta is not None, commitment_ok=True,

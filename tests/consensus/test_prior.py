@@ -17,7 +17,14 @@ from loraswarm.consensus.attacks import MODEL_ATTACKS
 from loraswarm.consensus.rules._prior import reference_median, weighted_median
 from loraswarm.consensus.rules._select import coordinate_median
 from loraswarm.consensus.simulate import Population, attacked_round, lora_spec, submissions
-from loraswarm.incentives.reputation import PPM, ReputationParams
+from loraswarm.incentives.reputation import PPM, ReputationParams, Standing
+from loraswarm.node.chain.task import CommitLog, TaskInfo
+from loraswarm.node.codec import AdapterSpec, content_hash, encode_delta
+from loraswarm.node.judge import Judgement, Reveal, judge_round
+from loraswarm.node.learner import GLOBAL_CODEC
+from loraswarm.node.p2p.envelope import Update
+from loraswarm.node.taskspec import TaskSpec
+from loraswarm.protocol.chain import commitment
 from loraswarm.protocol.codes import Reason
 from loraswarm.protocol.rules import RuleId
 
@@ -175,3 +182,40 @@ def test_an_established_peer_counts_at_most_twice_a_fresh_one() -> None:
     assert int(reference_median(values, (PPM,) * 3 + (FRESH,) * 4)[0]) == 0
     assert int(coordinate_median(values)[0]) == 10
 
+
+def test_a_validator_judges_with_the_standing_as_its_prior() -> None:
+    """node/judge.py: with a standing (the task has reputation on) every committed peer's
+    multiplier reaches consensus; fresh Sybils then pull the global less. Without one, no prior."""
+    honest = 6
+    rows, samples = sybil_round(sybils=4, honest=honest, seed=3)
+    spec = AdapterSpec.of(SPEC)
+    zero = {k: torch.zeros(s) for k, s in SPEC.items()}
+    global_hash = content_hash(encode_delta(zero, spec, GLOBAL_CODEC))
+    task = TaskInfo(task_id=1, base_model_hash=b"\0" * 32, initial_global=b"\0" * 32, rule_id=int(RuleId.FEDAVG),
+                    quorum_bps=6_667, start=0, commit_s=1, reveal_s=1, attest_s=1, reward_per_round=10**18,
+                    min_peer_stake=1, min_validator_stake=1, budget=10**21, slash_pool=0, validator_weight=1,
+                    latest_global=b"\0" * 32, latest_finalized=None)
+    commits, reveals = [], {}
+    for i, row in enumerate(rows):
+        peer = f"0x{i + 1:040x}"
+        blob = encode_delta(CTX.unflatten(row), spec, GLOBAL_CODEC)
+        salt = bytes([i]) * 32
+        delta_hash = bytes.fromhex(content_hash(blob).removeprefix("0x"))
+        update = Update(task_id=1, round=0, peer=peer, base_hash=bytes.fromhex(global_hash.removeprefix("0x")),
+                        delta_hash=delta_hash, delta_size=len(blob), sample_count=samples[i], codec_id=0, salt=salt)
+        commits.append(CommitLog(peer, commitment(peer, 0, delta_hash, salt), (1, i)))
+        reveals[peer] = Reveal(update, blob)
+    standing = Standing({c.peer: PPM for c in commits[:honest]}, ReputationParams())  # the rest: fresh
+
+    def judge(reputation: Standing | None) -> Judgement:
+        return judge_round(0, task, TaskSpec(task_id=1, norm_bound=16.0, reputation=reputation is not None), spec,
+                           zero, global_hash, commits, reveals, {c.peer: 10**18 for c in commits}, None, (), reputation)
+
+    plain, weighted = judge(None), judge(standing)
+    assert all("prior" not in v.measures for v in plain.outcome.verdicts)
+    assert [v.measures["prior"] for v in weighted.outcome.verdicts] == [PPM] * honest + [FRESH] * 4
+    assert [v.reason for v in weighted.outcome.verdicts] == [Reason.ACCEPTED] * len(rows)
+    reference = settle_round(submissions(CTX, rows[:honest], samples=samples[:honest]), CTX).aggregate.values
+    moved = {name: fixedpoint.sq_norm(j.outcome.aggregate.values - reference)
+             for name, j in (("plain", plain), ("weighted", weighted))}
+    assert moved["weighted"] < moved["plain"]
