@@ -11,6 +11,15 @@ rule; a Krum-family rule leaving an accepted update out is not a rejection); per
 rule): the backdoor's success rate (triggered prompts whose greedy continuation contains the
 target), next to the clean global's.
 
+Every rule above runs behind the validation pipeline, so even "fedavg" averages only what the
+pipeline accepted. The baseline "fedavg_unfiltered" is what a naive federation without
+loraswarm's checks would do: the sample-weighted FedAvg of every submission of the round,
+attackers included, in commit order, by the same rule code (consensus/rules/fedavg.py through
+``aggregate``) on a value grid sized to the largest submitted norm instead of the task's norm
+bound (which only the pipeline enforces). It is reported for every attack next to the rules, and
+counted as failing an attack when its perplexity exceeds the clean run's by more than 3% in some
+round or its global turns non-finite (perplexity inf: null in the JSON).
+
 Cost control, stated plainly:
 * the honest deltas of round r are trained once, from the clean run's global adapter G_r, and
   reused by every (attack, rule) run, so an attacked run's honest peers do not react to the
@@ -25,11 +34,12 @@ Cost control, stated plainly:
   once per distinct global adapter (by content hash: a rule whose accepted sets match the clean
   run's reaches the clean run's global);
 * ``--quick`` trains two steps on one short block per peer, runs one round of a subset of the
-  attacks under the default rule and FedAvg, and times the rules against Flower at 12 peers:
+  attacks under the default rule, FedAvg and the unfiltered baseline, and times the rules against Flower at 12 peers:
   a smoke test of the whole path in under a minute, not the figures of record.
 
-The last line is one JSON object; the Flower timing keys come from benchmarks/aggregation.py
-(measured in the same run).
+Before it, a table per attack: the worst perplexity ratio over the rounds of the default rule,
+filtered FedAvg and unfiltered FedAvg, and backdoor success. The last line is one JSON object;
+the Flower timing keys come from benchmarks/aggregation.py (measured in the same run).
 """
 
 from __future__ import annotations
@@ -47,7 +57,15 @@ from pathlib import Path
 
 import torch
 
-from loraswarm.consensus import ConsensusParams, RoundContext, Submission, aggregate, tensors_hash, validate_round
+from loraswarm.consensus import (
+    ConsensusParams,
+    RoundContext,
+    Submission,
+    aggregate,
+    fixedpoint,
+    tensors_hash,
+    validate_round,
+)
 from loraswarm.consensus.attacks import FREE_RIDERS, MODEL_ATTACKS, AttackView
 from loraswarm.consensus.attacks.backdoor import (
     DEFAULT_TARGET,
@@ -57,6 +75,7 @@ from loraswarm.consensus.attacks.backdoor import (
 )
 from loraswarm.consensus.attacks.garbage import garbage_texts
 from loraswarm.consensus.fixedpoint import flatten
+from loraswarm.consensus.stack import Stack
 from loraswarm.consensus.types import Fingerprint
 from loraswarm.node.training import (
     LoraParams,
@@ -87,6 +106,8 @@ ALL_ATTACKS = ("none", *MODEL_ATTACKS, *DATA_ATTACKS, *FREE_RIDERS)
 # trained data attack and a free rider.
 QUICK_ATTACKS = ("none", "alie", "sign_flip", "backdoor", "copy")
 CACHE = Path(__file__).resolve().parents[1] / "build" / "robustness"
+UNFILTERED = "fedavg_unfiltered"  # the naive baseline: FedAvg of every submission, no pipeline
+FAIL_RATIO = 1.03  # the issue's bound on the perplexity ratio vs the clean run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,8 +206,13 @@ def main() -> None:
         key = tensors_hash(adapter)
         if key not in ppl_memo:
             t = time.perf_counter()
-            set_adapter_state(model, adapter)
-            ppl_memo[key] = math.exp(mean_nll(model, held))
+            if finite(adapter):
+                set_adapter_state(model, adapter)
+                nll = mean_nll(model, held)
+                # A broken global's loss may overflow exp or be nan: its perplexity is inf.
+                ppl_memo[key] = math.exp(nll) if math.isfinite(nll) and nll < 700 else math.inf
+            else:
+                ppl_memo[key] = math.inf
             phases["eval"] += time.perf_counter() - t
         return ppl_memo[key]
 
@@ -227,19 +253,22 @@ def main() -> None:
 
     backdoor_memo: dict[str, float] = {}
 
-    def backdoor(adapter: dict[str, torch.Tensor]) -> float:
+    def backdoor(adapter: dict[str, torch.Tensor]) -> float | None:
         key = tensors_hash(adapter)
         if key not in backdoor_memo:
             t = time.perf_counter()
-            backdoor_memo[key] = backdoor_rate(model, tokenizer, adapter, prompts)
+            # A non-finite global generates nothing meaningful: no rate (null).
+            backdoor_memo[key] = backdoor_rate(model, tokenizer, adapter, prompts) if finite(adapter) else None
             phases["eval"] += time.perf_counter() - t
         return backdoor_memo[key]
 
     results, summary, rejection = [], [], []
+    table: dict[str, dict[str, tuple[float, float | None]]] = {}  # attack -> rule -> (worst, backdoor)
     totals: Counter[str] = Counter()  # tp / fp / fn over every attack
+    columns = [*rules, UNFILTERED]
     for attack in attacks:
-        globals_ = {rule: clean[0] for rule in rules}
-        worst = {rule: 0.0 for rule in rules}
+        globals_ = {rule: clean[0] for rule in columns}
+        worst = {rule: 0.0 for rule in columns}
         history: tuple[Fingerprint, ...] = ()
         tp = fp = fn = 0
         attacker_reasons: Counter[str] = Counter()
@@ -266,16 +295,20 @@ def main() -> None:
                 if bad:
                     attacker_reasons[v.reason.name] += 1
             history = history + tuple(verdict.fingerprints.values())
-            for rule_name in rules:
+            for rule_name in columns:
                 t = time.perf_counter()
-                outcome = aggregate(verdict.accepted, dataclasses.replace(ctx, rule_id=RuleId[rule_name.upper()]))
-                globals_[rule_name] = apply_delta(globals_[rule_name], outcome.delta)
+                if rule_name == UNFILTERED:
+                    delta = unfiltered_fedavg(subs, rows, ctx)
+                else:
+                    delta = aggregate(verdict.accepted,
+                                      dataclasses.replace(ctx, rule_id=RuleId[rule_name.upper()])).delta
+                globals_[rule_name] = apply_delta(globals_[rule_name], delta)
                 phases["aggregate"] += time.perf_counter() - t
                 p = ppl(globals_[rule_name])
                 ratio = p / clean_ppl[r + 1]
                 worst[rule_name] = max(worst[rule_name], ratio)
-                results.append({"attack": attack, "rule": rule_name, "round": r + 1, "ppl": round(p, 4),
-                                "ppl_ratio": round(ratio, 4)})
+                results.append({"attack": attack, "rule": rule_name, "round": r + 1, "ppl": number(p),
+                                "ppl_ratio": number(ratio)})
         entry_rejection = {
             "attack": attack,
             "precision": round(tp / (tp + fp), 4) if tp + fp else None,
@@ -286,20 +319,29 @@ def main() -> None:
         rejection.append(entry_rejection)
         totals.update(tp=tp, fp=fp, fn=fn)
         print(json.dumps(entry_rejection), flush=True)
-        for rule_name in rules:
+        for rule_name in columns:
             entry: dict[str, object] = {"attack": attack, "rule": rule_name,
-                                        "ppl_ratio": results[-len(rules) + rules.index(rule_name)]["ppl_ratio"],
-                                        "worst_ppl_ratio": round(worst[rule_name], 4)}
+                                        "ppl_ratio": results[-len(columns) + columns.index(rule_name)]["ppl_ratio"],
+                                        "worst_ppl_ratio": number(worst[rule_name])}
             if attack == "backdoor":
                 entry["backdoor_success"] = backdoor(globals_[rule_name])
             summary.append(entry)
+            table.setdefault(attack, {})[rule_name] = (worst[rule_name], entry.get("backdoor_success"))
             print(json.dumps(entry), flush=True)
 
     def worst_ratio(rule_name: str) -> float | None:
         ratios = [e["ppl_ratio"] for e in results if e["rule"] == rule_name]
+        if any(x is None for x in ratios):
+            return None  # non-finite (inf) in some round: null, never a finite stand-in
         return max(ratios) if ratios else None  # type: ignore[type-var]
 
     clean_backdoor = backdoor(clean[-1]) if "backdoor" in attacks else None
+    # Unfiltered FedAvg fails an attack when, in some round, its perplexity exceeds the clean
+    # run's by more than FAIL_RATIO or its global breaks (inf, nan: not <= FAIL_RATIO).
+    unfiltered_failed = [a for a in attacks if a != "none" and not table[a][UNFILTERED][0] <= FAIL_RATIO]
+    print_table(table, columns, rules, clean_backdoor)
+    print(f"unfiltered FedAvg fails {len(unfiltered_failed)} of {sum(a != 'none' for a in attacks)} attacks "
+          f"(ppl ratio > {FAIL_RATIO} or non-finite): {unfiltered_failed}", flush=True)
     t = time.perf_counter()
     timing = aggregation.measure(scale.timing_peers, scale.timing_repeats, args.timing_threads)
     phases["flwr_timing"] += time.perf_counter() - t
@@ -311,11 +353,15 @@ def main() -> None:
         "default_rule": DEFAULT_RULE.name.lower(),
         "default_worst_ppl_ratio": worst_ratio(DEFAULT_RULE.name.lower()),
         "fedavg_worst_ppl_ratio": worst_ratio("fedavg"),
+        "unfiltered_fedavg_worst_ppl_ratio": worst_ratio(UNFILTERED),
+        "unfiltered_fedavg_failed_attacks": len(unfiltered_failed),
+        "unfiltered_fedavg_failed": unfiltered_failed,
+        "unfiltered_fedavg_backdoor_success": table["backdoor"][UNFILTERED][1] if "backdoor" in attacks else None,
         "flwr_time_ratio_max": timing["flwr_time_ratio_max"],
         "krum_family_vs_flwr_ratio": timing["krum_family_vs_flwr_ratio"],
         "timing_peers": scale.timing_peers,
         "rounds": scale.rounds,
-        "cells": len(attacks) * len(rules),
+        "cells": len(attacks) * len(rules),  # rule cells; the unfiltered baseline is on top
         "attacks": len(attacks),
         "rules": len(rules),
         "rejection_precision": round(totals["tp"] / (totals["tp"] + totals["fp"]), 4)
@@ -335,6 +381,54 @@ def main() -> None:
         "phase_seconds": {k: round(v, 1) for k, v in sorted(phases.items())},
         "seconds": round(time.perf_counter() - began, 1),
     }))
+
+
+def finite(tensors: dict[str, torch.Tensor]) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in tensors.values())
+
+
+def number(x: float) -> float | None:
+    """Rounded for the JSON; inf or nan as null (JSON has no infinity)."""
+    return round(x, 4) if math.isfinite(x) else None
+
+
+def unfiltered_fedavg(subs: list[Submission], rows: list[torch.Tensor], ctx: RoundContext) -> dict[str, torch.Tensor]:
+    """The sample-weighted FedAvg delta of every submission (commit order), no validation.
+
+    By the FedAvg rule's own code on a value grid sized to the largest submitted norm (the
+    task's norm bound is the pipeline's check, skipped here): every row fits the grid, so
+    nothing is clipped. A non-finite submission has no grid value: the float mean, as a naive
+    server would compute it, carries the inf or nan into the global."""
+    flat = torch.stack(rows)
+    weights = [s.sample_count for s in subs]
+    if not bool(torch.isfinite(flat).all()):
+        w = torch.tensor(weights, dtype=torch.float64)
+        return ctx.unflatten(((w @ flat.to(torch.float64)) / w.sum()).to(torch.float32))
+    bound = float(flat.to(torch.float64).norm(dim=1).max())
+    if bound == 0:
+        return ctx.unflatten(torch.zeros(flat.shape[1]))
+    bits = fixedpoint.value_bits(bound)
+    stack = Stack.of(tuple(s.peer for s in subs), fixedpoint.quantize(flat, bits), tuple(weights), bits)
+    return aggregate(stack, dataclasses.replace(ctx, norm_bound=bound, rule_id=RuleId.FEDAVG)).delta
+
+
+def print_table(table: dict[str, dict[str, tuple[float, float | None]]], columns: list[str], rules: list[str],
+                clean_backdoor: float | None) -> None:
+    """Per attack: each rule's worst perplexity ratio over the rounds (inf: a broken global), and
+    for the backdoor its success rate next to the clean global's."""
+    width = max(len(c) for c in columns) + 2
+    print("worst ppl ratio vs clean (over rounds); backdoor success in [ ]; clean backdoor success "
+          f"{clean_backdoor}", flush=True)
+    print(f"{'attack':<16}" + "".join(f"{c:>{width}}" for c in columns), flush=True)
+    for attack, cells in table.items():
+        line = f"{attack:<16}"
+        for c in columns:
+            ratio, rate = cells[c]
+            text = f"{ratio:.4f}" + ("!" if c == UNFILTERED and not ratio <= FAIL_RATIO else "")
+            if rate is not None:
+                text += f" [{rate:.2f}]"
+            line += f"{text:>{width}}"
+        print(line, flush=True)
 
 
 def backdoor_rate(model: torch.nn.Module, tokenizer: object, adapter: dict[str, torch.Tensor],

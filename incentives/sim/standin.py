@@ -1,4 +1,4 @@
-"""A stand-in validation pipeline over synthetic deltas, with one test consensus/ lacks.
+"""A stand-in validation pipeline over synthetic deltas, with its own test against ALIE.
 
 The same ordered checks as DESIGN section 5, cheap ones first: not revealed -> non-finite ->
 norm bound -> zero -> replay of an earlier round's delta -> outlier tests against the
@@ -7,8 +7,15 @@ median in most coordinates, the signature of ALIE's mean - z * std, after SignGu
 2022, https://arxiv.org/abs/2109.05872) -> noise (near-orthogonal to the median) ->
 near-duplicates within the round (all copies rejected: under commit-reveal a same-round copy
 means collusion). Accepted deltas are averaged with sample weights; a peer's agreement is its
-cosine to that average. The economics benchmark runs it next to consensus's pipeline to show
-what the one-sided-shift test is worth.
+cosine to that average.
+
+Its one-sided-shift test runs on every delta. consensus/ has no such test per delta; it catches
+ALIE another way (since commit f4ff629): colluders sending one vector form a cluster of
+near-duplicates, and a cluster whose original is crafted (much closer to the median of the other
+updates than any trained update, or one-sided against it) is collusion: every member is rejected
+as MEDIAN_OUTLIER. This stand-in rejects them too, most as MEDIAN_OUTLIER (by the one-sided
+shift) and the rest as DUPLICATE_UPDATE. The economics benchmark runs it next to consensus's
+pipeline (its "standin" key) as a second, independent judge of the same deltas.
 """
 
 from __future__ import annotations
