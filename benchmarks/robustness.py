@@ -34,11 +34,12 @@ Cost control, stated plainly:
   once per distinct global adapter (by content hash: a rule whose accepted sets match the clean
   run's reaches the clean run's global);
 * ``--quick`` trains two steps on one short block per peer, runs one round of a subset of the
-  attacks under the default rule, FedAvg and the unfiltered baseline, and times the rules against Flower at 12 peers:
-  a smoke test of the whole path in under a minute, not the figures of record.
+  attacks under the default rule, FedAvg and the unfiltered baseline, and times the rules
+  against Flower at 12 peers: a smoke test of the whole path in under a minute, not the figures
+  of record.
 
-Before it, a table per attack: the worst perplexity ratio over the rounds of the default rule,
-filtered FedAvg and unfiltered FedAvg, and backdoor success. The last line is one JSON object;
+Before it, a table per attack: the worst perplexity ratio over the rounds of every rule run and
+of unfiltered FedAvg ("!" where it fails), and backdoor success. The last line is one JSON object;
 the Flower timing keys come from benchmarks/aggregation.py (measured in the same run).
 """
 
