@@ -1,7 +1,8 @@
 """Network faults between real processes in separate network namespaces (tests/reliability/netns):
 every frame leaving a namespace is delayed 50 ms and 1% are lost, then a partition cuts the
 peers into two sides and heals. Blobs still arrive and verify, and so do the ones announced
-while the sides could not hear each other."""
+while the sides could not hear each other; a round whose reveals a validator missed finalizes
+or fails cleanly, never twice, and the round after the heal finalizes."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from eth_hash.auto import keccak
 from rich.console import Console
 from web3 import HTTPProvider, Web3
 
+from loraswarm.node.p2p.keys import PeerIdentity
 from loraswarm.node.p2p.procs import PeerHandle, eventually
 from loraswarm.node.state.store import StateStore
 from loraswarm.paths import PROJECT_ROOT
@@ -24,7 +26,7 @@ from loraswarm.protocol.chain import RoundStatus
 from loraswarm.scripts.demo import DemoConfig, launch, local_network, stop
 from loraswarm.scripts.deploy import Deployment, attach
 from loraswarm.scripts.network import TaskTerms, default_plans
-from tests.p2p.conftest import CHAIN_ID, COORDINATOR, Swarm
+from tests.p2p.conftest import CHAIN_ID, COORDINATOR, TASK_ID, Swarm
 from tests.reliability.netns import Netem, NetLab, NetnsUnavailable, require_netns
 from tests.support import wait_for_status
 
@@ -52,11 +54,11 @@ class NamespacedSwarm(Swarm):
         super().__init__(root)
         self.lab = lab
 
-    def start_in(self, index: int, identity, name: str) -> PeerHandle:  # type: ignore[no-untyped-def]
+    def start_in(self, index: int, identity: PeerIdentity, name: str) -> PeerHandle:
         workdir = self.root / name
         handle = PeerHandle(
             name, identity, workdir,
-            chain_id=CHAIN_ID, coordinator=COORDINATOR, task_id=7, registered=self.registered,
+            chain_id=CHAIN_ID, coordinator=COORDINATOR, task_id=TASK_ID, registered=self.registered,
             bootstrap=[p.addr for p in self.peers if p.alive()],
             listen=[f"/ip4/{self.lab.hosts[index].ip}/tcp/0"],
             python_path=[str(PROJECT_ROOT)],
