@@ -36,6 +36,7 @@ from loraswarm.node.chain.reverts import error_selectors
 from loraswarm.node.chain.task import TaskChain, TaskInfo
 from loraswarm.node.codec import Codec, CodecError, Delta, content_hash, decode_delta, encode_delta
 from loraswarm.node.config import NodeConfig
+from loraswarm.node.faults import crash_point
 from loraswarm.node.judge import Reveal, judge_round, standing_before
 from loraswarm.node.keys import load_account
 from loraswarm.node.learner import Learner
@@ -65,8 +66,11 @@ WINDOW_MARGIN_S = 2.0
 # Validators start judging a moment after the reveal window closes, so that reveals gossiped at
 # its very end have arrived everywhere.
 JUDGE_GRACE_S = 2.0
+# Round phases after which nothing is left to do in a round.
+FINISHED = frozenset({"settled", "failed"})
 TRAIN_MARGIN_S = 8.0
 FETCH_AT_JUDGE_S = 10.0
+PREFETCH_PATIENCE_S = 45.0
 
 
 def _hex(data: bytes) -> str:
@@ -98,7 +102,6 @@ class NodeDaemon:
         self.globals_dir.mkdir(exist_ok=True)
         self.registered: set[str] = set()
         self.providers: dict[str, set] = {}  # blob hash -> peers that announced it
-        self.result_notes: dict[int, list[ResultNote]] = {}
         self.learner: Learner | None = None
         self.personalizer: Personalizer | None = None
         self.p2p: P2PService | None = None
@@ -194,31 +197,47 @@ class NodeDaemon:
                 if stored:
                     nursery.start_soon(self._prefetch, p2p, received)
             elif isinstance(body, ResultNote):
-                self.result_notes.setdefault(body.round, []).append(body)
+                self._note_result(body.round, _hex(body.result_hash))
 
     async def _prefetch(self, p2p: P2PService, received: Received) -> None:
         digest, size = received.envelope.body.blob
-        try:
-            await p2p.fetch(digest, size, [received.origin])
-            self.metrics.bytes_in.inc(size)
-        except Exception as exc:  # a failed prefetch is retried when the validator needs the blob
-            logger.warning("prefetch of %s failed: %s", _hex(digest), exc)
+        # Retried with backoff: across a healed partition the announcement can arrive on a link
+        # that TCP's retransmission backoff keeps stalled for seconds more. Judging fetches once
+        # more after that.
+        pause = 1.0
+        with trio.move_on_after(PREFETCH_PATIENCE_S):
+            while True:
+                try:
+                    await p2p.fetch(digest, size, [received.origin], "update")
+                    self.metrics.bytes_in.inc(size)
+                    return
+                except Exception as exc:  # whatever went wrong, this task must not end the node
+                    logger.warning("prefetch of %s failed, again in %.0f s: %s", _hex(digest), pause, exc)
+                await trio.sleep(pause)
+                pause = min(2 * pause, 8.0)
+        logger.warning("prefetch of %s given up after %.0f s", _hex(digest), PREFETCH_PATIENCE_S)
 
     # rounds -----------------------------------------------------------------------------------
     async def _rounds(self, p2p: P2PService) -> None:
         """Round after round. The next round starts as soon as this one settled or failed: its
         global adapter is then known, so training runs before its commit window even opens and
         the window only has to hold the commit transaction (a window is a deadline)."""
-        done = 0
-        next_round = 0
+        # Rounds finished before a restart count towards max_rounds.
+        phases = self.store.round_phases()
+        done = sum(phase in FINISHED for phase in phases.values())
+        next_round = max((r for r, phase in phases.items() if phase in FINISHED), default=-1) + 1
         while self.max_rounds is None or done < self.max_rounds:
             task = await self._chain(self.chain.task)
             now = await self._chain(self.chain.now)
-            round_ = max(task.round_at(now), next_round)
-            if done == 0 and now >= task.windows(round_)[1] and not self._took_part(round_):
-                # Joined after this round's commit window: it missed reveals, so it sits the round
-                # out rather than judge a partial view (and be slashed as a dissenter).
-                round_ += 1
+            if self._took_part(next_round) and self.store.round_phase(next_round) not in FINISHED:
+                # A round a crash interrupted, maybe over by now: finish it (its claim above all).
+                round_ = next_round
+            else:
+                round_ = max(task.round_at(now), next_round)
+                if done == 0 and now >= task.windows(round_)[1] and not self._took_part(round_):
+                    # Joined after this round's commit window: it missed reveals, so it sits the
+                    # round out rather than judge a partial view (and be slashed as a dissenter).
+                    round_ += 1
             p2p.set_round(round_)
             await self._round(p2p, task, round_)
             done += 1
@@ -258,17 +277,17 @@ class NodeDaemon:
                 if digest != wanted:
                     raise ResultMismatch(f"initial global {digest} differs from the task's {wanted}")
             else:
-                data = await self._fetch_blob(p2p, wanted)
+                data = await self._fetch_blob(p2p, wanted, "global")
             path.write_bytes(data)
         return decode_delta(path.read_bytes(), self.learner.spec), wanted
 
-    async def _fetch_blob(self, p2p: P2PService, digest_hex: str) -> bytes:
+    async def _fetch_blob(self, p2p: P2PService, digest_hex: str, purpose: str) -> bytes:
         digest = bytes.fromhex(digest_hex[2:])
         if p2p.store.has(digest):
             return p2p.store.get(digest)
         while True:
             try:
-                return await self._fetch_blob_once(p2p, digest_hex)
+                return await self._fetch_blob_once(p2p, digest_hex, purpose)
             except BlobUnavailable:
                 await trio.sleep(1.0)  # a late joiner waits until some peer serves it
 
@@ -354,32 +373,42 @@ class NodeDaemon:
         The tuple and salt are saved before the seal is sent: a restarted validator opens the seal
         it made (judging again with a fresh salt could never open it)."""
         judged = self.store.get_meta(f"attestation:{round_}") is not None
+        if not judged and await self._chain(self.chain.now) >= task.seal_end(round_):
+            self._set(round_, "not attesting", "the seal window closed before this node judged")
+            return
         if not judged and not await self._judge(p2p, task, round_, global_state, global_hash):
             return
         saved = json.loads(self.store.get_meta(f"attestation:{round_}") or "{}")
         attested = tuple(bytes.fromhex(h[2:]) for h in saved["tuple"])
         salt = bytes.fromhex(saved["salt"][2:])
-        if self.store.transaction(f"attest:{round_}") is None:
-            self._set(round_, "sealing")
-            seal = attestation_seal(self.spec_file.task_id, round_, self.account.address, tuple_hash(*attested), salt)
-            try:
-                with self._timed(round_, "attest"):
-                    receipt = await self._chain(self.chain.seal_attestation, round_, seal)
-                self.metrics.gas_spent.inc(receipt.gas_used)
-                self._set(round_, "sealed; opening after the seal window")
-                await self._sleep_until(task.seal_end(round_) + WINDOW_MARGIN_S)
-                self._set(round_, "attesting")
-                with self._timed(round_, "attest"):
-                    receipt = await self._chain(self.chain.attest, round_, *attested, salt)
-                self.metrics.gas_spent.inc(receipt.gas_used)
-                self.status.attested += 1
-            except ChainRevert as exc:
-                self._set(round_, "attest refused", exc.error)
-                return
-            # Only now: the result document names the tuple, which must stay secret until opened.
-            result_hash = bytes.fromhex(saved["result"][2:])
+        # Both sends are journaled: after a restart they return the mined receipt, or finish the
+        # transaction that was in flight, and never send a second one.
+        self._set(round_, "sealing")
+        seal = attestation_seal(self.spec_file.task_id, round_, self.account.address, tuple_hash(*attested), salt)
+        try:
+            with self._timed(round_, "attest"):
+                receipt = await self._chain(self.chain.seal_attestation, round_, seal)
+            self.metrics.gas_spent.inc(max(receipt.gas_used, 0))
+            crash_point(f"sealed:{round_}")
+            self._set(round_, "sealed; opening after the seal window")
+            await self._sleep_until(task.seal_end(round_) + WINDOW_MARGIN_S)
+            self._set(round_, "attesting")
+            with self._timed(round_, "attest"):
+                receipt = await self._chain(self.chain.attest, round_, *attested, salt)
+            self.metrics.gas_spent.inc(max(receipt.gas_used, 0))
+        except ChainRevert as exc:
+            self._set(round_, "attest refused", exc.error)
+            return
+        crash_point(f"attested:{round_}")
+        self.status.attested += 1
+        # Only now: the result document names the tuple, which must stay secret until opened.
+        # Announced again after a restart: the same signed bytes, which peers that saw them drop.
+        result_hash = bytes.fromhex(saved["result"][2:])
+        try:
             await p2p.announce(ResultNote(task_id=self.spec_file.task_id, round=round_, peer=self.account.address,
                                           result_hash=result_hash, result_size=p2p.store.size(result_hash)))
+        except PublishRefused as exc:  # e.g. the round is over: the other validators' notes remain
+            logger.info("result note of round %d not announced: %s", round_, exc)
         self._set(round_, "attested")
 
     async def _judge(self, p2p: P2PService, task: TaskInfo, round_: int, global_state: Delta,
@@ -398,7 +427,7 @@ class NodeDaemon:
                 with trio.move_on_after(FETCH_AT_JUDGE_S):
                     try:
                         with self._timed(round_, "gossip+fetch"):
-                            await self._fetch_blob_once(p2p, digest_hex)
+                            await self._fetch_blob_once(p2p, digest_hex, "update")
                     except BlobUnavailable as exc:
                         logger.warning("blob of %s unavailable at judging: %s", peer, exc)
             blob = p2p.store.get(digest) if p2p.store.has(digest) else None
@@ -471,11 +500,31 @@ class NodeDaemon:
                 return
             now = await self._chain(self.chain.now)
             if info.status == RoundStatus.FAILED or now >= attest_end:
+                if info.status != RoundStatus.FAILED and self.config.is_validator:
+                    await self._mark_failed(round_)
                 self.metrics.rounds.labels(outcome="failed").inc()
                 self.store.set_round(round_, "failed", outcome={"status": "failed"})
                 self._set(round_, "failed", "no quorum: the previous global stays")
                 return
             await trio.sleep(self.config.chain.poll_s)
+
+    async def _mark_failed(self, round_: int) -> None:
+        """Record on chain that the round failed (anyone may; the first call wins), so that the
+        ledger and late joiners read the outcome instead of an open round."""
+        try:
+            await self._chain(self.chain.mark_failed, round_)
+        except ChainRevert as exc:  # another validator was first, or a block lagged the clock
+            logger.info("round %d not marked failed: %s", round_, exc.error)
+
+    def _note_result(self, round_: int, digest_hex: str) -> None:
+        """Remember an announced result document in the store: a node restarted while settling
+        would otherwise wait for announcements that were made once, before it died."""
+        noted = self._noted_results(round_)
+        if digest_hex not in noted:
+            self.store.set_meta(f"result-notes:{round_}", json.dumps([*noted, digest_hex]))
+
+    def _noted_results(self, round_: int) -> list[str]:
+        return json.loads(self.store.get_meta(f"result-notes:{round_}") or "[]")
 
     async def _result(self, p2p: P2PService, round_: int) -> RoundResult:
         final = await self._chain(self.chain.finalized_tuple, round_)
@@ -484,21 +533,22 @@ class NodeDaemon:
         own = self.store.get_meta(f"result:{round_}")
         candidates = [own] if own else []
         while True:
-            candidates += [_hex(n.result_hash) for n in self.result_notes.get(round_, [])]
+            candidates += self._noted_results(round_)
             for digest_hex in dict.fromkeys(candidates):
                 try:
-                    result = RoundResult.decode(await self._fetch_blob_once(p2p, digest_hex))
+                    result = RoundResult.decode(await self._fetch_blob_once(p2p, digest_hex, "result"))
                     result.check(attested)
                     return result
                 except (ResultMismatch, BlobUnavailable) as exc:
                     logger.warning("round %d result %s unusable: %s", round_, digest_hex, exc)
             await trio.sleep(1.0)
 
-    async def _fetch_blob_once(self, p2p: P2PService, digest_hex: str) -> bytes:
+    async def _fetch_blob_once(self, p2p: P2PService, digest_hex: str, purpose: str) -> bytes:
         digest = bytes.fromhex(digest_hex[2:])
         if p2p.store.has(digest):
             return p2p.store.get(digest)
-        return (await p2p.fetch(digest, None, list(self.providers.get(digest_hex, set())))).read_bytes()
+        providers = list(self.providers.get(digest_hex, set()))
+        return (await p2p.fetch(digest, None, providers, purpose)).read_bytes()
 
     async def _settle(self, p2p: P2PService, round_: int, start_global: Delta) -> None:
         """After finalization: adopt the global, claim our reward, execute slashes (validators)."""
@@ -532,7 +582,7 @@ class NodeDaemon:
                     logger.info("slash of %s in round %d: %s", order.account, round_, exc.error)
         global_path = self.globals_dir / f"{result.global_hash}.safetensors"
         if not global_path.exists():
-            global_path.write_bytes(await self._fetch_blob(p2p, result.global_hash))
+            global_path.write_bytes(await self._fetch_blob(p2p, result.global_hash, "global"))
         if self.config.is_validator:
             size = global_path.stat().st_size
             p2p.put_blob(global_path.read_bytes())

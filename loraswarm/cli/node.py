@@ -15,7 +15,8 @@ app = typer.Typer(help="Run a peer node.", no_args_is_help=True)
 @app.command("run")
 def run(
     config: Annotated[Path, typer.Option("--config", help="The peer's TOML config.")],
-    rounds: Annotated[int | None, typer.Option(help="Stop after this many rounds (default: run forever).")] = None,
+    rounds: Annotated[int | None, typer.Option(
+        help="Stop after this many rounds, counting those finished before a restart (default: run forever).")] = None,
     log_file: Annotated[Path | None, typer.Option(help="Write the node's log here (default: stderr).")] = None,
 ) -> None:
     """Train, gossip, validate, attest and claim, round after round, until stopped."""

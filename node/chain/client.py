@@ -23,6 +23,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhaust
 
 from loraswarm.node.chain.errors import ChainRevert, RpcStalled
 from loraswarm.node.chain.reverts import revert_name
+from loraswarm.node.faults import crash_point
 from loraswarm.node.state.store import StateStore
 
 T = TypeVar("T")
@@ -118,6 +119,7 @@ class ChainClient:
         # may have dropped the transaction; the same signed bytes can never be mined twice.
         while (receipt := self.with_retry(lambda: self._receipt_or_none(tx_hash))) is None:
             self.with_retry(lambda: self._broadcast(raw))
+            crash_point(f"sent:{purpose}")
             if (receipt := self.with_retry(lambda: self._wait(tx_hash))) is not None:
                 break
         status = "mined" if receipt["status"] == 1 else "reverted"

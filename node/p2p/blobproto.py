@@ -16,6 +16,7 @@ from libp2p.abc import IHost, INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
+from loraswarm.node.faults import crash_point
 from loraswarm.node.p2p.blobstore import BlobStore, PendingBlob, hash_hex
 from loraswarm.node.p2p.errors import BlobUnavailable, HashMismatch
 from loraswarm.protocol import wire
@@ -100,8 +101,10 @@ class BlobFetcher:
         providers: Sequence[ID],
         max_bytes: int = wire.MAX_BLOB_BYTES,
         expected_size: int | None = None,
+        purpose: str = "blob",
     ) -> Path:
-        """Store the blob and return its path; raise BlobUnavailable when every provider failed."""
+        """Store the blob and return its path; raise BlobUnavailable when every provider failed.
+        ``purpose`` names the fetch in logs and crash points."""
         if self.store.has(digest):
             return self.store.path(digest)
         limit = min(max_bytes, expected_size) if expected_size is not None else max_bytes
@@ -110,7 +113,7 @@ class BlobFetcher:
             if provider == self.host.get_id():
                 continue
             try:
-                await self._fetch_from(provider, digest, limit, expected_size)
+                await self._fetch_from(provider, digest, limit, expected_size, purpose)
             except _ProviderFailed as failure:
                 if failure.reason is not None:
                     self.rejected[failure.reason] += 1
@@ -120,14 +123,14 @@ class BlobFetcher:
         raise BlobUnavailable(f"{hash_hex(digest)} from {len(providers)} providers: {failures}")
 
     async def _fetch_from(
-        self, provider: ID, digest: bytes, limit: int, expected_size: int | None
+        self, provider: ID, digest: bytes, limit: int, expected_size: int | None, purpose: str
     ) -> None:
         pending = self.store.begin()
         try:
             with trio.fail_after(TRANSFER_TIMEOUT_S):
                 stream = await self.host.new_stream(provider, [PROTOCOL])
                 try:
-                    await self._receive(stream, digest, limit, expected_size, pending)
+                    await self._receive(stream, digest, limit, expected_size, pending, purpose)
                 finally:
                     await _reset_quietly(stream)
             try:
@@ -143,7 +146,7 @@ class BlobFetcher:
 
     async def _receive(
         self, stream: INetStream, digest: bytes, limit: int, expected_size: int | None,
-        pending: PendingBlob,
+        pending: PendingBlob, purpose: str,
     ) -> None:
         await stream.write(digest)
         status = await read_exactly(stream, 1)
@@ -171,6 +174,7 @@ class BlobFetcher:
                     left -= len(chunk)
                     await to_hash.send(chunk)
                     await to_store.send(chunk)
+                    crash_point(f"fetching:{purpose}")
 
 
 async def _drain(chunks: trio.MemoryReceiveChannel[bytes], step: Callable[[bytes], None]) -> None:

@@ -179,12 +179,12 @@ class P2PService:
         return self.store.put(data)
 
     async def fetch(
-        self, digest: bytes, size: int | None = None, providers: Sequence[ID] = ()
+        self, digest: bytes, size: int | None = None, providers: Sequence[ID] = (), purpose: str = "blob"
     ) -> Path:
         """Fetch a blob into the store by hash (the named providers first, then every connected
         peer) and return its path there."""
         ordered = list(dict.fromkeys([*providers, *self.host.get_connected_peers()]))
-        return await self.fetcher.fetch(digest, ordered, expected_size=size)
+        return await self.fetcher.fetch(digest, ordered, expected_size=size, purpose=purpose)
 
     # -- observation -------------------------------------------------------------------------
     async def ping(self, peer_id: ID) -> int:

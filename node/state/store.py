@@ -220,6 +220,10 @@ class StateStore:
         rows = self._query("SELECT outcome FROM rounds WHERE round = ?", (round_,))
         return json.loads(rows[0][0]) if rows and rows[0][0] else None
 
+    def round_phases(self) -> dict[int, str]:
+        """Every round this node recorded, with its latest phase."""
+        return {int(r): str(p) for r, p in self._query("SELECT round, phase FROM rounds")}
+
     def last_round(self) -> int | None:
         rows = self._query("SELECT MAX(round) FROM rounds")
         return rows[0][0]
