@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +56,7 @@ class DemoConfig:
     terms: TaskTerms = field(default_factory=TaskTerms)
     engine: str = "anvil"
     workdir: Path | None = None
+    key_seed: str | None = None  # reproducible peer accounts (make_peers); None: fresh keys
     chain_host: str = localchain.HOST  # where the chain listens (a namespace network's gateway)
 
 
@@ -69,16 +70,17 @@ class DemoRun:
     exit_codes: dict[str, int]
 
 
-def launch(peer: PeerFiles, rounds: int, prefix: Sequence[str] = ()) -> subprocess.Popen[bytes]:
-    """Start a node process; ``prefix`` wraps the command (e.g. ``ip netns exec <ns>`` in network
-    fault tests)."""
+def launch(peer: PeerFiles, rounds: int, env: Mapping[str, str] | None = None,
+           prefix: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+    """Start a node process; ``env`` adds variables (e.g. crash points in fault tests), ``prefix``
+    wraps the command (e.g. ``ip netns exec <ns>`` in network fault tests)."""
     peer.data_dir.mkdir(parents=True, exist_ok=True)
-    log = (peer.data_dir / "stdout.log").open("wb")
+    log = (peer.data_dir / "stdout.log").open("ab")  # a restarted node appends
     return subprocess.Popen(
         [*prefix, sys.executable, "-m", "loraswarm.cli", "node", "run", "--config", str(peer.config),
          "--rounds", str(rounds), "--log-file", str(peer.data_dir / "node.log")],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env={**os.environ, PASSWORD_ENV: DEMO_PASSWORD}, start_new_session=True,
+        env={**os.environ, **(env or {}), PASSWORD_ENV: DEMO_PASSWORD}, start_new_session=True,
     )
 
 
@@ -143,7 +145,7 @@ def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
         plans = list(config.plans) if config.plans else default_plans(config.peers, config.validators)
         training = {"steps": config.steps, "batch_size": config.batch_size, "threads": config.threads}
         peers = make_peers(w3, deployment, owner, plans, workdir, task_file, deployment_file, DEMO_PASSWORD,
-                           config.terms, training)
+                           config.terms, training, config.key_seed)
         console.print(f"task 1 created (base model {model_hash[:14]}..., initial global {initial_global[:14]}...); "
                       f"{len(peers)} peers in {workdir}")
         yield Network(workdir, deployment_file, record.rpc_url, peers)
@@ -166,8 +168,7 @@ def run_network(config: DemoConfig, console: Console, timeout_s: float | None = 
     with local_network(config, console) as net:
         try:
             procs = {p.plan.name: launch(p, config.rounds) for p in net.peers}
-            period = config.terms.commit_s + config.terms.reveal_s + config.terms.attest_s
-            budget = timeout_s or config.terms.start_delay_s + (config.rounds + 1) * period + 120
+            budget = timeout_s or config.terms.start_delay_s + (config.rounds + 1) * config.terms.period_s + 120
             deadline = time.monotonic() + budget
             statuses: dict[str, NodeStatus] = {}
             title = f"loraswarm demo: {config.rounds} rounds"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import tomli_w
 from eth_account import Account
+from eth_utils import keccak
 from web3 import Web3
 
 from loraswarm.node.keys import write_key
@@ -41,6 +42,10 @@ class TaskTerms:
     validator_stake: int = 1_000 * TOKEN
     validator_slash: int = 200 * TOKEN
     start_delay_s: int = 60
+
+    @property
+    def period_s(self) -> int:
+        return self.commit_s + self.reveal_s + self.attest_s
 
 
 @dataclass(frozen=True)
@@ -96,11 +101,14 @@ def default_plans(peers: int, validators: int = 3, topics: Sequence[str] = DEMO_
 
 def make_peers(w3: Web3, deployment: Deployment, funder: str, plans: Sequence[PeerPlan], root: Path,
                task_file: Path, deployment_file: Path, password: str, terms: TaskTerms,
-               training: dict[str, object]) -> list[PeerFiles]:
+               training: dict[str, object], key_seed: str | None = None) -> list[PeerFiles]:
     """Accounts (encrypted keystores), gas money and tokens for the stakes, and configs whose
-    bootstrap lists name every other peer (ports and peer ids are known before anyone starts)."""
+    bootstrap lists name every other peer (ports and peer ids are known before anyone starts).
+    With ``key_seed`` each peer's key derives from it and the peer's name, so that two runs of
+    one plan have the same accounts (their outcomes can then be compared leaf by leaf)."""
     token = attach(deployment, w3)["RewardToken"]
-    accounts = [Account.create() for _ in plans]
+    accounts = [Account.create() if key_seed is None else Account.from_key(keccak(text=f"{key_seed}/{plan.name}"))
+                for plan in plans]
     ports = [free_port() for _ in plans]
     addrs = [f"/ip4/{plan.host}/tcp/{port}/p2p/{identity_from_account(a).peer_id}" for plan, a, port in zip(
         plans, accounts, ports, strict=True)]

@@ -1,66 +1,205 @@
 """End to end on a local testnet: real peer processes, the real model and fortunes data, the real
-contracts. 4 peers (2 honest validators, 1 scaling attacker, 1 zero-delta free rider) x 2 rounds."""
+contracts, two rounds.
+
+Five peers start together (two honest validators, an honest trainer, a scaling attacker and a
+zero-delta free rider); a sixth joins after round 0 finalized, fetches that round's global by its
+on-chain hash and trains from it. The same plan, with the same accounts (key_seed), runs twice:
+
+- clean: the protocol's outcome (verdicts, slashes, rewards, the ledger);
+- with a ``kill -9`` at every phase boundary, each node restarted at once: after the commit
+  transaction is broadcast and before its receipt (val0, round 0); between commit and reveal
+  (victim, killed from outside); after sealing and before opening an attestation (val1, round 0);
+  during a blob fetch (zero, the round-0 result document); after opening an attestation and
+  before announcing the result (val0, round 1). Every finalized tuple, reward and slash must
+  equal the clean run's, and no transaction may have been sent twice.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
+from web3 import HTTPProvider, Web3
 
-from loraswarm.scripts.demo import DemoConfig, DemoRun, run_network
-from loraswarm.scripts.network import TaskTerms
+from loraswarm.node.faults import CRASH_ENV
+from loraswarm.node.status import NodeStatus
+from loraswarm.scripts.demo import DemoConfig, Network, launch, local_network, stop
+from loraswarm.scripts.deploy import Deployment, attach
+from loraswarm.scripts.network import PeerPlan, TaskTerms
 from tests.support import run_cli
 
-TOKEN = 10**18
+ROUNDS = 2
+PLANS = (
+    PeerPlan("val0", "honest", True, ("computers",)), PeerPlan("val1", "honest", True, ("science",)),
+    PeerPlan("victim", "honest", False, ("politics",)), PeerPlan("scaling", "scaling", False, ("education",)),
+    PeerPlan("zero", "zero", False, ("law",)), PeerPlan("late", "honest", False, ("food",)),
+)
+LATE = "late"
+# The attest window is long enough for a validator killed after sealing to restart and open.
+TERMS = TaskTerms(commit_s=90, reveal_s=15, attest_s=40, start_delay_s=60)
+CRASH_POINTS = {"val0": "sent:commit:0,attested:1", "val1": "sealed:0", "zero": "fetching:result"}
+KILLED_AFTER_COMMIT = "victim"
+
+
+def network_config(workdir: Path) -> DemoConfig:
+    return DemoConfig(peers=len(PLANS), rounds=ROUNDS, validators=2, steps=3, batch_size=2, seq_len=32,
+                      plans=PLANS, terms=TERMS, workdir=workdir, key_seed="loraswarm e2e")
+
+
+@dataclass
+class Observed:
+    """What one run left on chain and in the ledger, by peer name."""
+
+    names: dict[str, str]  # lowercase address -> peer name
+    statuses: dict[str, NodeStatus]
+    finalized: dict[int, tuple[bytes, bytes, bytes, int]]  # round -> (global, rewards root, slash root, pool)
+    claims: dict[tuple[str, int], int]
+    slashes: dict[tuple[str, int], int]
+    sent: Counter[tuple[str, str, int]]  # (event, name, round) -> count
+    attested_globals: dict[int, set[bytes]]
+    ledger: dict[str, dict[str, Any]]  # name -> `loraswarm ledger peers` row
+    rounds: list[dict[str, Any]]
+    killed: Counter[str] = field(default_factory=Counter)
+    workdir: Path = Path()
+
+
+def _status(net: Network, name: str) -> NodeStatus | None:
+    return NodeStatus.read(net.workdir / name / "status.json")
+
+
+def _unfired(points: str, log: Path) -> str:
+    """The crash points of a node that have not fired yet (a restart keeps the later ones)."""
+    text = log.read_text() if log.is_file() else ""
+    return ",".join(p for p in points.split(",") if p and f"crash point {p} reached" not in text)
+
+
+def run_plan(workdir: Path, crash_points: Mapping[str, str], kill_after_commit: str | None) -> Observed:
+    """Run the plan to the end; a node that dies of SIGKILL is restarted at once, without faults."""
+    config = network_config(workdir)
+    with local_network(config, Console(width=160)) as net:
+        peers = {p.plan.name: p for p in net.peers}
+        procs = {name: launch(peer, ROUNDS, {CRASH_ENV: crash_points[name]} if name in crash_points else None)
+                 for name, peer in peers.items() if name != LATE}
+        killed: Counter[str] = Counter()
+        try:
+            deadline = time.monotonic() + TERMS.start_delay_s + (ROUNDS + 2) * TERMS.period_s + 240
+            while any(p.poll() is None for p in procs.values()) or LATE not in procs:
+                assert time.monotonic() < deadline, f"the network did not finish: {workdir}"
+                for name, proc in list(procs.items()):
+                    if proc.poll() == -signal.SIGKILL:
+                        killed[name] += 1
+                        left = _unfired(crash_points.get(name, ""), peers[name].data_dir / "node.log")
+                        procs[name] = launch(peers[name], 1 if name == LATE else ROUNDS,
+                                             {CRASH_ENV: left} if left else None)
+                victim = _status(net, kill_after_commit) if kill_after_commit else None
+                if victim is not None and victim.round == 0 and victim.phase == "committed" and not killed[
+                        kill_after_commit]:
+                    os.killpg(procs[kill_after_commit].pid, signal.SIGKILL)
+                    procs[kill_after_commit].wait()
+                validator = _status(net, "val0")
+                if LATE not in procs and validator is not None and "0" in validator.verdicts:
+                    procs[LATE] = launch(peers[LATE], 1)  # round 0 has settled
+                time.sleep(0.3)
+            codes = {name: proc.returncode for name, proc in procs.items()}
+            assert all(code == 0 for code in codes.values()), (codes, workdir)
+        finally:
+            stop(procs)
+        return _observe(net, killed)
+
+
+def _observe(net: Network, killed: Counter[str]) -> Observed:
+    names = {p.address.lower(): p.plan.name for p in net.peers}
+    w3 = Web3(HTTPProvider(net.rpc_url))
+    coordinator = attach(Deployment.from_file(net.deployment_file), w3)["Coordinator"]
+
+    def logs(event: str) -> list[dict[str, Any]]:
+        return [dict(e["args"]) for e in coordinator.events[event]().get_logs(from_block=0)]
+
+    sent: Counter[tuple[str, str, int]] = Counter()
+    for event, who in (("UpdateCommitted", "peer"), ("AttestationSealed", "validator"), ("Attested", "validator")):
+        sent.update((event, names[e[who].lower()], e["round"]) for e in logs(event))
+    attested_globals: dict[int, set[bytes]] = {}
+    for e in logs("Attested"):
+        attested_globals.setdefault(e["round"], set()).add(e["globalHash"])
+    args = ["--deployment", str(net.deployment_file), "--results", str(net.workdir / "val0"), "--json"]
+    peers_out, rounds_out = run_cli("ledger", "peers", *args), run_cli("ledger", "rounds", *args)
+    assert peers_out.returncode == 0, peers_out.stderr
+    assert rounds_out.returncode == 0, rounds_out.stderr
+    return Observed(
+        names=names,
+        statuses={p.plan.name: s for p in net.peers if (s := _status(net, p.plan.name)) is not None},
+        finalized={e["round"]: (e["globalHash"], e["rewardsRoot"], e["slashRoot"], e["pool"])
+                   for e in logs("RoundFinalized")},
+        claims={(names[e["account"].lower()], e["round"]): e["amount"] for e in logs("RewardClaimed")},
+        slashes={(names[e["account"].lower()], e["round"]): e["amount"]
+                 for e in logs("SlashExecuted") if e["account"].lower() in names},
+        sent=sent,
+        attested_globals=attested_globals,
+        ledger={names[row["account"].lower()]: row for row in json.loads(peers_out.stdout)},
+        rounds=json.loads(rounds_out.stdout),
+        killed=killed,
+        workdir=net.workdir,
+    )
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> Observed:
+    return run_plan(tmp_path_factory.mktemp("clean") / "net", {}, None)
 
 
 @pytest.mark.e2e
-def test_four_peers_two_rounds(tmp_path: Path) -> None:
-    config = DemoConfig(peers=4, rounds=2, validators=2, steps=3, batch_size=2, seq_len=32,
-                        terms=TaskTerms(commit_s=60, reveal_s=15, attest_s=25, start_delay_s=45),
-                        workdir=tmp_path / "net")
-    seen: dict[str, object] = {}
-
-    def on_done(run: DemoRun) -> None:
-        args = ["--deployment", str(run.deployment_file), "--results", str(run.peers[0].data_dir), "--json"]
-        peers = run_cli("ledger", "peers", *args)
-        rounds = run_cli("ledger", "rounds", *args)
-        assert peers.returncode == 0, peers.stderr
-        assert rounds.returncode == 0, rounds.stderr
-        seen["peers"] = json.loads(peers.stdout)
-        seen["rounds"] = json.loads(rounds.stdout)
-        from web3 import HTTPProvider, Web3
-
-        from loraswarm.scripts.deploy import Deployment, attach
-
-        w3 = Web3(HTTPProvider(run.rpc_url))
-        coordinator = attach(Deployment.from_file(run.deployment_file), w3)["Coordinator"]
-        seen["attested"] = [dict(e["args"]) for e in coordinator.events.Attested().get_logs(from_block=0)]
-
-    run = run_network(config, Console(width=160), timeout_s=600, on_done=on_done)
-    assert all(code == 0 for code in run.exit_codes.values()), (run.exit_codes, run.workdir)
-    by_behaviour = {p.plan.behaviour + ("-v" if p.plan.validator else ""): p.address.lower() for p in run.peers}
-    ledger = {row["account"]: row for row in seen["peers"]}  # type: ignore[union-attr]
-    rounds = seen["rounds"]
-    assert [r["status"] for r in rounds] == ["finalized", "finalized"]  # type: ignore[index]
-
-    attacker = ledger[by_behaviour["scaling"]]
+def test_two_rounds_with_an_attacker_a_free_rider_and_a_late_joiner(clean: Observed) -> None:
+    assert [r["status"] for r in clean.rounds] == ["finalized", "finalized"]
+    ledger = clean.ledger
+    attacker = ledger["scaling"]
     assert attacker["accepted"] == 0 and attacker["rewards_claimed"] == 0
     assert attacker["slashed"] > 0 and set(attacker["slash_reasons"]) <= {"NORM_BOUND", "KRUM_OUTLIER",
                                                                           "MEDIAN_OUTLIER"}
-    free_rider = ledger[by_behaviour["zero"]]
+    free_rider = ledger["zero"]
     assert free_rider["rewards_claimed"] == 0 and free_rider["accepted"] == 0
     assert free_rider["rejected"] == {"ZERO_UPDATE": 2}
-    honest = [ledger[a] for key, a in by_behaviour.items() if key.startswith("honest")]
-    assert honest and all(h["rewards_claimed"] > 0 and h["accepted"] == 2 for h in honest)
-
-    # Every validator attested the same global adapter in each round.
-    attested = seen["attested"]
-    for r in (0, 1):
-        hashes = {a["globalHash"] for a in attested if a["round"] == r}  # type: ignore[union-attr]
-        assert len(hashes) == 1, hashes
+    for name in ("val0", "val1", "victim"):
+        assert ledger[name]["rewards_claimed"] > 0 and ledger[name]["accepted"] == 2, ledger[name]
+    # The late joiner trained from round 0's global, fetched by its on-chain hash, and was paid.
+    assert ledger[LATE]["accepted"] == 1 and ledger[LATE]["rewards_claimed"] > 0
+    global0 = "0x" + clean.finalized[0][0].hex()
+    assert (clean.workdir / LATE / "globals" / f"{global0}.safetensors").is_file()
+    # Every validator attested the same global adapter in each round, and each sealed first.
+    for r in range(ROUNDS):
+        assert len(clean.attested_globals[r]) == 1, clean.attested_globals
+        for validator in ("val0", "val1"):
+            assert clean.sent[("AttestationSealed", validator, r)] == 1
     # The peers' held-out perplexity was measured for the base and after each round.
-    for status in run.statuses.values():
-        assert {"base", "global@0", "global@1"} <= set(status.ppl)
+    for name in ("val0", "val1", "victim", "scaling", "zero"):
+        assert {"base", "global@0", "global@1"} <= set(clean.statuses[name].ppl), name
+
+
+@pytest.mark.e2e
+def test_kill_9_at_every_phase_boundary_changes_no_outcome(clean: Observed, tmp_path: Path) -> None:
+    crashed = run_plan(tmp_path / "net", CRASH_POINTS, KILLED_AFTER_COMMIT)
+    # Every fault was injected: each crash point fired once, the outside kill once.
+    expected = Counter({name: len(points.split(",")) for name, points in CRASH_POINTS.items()})
+    expected[KILLED_AFTER_COMMIT] += 1
+    assert crashed.killed == expected
+    for name, points in CRASH_POINTS.items():
+        log = (crashed.workdir / name / "node.log").read_text()
+        assert all(f"crash point {point} reached" in log for point in points.split(",")), name
+    # The outcome is the clean run's, leaf for leaf.
+    assert crashed.finalized == clean.finalized
+    assert crashed.claims == clean.claims
+    assert crashed.slashes == clean.slashes
+    fields = ("accepted", "rejected", "rewards_claimed", "slashed", "slash_reasons")
+    assert {n: {f: r[f] for f in fields} for n, r in crashed.ledger.items()} == {
+        n: {f: r[f] for f in fields} for n, r in clean.ledger.items()}
+    # Nothing was sent twice: one commit per peer and round, one seal and one opening per validator.
+    assert crashed.sent == clean.sent
+    assert set(crashed.sent.values()) == {1}
