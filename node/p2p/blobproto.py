@@ -178,9 +178,22 @@ class BlobFetcher:
 
 
 async def _drain(chunks: trio.MemoryReceiveChannel[bytes], step: Callable[[bytes], None]) -> None:
+    # Everything queued goes to the worker in one call: yamux hands over a few hundred KiB at a
+    # time, and a thread round trip per piece costs more than the piece's hashing.
     async with chunks:
         async for chunk in chunks:
-            await trio.to_thread.run_sync(step, chunk)
+            batch = [chunk]
+            while True:
+                try:
+                    batch.append(chunks.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            await trio.to_thread.run_sync(_each, step, batch)
+
+
+def _each(step: Callable[[bytes], None], batch: list[bytes]) -> None:
+    for chunk in batch:
+        step(chunk)
 
 
 async def _reset_quietly(stream: INetStream) -> None:

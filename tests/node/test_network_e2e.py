@@ -10,19 +10,23 @@ on-chain hash and trains from it. The same plan, with the same accounts (key_see
   transaction is broadcast and before its receipt (val0, round 0); between commit and reveal
   (victim, killed from outside); after sealing and before opening an attestation (val1, round 0);
   during a blob fetch (zero, the round-0 result document); after opening an attestation and
-  before announcing the result (val0, round 1). Every finalized tuple, reward and slash must
-  equal the clean run's, and no transaction may have been sent twice.
+  before announcing the result (val0, round 1); and a 30 s chain RPC outage once round 0's
+  commits are in (anvil stopped, then started again on its port from its dumped state), during
+  which no node may exit. Every finalized tuple, reward and slash must equal the clean run's, and
+  no transaction may have been sent twice.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,7 @@ from web3 import HTTPProvider, Web3
 
 from loraswarm.node.faults import CRASH_ENV
 from loraswarm.node.status import NodeStatus
+from loraswarm.scripts import localchain
 from loraswarm.scripts.demo import DemoConfig, Network, launch, local_network, stop
 from loraswarm.scripts.deploy import Deployment, attach
 from loraswarm.scripts.network import PeerPlan, TaskTerms
@@ -44,10 +49,12 @@ PLANS = (
     PeerPlan("zero", "zero", False, ("law",)), PeerPlan("late", "honest", False, ("food",)),
 )
 LATE = "late"
-# The attest window is long enough for a validator killed after sealing to restart and open.
-TERMS = TaskTerms(commit_s=90, reveal_s=15, attest_s=40, start_delay_s=60)
+# The attest window is long enough for a validator killed after sealing to restart and open; the
+# commit window for the commit-phase kills, their restarts and the outage after them.
+TERMS = TaskTerms(commit_s=120, reveal_s=15, attest_s=40, start_delay_s=60)
 CRASH_POINTS = {"val0": "sent:commit:0,attested:1", "val1": "sealed:0", "zero": "fetching:result"}
 KILLED_AFTER_COMMIT = "victim"
+OUTAGE_S = 30.0
 
 
 def network_config(workdir: Path) -> DemoConfig:
@@ -82,14 +89,43 @@ def _unfired(points: str, log: Path) -> str:
     return ",".join(p for p in points.split(",") if p and f"crash point {p} reached" not in text)
 
 
-def run_plan(workdir: Path, crash_points: Mapping[str, str], kill_after_commit: str | None) -> Observed:
-    """Run the plan to the end; a node that dies of SIGKILL is restarted at once, without faults."""
+def _outage(chain_dir: Path, seconds: float, during: list[subprocess.Popen[bytes]]) -> None:
+    """Stop the recorded anvil, keep it down for `seconds`, start it again from its state."""
+    record = localchain.read_record(chain_dir)
+    dumped = Web3(HTTPProvider(record.rpc_url)).provider.make_request("anvil_dumpState", [])["result"]
+    state = chain_dir / "state.json"
+    state.write_bytes(gzip.decompress(bytes.fromhex(dumped.removeprefix("0x"))))
+    localchain.stop_chain(chain_dir)
+    time.sleep(seconds)
+    assert all(proc.poll() is None for proc in during), "a node exited while the chain was down"
+    command = [*localchain._command("anvil", record.port, 1), "--load-state", str(state)]
+    with (chain_dir / "chain-after-outage.log").open("wb") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    # the new chain is the one the network's teardown stops
+    (chain_dir / "chain.json").write_text(json.dumps(asdict(record) | {"pid": proc.pid}))
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            assert localchain.rpc_chain_id(record.rpc_url, timeout_s=1.0) == record.chain_id
+            return
+        except localchain.ChainUnreachable:
+            assert time.monotonic() < deadline, "anvil did not come back"
+            time.sleep(0.2)
+
+
+def run_plan(workdir: Path, crash_points: Mapping[str, str], kill_after_commit: str | None,
+             outage_s: float | None = None) -> Observed:
+    """Run the plan to the end; a node that dies of SIGKILL is restarted at once with the crash
+    points it has not reached yet; with ``outage_s``, the chain goes down for that long once
+    every first-round node has committed and the commit-phase kills are done."""
     config = network_config(workdir)
     with local_network(config, Console(width=160)) as net:
         peers = {p.plan.name: p for p in net.peers}
         procs = {name: launch(peer, ROUNDS, {CRASH_ENV: crash_points[name]} if name in crash_points else None)
                  for name, peer in peers.items() if name != LATE}
         killed: Counter[str] = Counter()
+        outage_done = outage_s is None
         try:
             deadline = time.monotonic() + TERMS.start_delay_s + (ROUNDS + 2) * TERMS.period_s + 240
             while any(p.poll() is None for p in procs.values()) or LATE not in procs:
@@ -105,6 +141,9 @@ def run_plan(workdir: Path, crash_points: Mapping[str, str], kill_after_commit: 
                         kill_after_commit]:
                     os.killpg(procs[kill_after_commit].pid, signal.SIGKILL)
                     procs[kill_after_commit].wait()
+                if not outage_done and _commits_in(net, procs, killed, crash_points, kill_after_commit):
+                    _outage(net.workdir / "chain", outage_s or 0.0, list(procs.values()))
+                    outage_done = True
                 validator = _status(net, "val0")
                 if LATE not in procs and validator is not None and "0" in validator.verdicts:
                     procs[LATE] = launch(peers[LATE], 1)  # round 0 has settled
@@ -114,6 +153,17 @@ def run_plan(workdir: Path, crash_points: Mapping[str, str], kill_after_commit: 
         finally:
             stop(procs)
         return _observe(net, killed)
+
+
+def _commits_in(net: Network, procs: Mapping[str, subprocess.Popen[bytes]], killed: Counter[str],
+                crash_points: Mapping[str, str], kill_after_commit: str | None) -> bool:
+    """Every running node committed in round 0, after the kills planned for that phase."""
+    planned = Counter({name: 1 for name, points in crash_points.items() if "sent:commit:0" in points})
+    if kill_after_commit:
+        planned[kill_after_commit] += 1
+    statuses = [_status(net, name) for name in procs]
+    return all(killed[name] >= n for name, n in planned.items()) and all(
+        s is not None and s.round == 0 and s.committed >= 1 for s in statuses)
 
 
 def _observe(net: Network, killed: Counter[str]) -> Observed:
@@ -184,8 +234,8 @@ def test_two_rounds_with_an_attacker_a_free_rider_and_a_late_joiner(clean: Obser
 
 
 @pytest.mark.e2e
-def test_kill_9_at_every_phase_boundary_changes_no_outcome(clean: Observed, tmp_path: Path) -> None:
-    crashed = run_plan(tmp_path / "net", CRASH_POINTS, KILLED_AFTER_COMMIT)
+def test_kill_9_at_every_phase_boundary_and_an_rpc_outage_change_no_outcome(clean: Observed, tmp_path: Path) -> None:
+    crashed = run_plan(tmp_path / "net", CRASH_POINTS, KILLED_AFTER_COMMIT, OUTAGE_S)
     # Every fault was injected: each crash point fired once, the outside kill once.
     expected = Counter({name: len(points.split(",")) for name, points in CRASH_POINTS.items()})
     expected[KILLED_AFTER_COMMIT] += 1
