@@ -38,8 +38,9 @@ class TaskSpec(BaseModel):
     norm_bound: float = Field(default=50.0, gt=0)
     seq_len: int = Field(default=64, ge=8, le=4096)
     validator_stake: int = Field(default=10**21, ge=0)
-    # Reputation (loraswarm.incentives.reputation) as a bounded multiplier on reward shares; fixed
-    # per task, since every validator must settle rounds the same way.
+    # Reputation (loraswarm.incentives.reputation) as a bounded multiplier on reward shares and as
+    # consensus's prior (aggregation weights, robust reference); fixed per task, since every
+    # validator must judge and settle rounds the same way.
     reputation: bool = False
     # Overrides of loraswarm.consensus.ConsensusParams fields (every validator uses the same).
     consensus: dict[str, float | int | None] = {}
