@@ -378,7 +378,9 @@ class NodeDaemon:
             return
         if not judged and not await self._judge(p2p, task, round_, global_state, global_hash):
             return
-        saved = json.loads(self.store.get_meta(f"attestation:{round_}") or "{}")
+        raw, result_hex = self.store.get_meta(f"attestation:{round_}"), self.store.get_meta(f"result:{round_}")
+        assert raw is not None and result_hex is not None  # _judge saved both, now or before a restart
+        saved = json.loads(raw)
         attested = tuple(bytes.fromhex(h[2:]) for h in saved["tuple"])
         salt = bytes.fromhex(saved["salt"][2:])
         # Both sends are journaled: after a restart they return the mined receipt, or finish the
@@ -403,7 +405,7 @@ class NodeDaemon:
         self.status.attested += 1
         # Only now: the result document names the tuple, which must stay secret until opened.
         # Announced again after a restart: the same signed bytes, which peers that saw them drop.
-        result_hash = bytes.fromhex(saved["result"][2:])
+        result_hash = bytes.fromhex(result_hex[2:])
         try:
             await p2p.announce(ResultNote(task_id=self.spec_file.task_id, round=round_, peer=self.account.address,
                                           result_hash=result_hash, result_size=p2p.store.size(result_hash)))
@@ -457,11 +459,9 @@ class NodeDaemon:
         result_bytes = judgement.result.encode()
         p2p.put_blob(result_bytes)
         (self.globals_dir / f"{judgement.result.global_hash}.safetensors").write_bytes(judgement.global_bytes)
-        result_hash = _hex(bytes.fromhex(content_hash(result_bytes)[2:]))
-        self.store.set_meta(f"result:{round_}", result_hash)
+        self.store.set_meta(f"result:{round_}", content_hash(result_bytes))
         self.store.set_meta(f"attestation:{round_}", json.dumps({
-            "tuple": [_hex(part) for part in judgement.attested], "salt": _hex(secrets.token_bytes(32)),
-            "result": result_hash}))
+            "tuple": [_hex(part) for part in judgement.attested], "salt": _hex(secrets.token_bytes(32))}))
         return True
 
     async def _previous(self, round_: int) -> PreviousRound | None:

@@ -9,15 +9,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from Crypto.Hash import keccak as _keccak
-from eth_hash.auto import keccak
+from Crypto.Hash import keccak
 
 from loraswarm.node.p2p.errors import HashMismatch
 from loraswarm.protocol import wire
 
 
 def content_hash(data: bytes) -> bytes:
-    return keccak(data)
+    return keccak.new(digest_bits=256, data=data).digest()
 
 
 def hash_hex(digest: bytes) -> str:
@@ -94,7 +93,7 @@ class PendingBlob:
         self.size = 0
         self._synced = 0
         # pycryptodome's keccak directly: eth_hash's wrapper copies every chunk (~40% slower)
-        self._hasher = _keccak.new(digest_bits=256)
+        self._hasher = keccak.new(digest_bits=256)
         fd, self._tmp = tempfile.mkstemp(dir=store.root, prefix=".tmp-")
         self._file = os.fdopen(fd, "wb")
 
