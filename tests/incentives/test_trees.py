@@ -4,10 +4,7 @@ same roots and proofs from npm @openzeppelin/merkle-tree (the library the contra
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-
-import pytest
 
 from loraswarm.incentives.merkle import verify
 from loraswarm.incentives.outcome import Attestation, AttestedTuple, PeerOutcome
@@ -62,7 +59,6 @@ process.stdout.write(JSON.stringify(out));
 """
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (scripts/setup installs it)")
 def test_npm_merkle_tree_gives_the_same_roots_and_proofs() -> None:
     trees = _trees()
     built = [t for t in (trees.rewards, trees.slashes) if t is not None]

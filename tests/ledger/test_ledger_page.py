@@ -71,7 +71,6 @@ def test_ledger_cli_json_and_csv_match_the_chain(filled_chain) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is installed by scripts/setup")
 def test_ledger_page_in_headless_chromium(filled_chain, tmp_path: Path) -> None:
     path, claimed, _ = filled_chain
     port = free_port()

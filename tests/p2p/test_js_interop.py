@@ -2,23 +2,16 @@
 receive each other's messages; the js peer's envelope passes the Python edge validator."""
 
 import os
-import shutil
 
 import pytest
 
 from loraswarm.node.p2p.envelope import Domain, Update, sign
 from loraswarm.node.p2p.procs import PeerHandle, eventually
-from loraswarm.paths import NODE_MODULES, PROJECT_ROOT
+from loraswarm.paths import PROJECT_ROOT
 from loraswarm.protocol import wire
 from tests.p2p.conftest import CHAIN_ID, COORDINATOR, TASK_ID
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        shutil.which("node") is None or not (NODE_MODULES / "@libp2p" / "gossipsub").is_dir(),
-        reason="node and npm ci (js-libp2p) are part of scripts/setup",
-    ),
-]
+pytestmark = pytest.mark.e2e
 
 JS_PEER = PROJECT_ROOT / "tests" / "p2p" / "js" / "peer.mjs"
 

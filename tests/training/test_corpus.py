@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from loraswarm.node.training import DataError, deal_topics, list_topics, load_texts, load_topics, peer_data
-from loraswarm.node.training.corpus import FORTUNES_DIR, parse_fortunes, split_held_out
+from loraswarm.node.training.corpus import parse_fortunes, split_held_out
 
 
 def test_fortune_records_split_on_percent_lines() -> None:
@@ -51,7 +51,6 @@ def test_topics_are_dealt_disjoint_and_deterministic() -> None:
         deal_topics(topics, 4, 3)
 
 
-@pytest.mark.skipif(not FORTUNES_DIR.is_dir(), reason="Debian fortunes not installed")
 def test_debian_fortunes_give_many_topics_and_held_out_records() -> None:
     topics = list_topics()
     assert {"computers", "cookie", "science"} <= set(topics) and len(topics) >= 20
