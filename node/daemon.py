@@ -89,15 +89,16 @@ class NodeDaemon:
         self.deployment = Deployment.from_file(config.chain.deployment)
         rpc = config.chain.rpc_url or self.deployment.rpc_url
         self.w3 = Web3(HTTPProvider(rpc, request_kwargs={"timeout": 10}))
-        contracts = attach(self.deployment, self.w3)
-        selectors = error_selectors(a.abi for a in compile_contracts().values())
-        self.client = ChainClient(self.w3, self.account, self.store, selectors, on_stall=self._stalled)
-        self.spec_file = TaskSpec.read(config.chain.task_file)
-        self.chain = TaskChain(self.client, contracts, self.spec_file.task_id, self.deployment.block)
         self.metrics = NodeMetrics()
         self.status = NodeStatus(config.node.name, self.account.address, [r.value for r in config.node.roles],
                                  config.node.behaviour)
         self.status_path = data_dir / "status.json"
+        selectors = error_selectors(a.abi for a in compile_contracts().values())
+        # A node (re)started while the chain is unreachable waits for it, like a running one.
+        self.client = ChainClient(self.w3, self.account, self.store, selectors, on_stall=self._stalled)
+        contracts = self.client.with_retry(lambda: attach(self.deployment, self.w3))
+        self.spec_file = TaskSpec.read(config.chain.task_file)
+        self.chain = TaskChain(self.client, contracts, self.spec_file.task_id, self.deployment.block)
         self.globals_dir = data_dir / "globals"
         self.globals_dir.mkdir(exist_ok=True)
         self.registered: set[str] = set()
@@ -511,10 +512,16 @@ class NodeDaemon:
     async def _mark_failed(self, round_: int) -> None:
         """Record on chain that the round failed (anyone may; the first call wins), so that the
         ledger and late joiners read the outcome instead of an open round."""
-        try:
-            await self._chain(self.chain.mark_failed, round_)
-        except ChainRevert as exc:  # another validator was first, or a block lagged the clock
-            logger.info("round %d not marked failed: %s", round_, exc.error)
+        while True:
+            try:
+                await self._chain(self.chain.mark_failed, round_)
+                return
+            except ChainRevert as exc:
+                if exc.error != "RoundNotExpired":  # another validator was first
+                    logger.info("round %d not marked failed: %s", round_, exc.error)
+                    return
+            # the call was estimated against a block whose timestamp lags the clock
+            await trio.sleep(self.config.chain.poll_s)
 
     def _note_result(self, round_: int, digest_hex: str) -> None:
         """Remember an announced result document in the store: a node restarted while settling

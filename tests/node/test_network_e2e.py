@@ -12,8 +12,9 @@ on-chain hash and trains from it. The same plan, with the same accounts (key_see
   during a blob fetch (zero, the round-0 result document); after opening an attestation and
   before announcing the result (val0, round 1); and a 30 s chain RPC outage once round 0's
   commits are in (anvil stopped, then started again on its port from its dumped state), during
-  which no node may exit. Every finalized tuple, reward and slash must equal the clean run's, and
-  no transaction may have been sent twice.
+  which no node may exit and the victim restarts (so a node also starts while the chain is
+  down). Every finalized tuple, reward and slash must equal the clean run's, and no transaction
+  may have been sent twice.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,15 +90,23 @@ def _unfired(points: str, log: Path) -> str:
     return ",".join(p for p in points.split(",") if p and f"crash point {p} reached" not in text)
 
 
-def _outage(chain_dir: Path, seconds: float, during: list[subprocess.Popen[bytes]]) -> None:
-    """Stop the recorded anvil, keep it down for `seconds`, start it again from its state."""
+def _outage(chain_dir: Path, seconds: float, procs: Mapping[str, subprocess.Popen[bytes]],
+            while_down: Callable[[], None]) -> None:
+    """Stop the recorded anvil, run `while_down` (e.g. start a node), keep the chain down for
+    `seconds`, start it again from its state; no node may exit meanwhile."""
     record = localchain.read_record(chain_dir)
     dumped = Web3(HTTPProvider(record.rpc_url)).provider.make_request("anvil_dumpState", [])["result"]
     state = chain_dir / "state.json"
     state.write_bytes(gzip.decompress(bytes.fromhex(dumped.removeprefix("0x"))))
     localchain.stop_chain(chain_dir)
+    while_down()
     time.sleep(seconds)
-    assert all(proc.poll() is None for proc in during), "a node exited while the chain was down"
+    exited = {name: proc.returncode for name, proc in procs.items() if proc.poll() is not None}
+    _restart_chain(chain_dir, record, state)
+    assert not exited, ("nodes exited while the chain was down", exited, chain_dir.parent)
+
+
+def _restart_chain(chain_dir: Path, record: localchain.ChainRecord, state: Path) -> None:
     command = [*localchain._command("anvil", record.port, 1), "--load-state", str(state)]
     with (chain_dir / "chain-after-outage.log").open("wb") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -118,7 +127,8 @@ def run_plan(workdir: Path, crash_points: Mapping[str, str], kill_after_commit: 
              outage_s: float | None = None) -> Observed:
     """Run the plan to the end; a node that dies of SIGKILL is restarted at once with the crash
     points it has not reached yet; with ``outage_s``, the chain goes down for that long once
-    every first-round node has committed and the commit-phase kills are done."""
+    every first-round node has committed and the commit-phase kills are done, and the node
+    killed after committing is restarted while the chain is down."""
     config = network_config(workdir)
     with local_network(config, Console(width=160)) as net:
         peers = {p.plan.name: p for p in net.peers}
@@ -126,23 +136,28 @@ def run_plan(workdir: Path, crash_points: Mapping[str, str], kill_after_commit: 
                  for name, peer in peers.items() if name != LATE}
         killed: Counter[str] = Counter()
         outage_done = outage_s is None
+
+        def restart_killed(names: list[str]) -> None:
+            for name in names:
+                if procs[name].poll() == -signal.SIGKILL:
+                    killed[name] += 1
+                    left = _unfired(crash_points.get(name, ""), peers[name].data_dir / "node.log")
+                    procs[name] = launch(peers[name], 1 if name == LATE else ROUNDS,
+                                         {CRASH_ENV: left} if left else None)
+
         try:
             deadline = time.monotonic() + TERMS.start_delay_s + (ROUNDS + 2) * TERMS.period_s + 240
             while any(p.poll() is None for p in procs.values()) or LATE not in procs:
                 assert time.monotonic() < deadline, f"the network did not finish: {workdir}"
-                for name, proc in list(procs.items()):
-                    if proc.poll() == -signal.SIGKILL:
-                        killed[name] += 1
-                        left = _unfired(crash_points.get(name, ""), peers[name].data_dir / "node.log")
-                        procs[name] = launch(peers[name], 1 if name == LATE else ROUNDS,
-                                             {CRASH_ENV: left} if left else None)
+                restart_killed([name for name in procs if outage_done or name != kill_after_commit])
                 victim = _status(net, kill_after_commit) if kill_after_commit else None
                 if victim is not None and victim.round == 0 and victim.phase == "committed" and not killed[
-                        kill_after_commit]:
+                        kill_after_commit] and procs[kill_after_commit].poll() is None:
                     os.killpg(procs[kill_after_commit].pid, signal.SIGKILL)
                     procs[kill_after_commit].wait()
                 if not outage_done and _commits_in(net, procs, killed, crash_points, kill_after_commit):
-                    _outage(net.workdir / "chain", outage_s or 0.0, list(procs.values()))
+                    _outage(net.workdir / "chain", outage_s or 0.0, procs,
+                            lambda: restart_killed([kill_after_commit] if kill_after_commit else []))
                     outage_done = True
                 validator = _status(net, "val0")
                 if LATE not in procs and validator is not None and "0" in validator.verdicts:
@@ -157,12 +172,12 @@ def run_plan(workdir: Path, crash_points: Mapping[str, str], kill_after_commit: 
 
 def _commits_in(net: Network, procs: Mapping[str, subprocess.Popen[bytes]], killed: Counter[str],
                 crash_points: Mapping[str, str], kill_after_commit: str | None) -> bool:
-    """Every running node committed in round 0, after the kills planned for that phase."""
+    """Every node committed in round 0, the crash points of that phase fired and their nodes
+    restarted, and the node to be killed after committing is down."""
     planned = Counter({name: 1 for name, points in crash_points.items() if "sent:commit:0" in points})
-    if kill_after_commit:
-        planned[kill_after_commit] += 1
     statuses = [_status(net, name) for name in procs]
-    return all(killed[name] >= n for name, n in planned.items()) and all(
+    victim_down = kill_after_commit is None or procs[kill_after_commit].poll() == -signal.SIGKILL
+    return victim_down and all(killed[name] >= n for name, n in planned.items()) and all(
         s is not None and s.round == 0 and s.committed >= 1 for s in statuses)
 
 
