@@ -71,6 +71,7 @@ FINISHED = frozenset({"settled", "failed"})
 TRAIN_MARGIN_S = 8.0
 FETCH_AT_JUDGE_S = 10.0
 PREFETCH_PATIENCE_S = 45.0
+MARK_FAILED_ATTEMPTS = 5
 
 
 def _hex(data: bytes) -> str:
@@ -512,16 +513,18 @@ class NodeDaemon:
     async def _mark_failed(self, round_: int) -> None:
         """Record on chain that the round failed (anyone may; the first call wins), so that the
         ledger and late joiners read the outcome instead of an open round."""
-        while True:
+        for attempt in range(MARK_FAILED_ATTEMPTS):
             try:
-                await self._chain(self.chain.mark_failed, round_)
+                await self._chain(self.chain.mark_failed, round_, attempt)
                 return
             except ChainRevert as exc:
-                if exc.error != "RoundNotExpired":  # another validator was first
-                    logger.info("round %d not marked failed: %s", round_, exc.error)
-                    return
-            # the call was estimated against a block whose timestamp lags the clock
+                logger.info("round %d not marked failed (attempt %d): %s", round_, attempt, exc.error)
+            # Another validator was first, or the call met a block stamped before the deadline
+            # (the latest block lags the clock): then try again.
+            if (await self._chain(self.chain.round_info, round_)).status != RoundStatus.OPEN:
+                return
             await trio.sleep(self.config.chain.poll_s)
+        logger.warning("round %d is still open after %d attempts to mark it failed", round_, MARK_FAILED_ATTEMPTS)
 
     def _note_result(self, round_: int, digest_hex: str) -> None:
         """Remember an announced result document in the store: a node restarted while settling

@@ -214,5 +214,8 @@ class TaskChain:
         fn = self.coordinator.functions.slashDissenter(self.task_id, round_, validator)
         return self.client.send(f"dissent:{round_}:{validator.lower()}", fn)
 
-    def mark_failed(self, round_: int) -> Receipt:
-        return self.client.send(f"failed:{round_}", self.coordinator.functions.markFailed(self.task_id, round_))
+    def mark_failed(self, round_: int, attempt: int = 0) -> Receipt:
+        """Each attempt is its own journaled transaction: one mined with a revert (its block was
+        stamped before the deadline) must not stop a later one."""
+        purpose = f"failed:{round_}" if attempt == 0 else f"failed:{round_}:{attempt}"
+        return self.client.send(purpose, self.coordinator.functions.markFailed(self.task_id, round_))
