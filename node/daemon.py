@@ -268,13 +268,17 @@ class NodeDaemon:
                 or self.store.transaction(f"attest:{round_}") is not None
                 or bool(self.store.envelopes(round_)))
 
-    async def _current_global(self, task: TaskInfo, p2p: P2PService) -> tuple[Delta, str]:
-        """The global adapter the round trains from: the latest on chain, by its hash."""
+    async def _start_global(self, task: TaskInfo, p2p: P2PService, round_: int) -> tuple[Delta, str]:
+        """The global adapter the round trains from: the latest on chain when the round began,
+        by its hash. Kept in the store: a node that resumes a round after it finalized must not
+        take the round's own result for its start."""
         assert self.learner is not None
-        wanted = _hex(task.latest_global)
+        key = f"start-global:{round_}"
+        wanted = self.store.get_meta(key) or _hex(task.latest_global)
+        self.store.set_meta(key, wanted)
         path = self.globals_dir / f"{wanted}.safetensors"
         if not path.exists():
-            if task.latest_global == task.initial_global:
+            if wanted == _hex(task.initial_global):
                 _, data, digest = self.learner.initial_global()
                 if digest != wanted:
                     raise ResultMismatch(f"initial global {digest} differs from the task's {wanted}")
@@ -295,7 +299,7 @@ class NodeDaemon:
 
     async def _round(self, p2p: P2PService, task: TaskInfo, round_: int) -> None:
         commit_start, commit_end, reveal_end, attest_end = task.windows(round_)
-        global_state, global_hash = await self._current_global(task, p2p)
+        global_state, global_hash = await self._start_global(task, p2p, round_)
         if self.config.is_trainer and self.config.node.behaviour != "noshow":
             await self._train_and_commit(round_, global_state, global_hash, commit_start, commit_end)
         await self._sleep_until(commit_end)
@@ -611,8 +615,9 @@ class NodeDaemon:
             self.metrics.ppl.labels(adapter="global").set(ppl)
             if self.personalizer is not None:
                 with self._timed(round_, "personalize"):
+                    known = {"global": ppl} | ({"base": self.status.ppl["base"]} if "base" in self.status.ppl else {})
                     report = await trio.to_thread.run_sync(self.personalizer.update, round_, start_global, state,
-                                                           result.verdicts, self._round_deltas(p2p, round_))
+                                                           result.verdicts, self._round_deltas(p2p, round_), known)
                 self.status.ppl[f"personal@{round_}"] = report.ppl["personal"]
                 self.metrics.ppl.labels(adapter="personal").set(report.ppl["personal"])
         self.metrics.rounds.labels(outcome="finalized").inc()

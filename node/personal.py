@@ -232,17 +232,21 @@ class Personalizer:
             set_adapter_state(self.model, saved)
 
     def update(self, round_: int, start_global: Delta, new_global: Delta, verdicts: Iterable[HasVerdict],
-               deltas: Mapping[str, Delta]) -> PersonalReport:
+               deltas: Mapping[str, Delta], known_ppl: Mapping[str, float] | None = None) -> PersonalReport:
         """Fold round ``round_`` in: ``start_global`` is the global the round trained from,
         ``new_global`` the settled one; only deltas with an ACCEPTED verdict are used. A round
-        already folded in (a restart that settles it again) returns its saved report."""
+        already folded in (a restart that settles it again) returns its saved report.
+        ``known_ppl`` may hold the held-out perplexities of "base" and "global" that the caller
+        measured already (the node does, for its status), so they are not evaluated twice."""
         if round_ <= self.round:
             return self.report(round_)
         state, report = personalize(start_global, new_global, self.state, verdicts, deltas,
                                     lambda s: self._nll(self.selection, s), round_, self.params)
+        known = known_ppl or {}
         if self.base_ppl is None:
-            self.base_ppl = math.exp(self._nll(self.held_out, None))
-        ppl = {"base": self.base_ppl, "global": math.exp(self._nll(self.held_out, new_global)),
+            self.base_ppl = known["base"] if "base" in known else math.exp(self._nll(self.held_out, None))
+        ppl = {"base": self.base_ppl,
+               "global": known["global"] if "global" in known else math.exp(self._nll(self.held_out, new_global)),
                "personal": math.exp(self._nll(self.held_out, state))}
         report = replace(report, ppl=ppl)
         self._write(f"{round_}.json", report.to_json().encode())

@@ -52,6 +52,7 @@ class DemoConfig:
     seq_len: int = 64
     threads: int = 1
     reputation: bool = True
+    personal: bool = False  # honest peers keep personal adapters (default plans only)
     plans: tuple[PeerPlan, ...] | None = None  # who runs what (default: default_plans)
     terms: TaskTerms = field(default_factory=TaskTerms)
     engine: str = "anvil"
@@ -142,7 +143,8 @@ def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
         console.print("loading the base model to derive the task's hashes ...")
         model_hash, initial_global = model_facts(spec)
         create_task(w3, deployment, owner, spec, config.terms, model_hash, initial_global)
-        plans = list(config.plans) if config.plans else default_plans(config.peers, config.validators)
+        plans = list(config.plans) if config.plans else default_plans(config.peers, config.validators,
+                                                                       personal=config.personal)
         training = {"steps": config.steps, "batch_size": config.batch_size, "threads": config.threads}
         peers = make_peers(w3, deployment, owner, plans, workdir, task_file, deployment_file, DEMO_PASSWORD,
                            config.terms, training, config.key_seed)

@@ -55,6 +55,7 @@ class PeerPlan:
     validator: bool
     topics: tuple[str, ...]
     host: str = "127.0.0.1"  # the address it listens on (its namespace's, in network fault tests)
+    personal: bool = False  # keep a personal adapter (node/personal.py) besides the global
 
 
 @dataclass(frozen=True)
@@ -89,13 +90,16 @@ def create_task(w3: Web3, deployment: Deployment, owner: str, spec: TaskSpec, te
     return task_id
 
 
-def default_plans(peers: int, validators: int = 3, topics: Sequence[str] = DEMO_TOPICS) -> list[PeerPlan]:
+def default_plans(peers: int, validators: int = 3, topics: Sequence[str] = DEMO_TOPICS,
+                  personal: bool = False) -> list[PeerPlan]:
     """Honest peers first (the first `validators` of them also validate), then one scaling
-    attacker and one zero-delta free rider (when there are at least 4 peers)."""
+    attacker and one zero-delta free rider (when there are at least 4 peers). With `personal`,
+    the honest peers keep personal adapters."""
     behaviours = ["honest"] * peers
     if peers >= 4:
         behaviours[-2:] = ["scaling", "zero"]
-    return [PeerPlan(f"peer{i}", b, i < validators and b == "honest", (topics[i % len(topics)],))
+    return [PeerPlan(f"peer{i}", b, i < validators and b == "honest", (topics[i % len(topics)],),
+                     personal=personal and b == "honest")
             for i, b in enumerate(behaviours)]
 
 
@@ -126,7 +130,7 @@ def make_peers(w3: Web3, deployment: Deployment, funder: str, plans: Sequence[Pe
             "chain": {"deployment": str(deployment_file), "task_file": str(task_file)},
             "p2p": {"listen": f"/ip4/{plan.host}/tcp/{ports[i]}",
                     "bootstrap": [a for j, a in enumerate(addrs) if j != i]},
-            "training": {"topics": list(plan.topics), **training},
+            "training": {"topics": list(plan.topics), "personal": plan.personal, **training},
         }
         path = root / f"{plan.name}.toml"
         path.write_text(tomli_w.dumps(config))

@@ -38,13 +38,19 @@ def ledger_tables(run: DemoRun) -> list[Table]:
 
 
 def ppl_table(run: DemoRun, rounds: int) -> Table:
-    table = Table("peer", "topics", "base", *(f"global after round {r}" for r in range(rounds)),
+    """Held-out perplexity per peer: base model, then the global (and the personal adapter, where
+    a peer keeps one) after each round."""
+    personal = any(p.plan.personal for p in run.peers)
+    columns = [(f"global@{r}", f"global after round {r}") for r in range(rounds)]
+    if personal:
+        columns += [(f"personal@{r}", f"personal after round {r}") for r in range(rounds)]
+    table = Table("peer", "topics", "base", *(title for _, title in columns),
                   title="held-out perplexity on each peer's own topics")
     for p in run.peers:
         s = run.statuses.get(p.plan.name)
         ppl = s.ppl if s else {}
         table.add_row(p.plan.name, ",".join(p.plan.topics), f"{ppl.get('base', float('nan')):.1f}",
-                      *(f"{ppl[f'global@{r}']:.1f}" if f"global@{r}" in ppl else "-" for r in range(rounds)))
+                      *(f"{ppl[key]:.1f}" if key in ppl else "-" for key, _ in columns))
     return table
 
 
@@ -55,13 +61,15 @@ def demo_cmd(
     steps: Annotated[int, typer.Option(help="Training steps per peer per round.")] = 10,
     commit_s: Annotated[int, typer.Option(help="Commit window (must fit training), seconds.")] = 150,
     engine: Annotated[str, typer.Option(help="Local chain: anvil or hardhat.")] = "anvil",
+    personal: Annotated[bool, typer.Option(
+        help="Honest peers also keep personal adapters (node/personal.py); the table shows them.")] = False,
     workdir: Annotated[Path | None, typer.Option(help="Keep keys, configs, logs and state here.")] = None,
 ) -> None:
     """Run a local loraswarm network end to end and print the ledger."""
     if peers < 2 or validators < 1 or validators > peers:
         raise typer.BadParameter("need at least 2 peers and 1..peers validators")
     config = DemoConfig(peers=peers, rounds=rounds, validators=validators, steps=steps,
-                        terms=TaskTerms(commit_s=commit_s), engine=engine, workdir=workdir)
+                        terms=TaskTerms(commit_s=commit_s), engine=engine, workdir=workdir, personal=personal)
 
     def report(run: DemoRun) -> None:
         for table in ledger_tables(run):

@@ -1,7 +1,9 @@
-"""Config validation errors name the key; keystores round-trip and refuse wrong passwords."""
+"""Config validation errors name the key; keystores round-trip and refuse wrong passwords; `node
+status` shows what a node reported."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ from eth_account import Account
 
 from loraswarm.node.config import ConfigError, Role, load_config
 from loraswarm.node.keys import KeystoreError, import_key, list_keys, load_account, new_key
+from loraswarm.node.status import NodeStatus
 from tests.support import run_cli
 
 GOOD = """
@@ -88,3 +91,22 @@ def test_keys_cli_never_prints_the_private_key(tmp_path: Path) -> None:
     for out in (imported, listed, created):
         assert secret.key.hex().removeprefix("0x") not in out.stdout + out.stderr
     assert len(list_keys(tmp_path)) == 2
+
+
+def test_node_status_reads_the_status_file_and_says_when_there_is_none(tmp_path: Path) -> None:
+    path = tmp_path / "peer.toml"
+    path.write_text(GOOD)
+    missing = run_cli("node", "status", "--config", str(path))
+    assert missing.returncode == 2 and "has this node run yet" in missing.stderr
+    data_dir = tmp_path / "data" / "peer-1"
+    data_dir.mkdir(parents=True)
+    NodeStatus("peer-1", "0xabc", ["trainer"], "honest", round=1, phase="settled",
+               ppl={"base": 90.0, "global@0": 80.5, "personal@0": 77.25, "global@1": 70.0},
+               verdicts={"0": "ACCEPTED", "1": "ACCEPTED"}).write(data_dir / "status.json")
+    shown = run_cli("node", "status", "--config", str(path))
+    assert shown.returncode == 0, shown.stderr
+    rows = [line.split() for line in shown.stdout.splitlines()]
+    assert ["│", "0", "│", "ACCEPTED", "│", "80.50", "│", "77.25", "│"] in rows, shown.stdout
+    assert ["│", "1", "│", "ACCEPTED", "│", "70.00", "│", "-", "│"] in rows, shown.stdout
+    as_json = run_cli("node", "status", "--config", str(path), "--json")
+    assert json.loads(as_json.stdout)["ppl"]["personal@0"] == 77.25

@@ -3,7 +3,8 @@ contracts, two rounds.
 
 Five peers start together (two honest validators, an honest trainer, a scaling attacker and a
 zero-delta free rider); a sixth joins after round 0 finalized, fetches that round's global by its
-on-chain hash and trains from it. The same plan, with the same accounts (key_seed), runs twice:
+on-chain hash and trains from it. The victim and the free rider keep personal adapters. The
+same plan, with the same accounts (key_seed), runs twice:
 
 - clean: the protocol's outcome (verdicts, slashes, rewards, the ledger);
 - with a ``kill -9`` at every phase boundary, each node restarted at once: after the commit
@@ -46,8 +47,9 @@ from tests.support import run_cli
 ROUNDS = 2
 PLANS = (
     PeerPlan("val0", "honest", True, ("computers",)), PeerPlan("val1", "honest", True, ("science",)),
-    PeerPlan("victim", "honest", False, ("politics",)), PeerPlan("scaling", "scaling", False, ("education",)),
-    PeerPlan("zero", "zero", False, ("law",)), PeerPlan("late", "honest", False, ("food",)),
+    PeerPlan("victim", "honest", False, ("politics",), personal=True),
+    PeerPlan("scaling", "scaling", False, ("education",)),
+    PeerPlan("zero", "zero", False, ("law",), personal=True), PeerPlan("late", "honest", False, ("food",)),
 )
 LATE = "late"
 # The attest window is long enough for a validator killed after sealing to restart and open; the
@@ -76,6 +78,7 @@ class Observed:
     attested_globals: dict[int, set[bytes]]
     ledger: dict[str, dict[str, Any]]  # name -> `loraswarm ledger peers` row
     rounds: list[dict[str, Any]]
+    personal: dict[tuple[str, int], bytes]  # (name, round) -> personal adapter file
     killed: Counter[str] = field(default_factory=Counter)
     workdir: Path = Path()
 
@@ -211,6 +214,8 @@ def _observe(net: Network, killed: Counter[str]) -> Observed:
         attested_globals=attested_globals,
         ledger={names[row["account"].lower()]: row for row in json.loads(peers_out.stdout)},
         rounds=json.loads(rounds_out.stdout),
+        personal={(p.plan.name, int(f.stem)): f.read_bytes() for p in net.peers
+                  for f in (p.data_dir / "personal").glob("*.safetensors")},
         killed=killed,
         workdir=net.workdir,
     )
@@ -249,6 +254,28 @@ def test_two_rounds_with_an_attacker_a_free_rider_and_a_late_joiner(clean: Obser
 
 
 @pytest.mark.e2e
+def test_personal_adapters_take_only_accepted_deltas_and_show_in_the_node_status(clean: Observed) -> None:
+    addresses = {name: address for address, name in clean.names.items()}
+    honest = {addresses[n] for n in ("val0", "val1", "victim")}
+    for name in ("victim", "zero"):
+        out = run_cli("node", "status", "--config", str(clean.workdir / f"{name}.toml"), "--json")
+        assert out.returncode == 0, out.stderr
+        ppl = json.loads(out.stdout)["ppl"]
+        for r in range(ROUNDS):
+            report = json.loads((clean.workdir / name / "personal" / f"{r}.json").read_text())
+            assert (name, r) in clean.personal and ppl[f"personal@{r}"] == report["ppl"]["personal"]
+            assert report["ppl"]["global"] == ppl[f"global@{r}"]
+            # every delta it held was judged: the honest ones entered, the attacker's and the
+            # free rider's never did
+            accepted = honest | ({addresses[LATE]} if r > 0 else set())  # the late joiner from round 1
+            assert set(report["weights"]) == accepted, (name, r, report)
+            assert set(report["excluded"]) == {addresses["scaling"], addresses["zero"]}, (name, r, report)
+            assert report["excluded"][addresses["zero"]] == "ZERO_UPDATE"
+    table = run_cli("node", "status", "--config", str(clean.workdir / "victim.toml"))
+    assert table.returncode == 0 and "ppl personal" in table.stdout, table.stdout
+
+
+@pytest.mark.e2e
 def test_kill_9_at_every_phase_boundary_and_an_rpc_outage_change_no_outcome(clean: Observed, tmp_path: Path) -> None:
     crashed = run_plan(tmp_path / "net", CRASH_POINTS, KILLED_AFTER_COMMIT, OUTAGE_S)
     # Every fault was injected: each crash point fired once, the outside kill once.
@@ -265,6 +292,9 @@ def test_kill_9_at_every_phase_boundary_and_an_rpc_outage_change_no_outcome(clea
     fields = ("accepted", "rejected", "rewards_claimed", "slashed", "slash_reasons")
     assert {n: {f: r[f] for f in fields} for n, r in crashed.ledger.items()} == {
         n: {f: r[f] for f in fields} for n, r in clean.ledger.items()}
+    # Personal adapters too: the victim's across its kill, the free rider's across a restart in
+    # settlement (after its round finalized), bit for bit.
+    assert crashed.personal == clean.personal and len(clean.personal) == 2 * ROUNDS
     # Nothing was sent twice: one commit per peer and round, one seal and one opening per validator.
     assert crashed.sent == clean.sent
     assert set(crashed.sent.values()) == {1}
