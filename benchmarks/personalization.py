@@ -42,7 +42,7 @@ from loraswarm.node.training import (
     train_lora,
 )
 
-TOPICS = [["computers"], ["food"], ["law"]]
+TOPICS = [["zippy"], ["songs-poems"], ["startrek"]]  # topics that differ in kind (see tests/personal)
 POISONED = "0x" + "ee" * 20
 NORM_BOUND = 50.0  # the task spec's default
 
@@ -58,10 +58,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    rounds = args.rounds or (2 if args.quick else 3)
+    rounds = args.rounds or (1 if args.quick else 3)
     steps = args.steps or (3 if args.quick else 8)
     seq_len, batch, held_records = (48, 4, 6) if args.quick else (64, 4, 16)
-    params = PersonalParams()
+    # each candidate is one pass over the selection set: quick takes 8 blocks, not the default 32
+    params = PersonalParams(selection_blocks=8) if args.quick else PersonalParams()
 
     set_threads(args.threads)
     began = time.perf_counter()
