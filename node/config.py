@@ -62,8 +62,10 @@ class TrainingSection(Strict):
     threads: int = Field(default=1, ge=1, le=256)
     seed: int = 0
     eval_records: int = Field(default=16, ge=1)
-    # Keep a personal adapter built from the round's accepted deltas (node/personal.py).
+    # Keep a personal adapter built from the round's accepted deltas (node/personal.py); its
+    # candidates are compared on this many of the peer's training blocks (each one pass).
     personal: bool = False
+    personal_selection_blocks: int = Field(default=32, ge=1, le=1024)
 
 
 class MetricsSection(Strict):

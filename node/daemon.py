@@ -46,7 +46,7 @@ from loraswarm.node.p2p.envelope import GlobalAdapter, ResultNote, Update, decod
 from loraswarm.node.p2p.errors import PublishRefused
 from loraswarm.node.p2p.keys import identity_from_account
 from loraswarm.node.p2p.service import P2PConfig, P2PService, Received
-from loraswarm.node.personal import Personalizer
+from loraswarm.node.personal import Personalizer, PersonalParams
 from loraswarm.node.round_result import ResultMismatch, RoundResult
 from loraswarm.node.state.store import Commitment, StateStore
 from loraswarm.node.status import NodeStatus
@@ -151,7 +151,8 @@ class NodeDaemon:
             partial(Learner, self.spec_file, self.config.training, _hex(task.base_model_hash)))
         await trio.to_thread.run_sync(self.learner.load_data)
         if self.config.training.personal and self.config.is_trainer:
-            self.personalizer = Personalizer.from_learner(self.learner, self.config.node.data_dir)
+            params = PersonalParams(selection_blocks=self.config.training.personal_selection_blocks)
+            self.personalizer = Personalizer.from_learner(self.learner, self.config.node.data_dir, params)
         if self.config.is_trainer and "base" not in self.status.ppl:
             self._set(-1, "evaluating the base model")
             self.status.ppl["base"] = await trio.to_thread.run_sync(self.learner.held_out_ppl, None)

@@ -53,6 +53,8 @@ class DemoConfig:
     threads: int = 1
     reputation: bool = True
     personal: bool = False  # honest peers keep personal adapters (default plans only)
+    # A quarter of the node default: on 2 cores a settlement must leave the next round time to train.
+    personal_selection_blocks: int = 8
     plans: tuple[PeerPlan, ...] | None = None  # who runs what (default: default_plans)
     terms: TaskTerms = field(default_factory=TaskTerms)
     engine: str = "anvil"
@@ -145,7 +147,8 @@ def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
         create_task(w3, deployment, owner, spec, config.terms, model_hash, initial_global)
         plans = list(config.plans) if config.plans else default_plans(config.peers, config.validators,
                                                                        personal=config.personal)
-        training = {"steps": config.steps, "batch_size": config.batch_size, "threads": config.threads}
+        training = {"steps": config.steps, "batch_size": config.batch_size, "threads": config.threads,
+                    "personal_selection_blocks": config.personal_selection_blocks}
         peers = make_peers(w3, deployment, owner, plans, workdir, task_file, deployment_file, DEMO_PASSWORD,
                            config.terms, training, config.key_seed)
         console.print(f"task 1 created (base model {model_hash[:14]}..., initial global {initial_global[:14]}...); "

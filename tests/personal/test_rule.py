@@ -100,10 +100,12 @@ def test_the_global_wins_when_no_delta_helps_and_the_offset_is_carried_when_it_d
 
 def test_selection_split_is_seeded_disjoint_and_capped() -> None:
     blocks = repetitive_blocks(seq_len=8, n_tokens=8 * 200)
-    rest, chosen = split_selection(blocks, PersonalParams(selection_fraction=0.1, selection_blocks=8))
-    again = split_selection(blocks)[1]
+    params = PersonalParams(selection_fraction=0.1, selection_blocks=8)
+    rest, chosen = split_selection(blocks, params)
+    again = split_selection(blocks, params)[1]
     assert len(chosen) == 8 and len(rest) == len(blocks) - 8
     assert torch.equal(chosen.input_ids, again.input_ids)
+    assert len(split_selection(blocks)[1]) == 32  # the default: a fifth of 200 blocks, capped at 32
     with pytest.raises(ValueError):
         split_selection(blocks.subset(torch.arange(1)))
 
