@@ -616,7 +616,7 @@ class NodeDaemon:
             self.metrics.ppl.labels(adapter="global").set(ppl)
             if self.personalizer is not None:
                 with self._timed(round_, "personalize"):
-                    known = {"global": ppl} | ({"base": self.status.ppl["base"]} if "base" in self.status.ppl else {})
+                    known = {"base": self.status.ppl["base"], "global": ppl}  # trainers measure base at start
                     report = await trio.to_thread.run_sync(self.personalizer.update, round_, start_global, state,
                                                            result.verdicts, self._round_deltas(p2p, round_), known)
                 self.status.ppl[f"personal@{round_}"] = report.ppl["personal"]
