@@ -113,9 +113,14 @@ class NodeDaemon:
         return await trio.to_thread.run_sync(partial(fn, *args), abandon_on_cancel=True)
 
     def _stalled(self, seconds: float) -> None:
+        """Called on a chain-call worker thread while the RPC is down. Showing the stall is a
+        courtesy: it must never end the call it reports on."""
         logger.warning("chain RPC unreachable for %.0f s; retrying", seconds)
         self.status.detail = f"chain RPC unreachable for {seconds:.0f} s; retrying"
-        self.status.write(self.status_path)
+        try:
+            self.status.write(self.status_path)
+        except (OSError, RuntimeError) as exc:  # RuntimeError: the trio thread changed a dict meanwhile
+            logger.warning("status not updated: %s", exc)
 
     def _set(self, round_: int, phase: str, detail: str = "") -> None:
         self.status.round, self.status.phase, self.status.detail = round_, phase, detail

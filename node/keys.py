@@ -16,6 +16,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from loraswarm.errors import LoraswarmError
+from loraswarm.files import write_atomic
 
 PASSWORD_ENV = "LORASWARM_PASSWORD"
 
@@ -42,13 +43,7 @@ def write_key(account: LocalAccount, directory: Path, password: str, kdf: str = 
     if path.exists():
         raise KeystoreError(f"a keystore for {account.address} already exists at {path}")
     encrypted = Account.encrypt(account.key, password, kdf=kdf)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(encrypted, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    write_atomic(path, json.dumps(encrypted))  # mode 0600
     return KeyFile(path, account.address)
 
 

@@ -39,6 +39,7 @@ from typing import Protocol
 import torch
 from peft import PeftModel
 
+from loraswarm.files import write_atomic
 from loraswarm.node.codec import AdapterSpec, Codec, Delta, decode_delta, encode_delta
 from loraswarm.node.learner import Learner
 from loraswarm.node.training.adapter import get_adapter_state, set_adapter_state
@@ -258,6 +259,4 @@ class Personalizer:
         return report
 
     def _write(self, name: str, data: bytes) -> None:
-        tmp = self.dir / (name + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(self.dir / name)
+        write_atomic(self.dir / name, data)

@@ -4,10 +4,17 @@ change: the demo's live view and operators read it without talking to the node."
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from loraswarm.files import write_atomic
+
+# The node's trio thread and its chain-call worker threads (stall notices) both write the status;
+# one at a time, so that an older snapshot never replaces a newer one.
+_WRITE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -30,10 +37,10 @@ class NodeStatus:
     updated_at: float = 0.0
 
     def write(self, path: Path) -> None:
-        self.updated_at = time.time()
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), sort_keys=True))
-        tmp.replace(path)
+        with _WRITE_LOCK:
+            self.updated_at = time.time()
+            # not fsynced: a view, rewritten on every change
+            write_atomic(path, json.dumps(asdict(self), sort_keys=True), durable=False)
 
     @classmethod
     def read(cls, path: Path) -> NodeStatus | None:

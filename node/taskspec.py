@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loraswarm.errors import LoraswarmError
+from loraswarm.files import write_atomic
 
 
 class TaskSpecError(LoraswarmError):
@@ -49,10 +50,7 @@ class TaskSpec(BaseModel):
         return "0x" + hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
     def write(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.model_dump(mode="json"), indent=1))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(self.model_dump(mode="json"), indent=1))
 
     @classmethod
     def read(cls, path: Path) -> TaskSpec:

@@ -17,6 +17,7 @@ from typing import Any
 import solcx
 
 from loraswarm.errors import CompileError, ToolchainMissing
+from loraswarm.files import write_atomic
 from loraswarm.paths import (
     COMPILER_CONFIG,
     CONTRACT_BUILD_DIR,
@@ -119,9 +120,7 @@ def _artifacts_from_output(output: dict[str, Any]) -> dict[str, Artifact]:
 def _write(artifacts: dict[str, Artifact], digest: str, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for artifact in artifacts.values():
-        tmp = out_dir / f".{artifact.name}.json.tmp"
-        tmp.write_text(json.dumps(artifact.__dict__, indent=1))
-        tmp.replace(out_dir / f"{artifact.name}.json")
+        write_atomic(out_dir / f"{artifact.name}.json", json.dumps(artifact.__dict__, indent=1))
     (out_dir / "digest").write_text(digest)
 
 

@@ -27,6 +27,7 @@ from loraswarm.errors import (
     DeploymentMissing,
     WrongChainId,
 )
+from loraswarm.files import write_atomic
 from loraswarm.protocol.chain import COORDINATOR, STAKING, TOKEN
 from loraswarm.protocol.jsonguard import check_depth
 from loraswarm.scripts.compile import Artifact, compile_contracts
@@ -175,10 +176,7 @@ def write_deployment(deployment: Deployment, path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise DeploymentExists(f"{path} already holds a deployment on chain {deployment.chain_id}; "
                                "pass --force to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(deployment.to_json())
-    tmp.replace(path)
+    write_atomic(path, deployment.to_json())
 
 
 def check_deployment_file(path: Path, force: bool) -> None:

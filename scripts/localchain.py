@@ -20,6 +20,7 @@ from typing import Literal
 from web3 import HTTPProvider, Web3
 
 from loraswarm.errors import ChainNotRunning, ChainUnreachable, PortInUse, ToolchainMissing
+from loraswarm.files import write_atomic
 from loraswarm.paths import NODE_MODULES, PROJECT_ROOT
 
 Engine = Literal["anvil", "hardhat"]
@@ -158,9 +159,7 @@ def start_chain(engine: Engine, port: int, state_dir: Path, block_time: int | No
         # hardhat keeps automine on and adds interval blocks (anvil's --mixed-mining)
         Web3(HTTPProvider(rpc_url)).provider.make_request("evm_setIntervalMining", [block_time * 1000])
     record = ChainRecord(engine, port, proc.pid, rpc_url, chain_id, str(log_path))
-    tmp = _record_path(state_dir).with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(record), indent=1))
-    tmp.replace(_record_path(state_dir))
+    write_atomic(_record_path(state_dir), json.dumps(asdict(record), indent=1))
     return record
 
 

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from loraswarm.files import write_atomic
 from loraswarm.node.codec import Codec, content_hash, encode_delta
 from loraswarm.node.training import (
     DpParams,
@@ -26,7 +27,7 @@ from loraswarm.node.training import (
     require_base_model,
     set_threads,
 )
-from loraswarm.node.training.local import local_update, read_adapter, save_adapter, select_texts, write_atomic
+from loraswarm.node.training.local import local_update, read_adapter, save_adapter, select_texts
 
 app = typer.Typer(help="Train a LoRA adapter locally and evaluate adapters.", no_args_is_help=True)
 console = Console()

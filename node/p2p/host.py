@@ -9,7 +9,6 @@ from the book and a peer that comes back is redialled without anyone's help.
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
+from loraswarm.files import write_atomic
 from loraswarm.node.p2p.keys import PeerIdentity
 
 logger = logging.getLogger(__name__)
@@ -118,13 +118,7 @@ class PeerBook:
         ]
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".peers-")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(self.peers, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(self.peers, indent=1, sort_keys=True))
 
 
 @dataclass

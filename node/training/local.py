@@ -4,8 +4,6 @@ The CLI and the node daemon call these; they hold no logic of their own."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 from peft import PeftModel
 from transformers import PreTrainedTokenizerBase
 
+from loraswarm.files import write_atomic
 from loraswarm.node.codec import AdapterSpec, Codec, CodecError, Delta, decode_delta, encode_delta
 from loraswarm.node.training.adapter import apply_delta, compute_delta
 from loraswarm.node.training.corpus import chat_formatter, load_texts, peer_data, split_held_out
@@ -66,19 +65,6 @@ def local_update(
     delta, norm = privatize(delta, dp)
     accountant.record_round()
     return LocalUpdate(apply_delta(global_state, delta), delta, result.stats, norm, accountant.epsilon())
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so an interrupted write never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_adapter(path: Path, state: Delta, spec: AdapterSpec) -> None:

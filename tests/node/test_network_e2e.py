@@ -106,7 +106,15 @@ def _outage(chain_dir: Path, seconds: float, procs: Mapping[str, subprocess.Pope
     time.sleep(seconds)
     exited = {name: proc.returncode for name, proc in procs.items() if proc.poll() is not None}
     _restart_chain(chain_dir, record, state)
-    assert not exited, ("nodes exited while the chain was down", exited, chain_dir.parent)
+    assert not exited, ("nodes exited while the chain was down", exited, _tails(chain_dir.parent, exited))
+
+
+def _tails(workdir: Path, names: Mapping[str, object], lines: int = 25) -> dict[str, str]:
+    """The end of each named node's output: CI keeps only the test report."""
+    def tail(name: str) -> str:
+        log = workdir / name / "stdout.log"
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.is_file() else "(no output)"
+    return {name: tail(name) for name in names}
 
 
 def _restart_chain(chain_dir: Path, record: localchain.ChainRecord, state: Path) -> None:
@@ -166,8 +174,8 @@ def run_plan(workdir: Path, crash_points: Mapping[str, str], kill_after_commit: 
                 if LATE not in procs and validator is not None and "0" in validator.verdicts:
                     procs[LATE] = launch(peers[LATE], 1)  # round 0 has settled
                 time.sleep(0.3)
-            codes = {name: proc.returncode for name, proc in procs.items()}
-            assert all(code == 0 for code in codes.values()), (codes, workdir)
+            failed = {name: proc.returncode for name, proc in procs.items() if proc.returncode != 0}
+            assert not failed, (failed, _tails(workdir, failed))
         finally:
             stop(procs)
         return _observe(net, killed)
