@@ -158,9 +158,8 @@ class NodeDaemon:
         if self.config.training.personal and self.config.is_trainer:
             params = PersonalParams(selection_blocks=self.config.training.personal_selection_blocks)
             self.personalizer = Personalizer.from_learner(self.learner, self.config.node.data_dir, params)
-        if self.config.is_trainer and "base" not in self.status.ppl:
-            self._set(-1, "evaluating the base model")
-            self.status.ppl["base"] = await trio.to_thread.run_sync(self.learner.held_out_ppl, None)
+        if self.config.is_trainer:
+            self.status.ppl["base"] = await self._base_ppl()
             self.metrics.ppl.labels(adapter="base").set(self.status.ppl["base"])
         self._set(-1, "registering")
         await self._chain(self.chain.ensure_registered, self.config.is_trainer,
@@ -180,6 +179,18 @@ class NodeDaemon:
             await self._rounds(p2p)
             nursery.cancel_scope.cancel()
         self._set(self.status.round, "stopped")
+
+    async def _base_ppl(self) -> float:
+        """The base model's held-out perplexity, measured once per model and held-out set: a
+        restart after a crash skips the evaluation (seconds to minutes on a CPU)."""
+        assert self.learner is not None
+        key = "base-ppl:" + await trio.to_thread.run_sync(self.learner.held_out_key)
+        if (known := self.store.get_meta(key)) is not None:
+            return float(known)
+        self._set(-1, "evaluating the base model")
+        ppl = await trio.to_thread.run_sync(self.learner.held_out_ppl, None)
+        self.store.set_meta(key, repr(ppl))
+        return ppl
 
     async def _refresh_registry(self) -> None:
         peers, validators = await self._chain(self.chain.registered)

@@ -7,6 +7,7 @@ an all-zero delta (a free rider), ``noshow`` commits nothing.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +105,17 @@ class Learner:
         elif behaviour == "zero":
             delta = {k: torch.zeros_like(v) for k, v in delta.items()}
         return Update(delta, result.stats)
+
+    def held_out_key(self) -> str:
+        """Names what a base-model perplexity was measured on: the base model and the exact
+        held-out tokens (a changed config or data file gives another key)."""
+        if self.eval_blocks is None:
+            self.load_data()
+        assert self.eval_blocks is not None
+        digest = hashlib.sha256(self.model_hash.encode())
+        for tensor in (self.eval_blocks.input_ids, self.eval_blocks.labels):
+            digest.update(tensor.contiguous().numpy().tobytes())
+        return digest.hexdigest()
 
     def held_out_ppl(self, state: Delta | None) -> float:
         """Perplexity of the base model (state None) or of an adapter on the peer's held-out text."""
