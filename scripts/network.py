@@ -15,11 +15,7 @@ from eth_utils import keccak
 from web3 import Web3
 
 from loraswarm.node.keys import write_key
-from loraswarm.node.learner import encode_global, lora_params
-from loraswarm.node.p2p.keys import identity_from_account
 from loraswarm.node.taskspec import TaskSpec
-from loraswarm.node.training.adapter import adapter_spec, initial_adapter
-from loraswarm.node.training.model import load_base_model
 from loraswarm.protocol.rules import DEFAULT_RULE
 from loraswarm.scripts.deploy import Deployment, attach, send
 from loraswarm.scripts.localchain import free_port
@@ -68,6 +64,12 @@ class PeerFiles:
 
 def model_facts(spec_file: TaskSpec, model: Path | None = None) -> tuple[str, str]:
     """(base model hash, initial global adapter hash) for a task spec."""
+    # Imported here: torch, transformers and peft take seconds to load, and every command of the
+    # CLI imports this module (`loraswarm --help` included); only this function needs them.
+    from loraswarm.node.learner import encode_global, lora_params
+    from loraswarm.node.training.adapter import adapter_spec, initial_adapter
+    from loraswarm.node.training.model import load_base_model
+
     base, _tokenizer, model_hash = load_base_model(model)
     spec = adapter_spec(base, lora_params(spec_file))
     _data, global_hash = encode_global(initial_adapter(spec, spec_file.init_seed), spec)
@@ -110,6 +112,8 @@ def make_peers(w3: Web3, deployment: Deployment, funder: str, plans: Sequence[Pe
     bootstrap lists name every other peer (ports and peer ids are known before anyone starts).
     With ``key_seed`` each peer's key derives from it and the peer's name, so that two runs of
     one plan have the same accounts (their outcomes can then be compared leaf by leaf)."""
+    from loraswarm.node.p2p.keys import identity_from_account  # libp2p: as model_facts' imports
+
     token = attach(deployment, w3)["RewardToken"]
     accounts = [Account.create() if key_seed is None else Account.from_key(keccak(text=f"{key_seed}/{plan.name}"))
                 for plan in plans]

@@ -1,5 +1,8 @@
 """``loraswarm train topics|run|eval``: local LoRA training and evaluation, thin over
-loraswarm.node.training (mounted by the lead in loraswarm.cli)."""
+loraswarm.node.training (mounted by the lead in loraswarm.cli).
+
+The training stack (torch, transformers, peft) is imported inside the commands: it takes seconds
+to load, and every other command of the CLI, ``--help`` included, would pay for it."""
 
 from __future__ import annotations
 
@@ -9,25 +12,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-
-from loraswarm.files import write_atomic
-from loraswarm.node.codec import Codec, content_hash, encode_delta
-from loraswarm.node.training import (
-    DpParams,
-    LoraParams,
-    TrainConfig,
-    adapter_spec,
-    attach_lora,
-    evaluate_adapters,
-    initial_adapter,
-    list_topics,
-    load_base_model,
-    load_topics,
-    pack_texts,
-    require_base_model,
-    set_threads,
-)
-from loraswarm.node.training.local import local_update, read_adapter, save_adapter, select_texts
 
 app = typer.Typer(help="Train a LoRA adapter locally and evaluate adapters.", no_args_is_help=True)
 console = Console()
@@ -50,6 +34,8 @@ def _split(csv: str) -> list[str]:
 @app.command("topics")
 def topics_cmd() -> None:
     """List the fortunes topics with their record counts."""
+    from loraswarm.node.training import list_topics, load_topics
+
     counts = load_topics(list_topics())
     table = Table("topic", "records")
     for topic, records in counts.items():
@@ -84,6 +70,22 @@ def run_cmd(
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
     """Train from the global adapter on your topics or file; write the delta in the wire codec."""
+    from loraswarm.files import write_atomic
+    from loraswarm.node.codec import Codec, content_hash, encode_delta
+    from loraswarm.node.training import (
+        DpParams,
+        LoraParams,
+        TrainConfig,
+        adapter_spec,
+        attach_lora,
+        initial_adapter,
+        load_base_model,
+        pack_texts,
+        require_base_model,
+        set_threads,
+    )
+    from loraswarm.node.training.local import local_update, read_adapter, save_adapter, select_texts
+
     try:
         wire_codec = Codec.parse(codec)
     except ValueError as exc:
@@ -134,6 +136,17 @@ def eval_cmd(
     seed: Seed = 0,
 ) -> None:
     """Held-out perplexity per topic: the base model and each adapter."""
+    from loraswarm.node.training import (
+        LoraParams,
+        adapter_spec,
+        attach_lora,
+        evaluate_adapters,
+        load_base_model,
+        pack_texts,
+        set_threads,
+    )
+    from loraswarm.node.training.local import read_adapter, select_texts
+
     set_threads(threads)
     base, tokenizer, _ = load_base_model(model)
     lora = LoraParams(rank=rank, target_modules=tuple(_split(targets)))
