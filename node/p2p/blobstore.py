@@ -82,11 +82,7 @@ class BlobStore:
 
 
 class PendingBlob:
-    """Bytes on their way into the store: hashed and written as they come, then verified.
-
-    Hashing and writing are separate steps so that a receiver can run them on two threads: for a
-    large blob each costs about as much as reading it off the network.
-    """
+    """Bytes on their way into the store: hashed and written as they come, then verified."""
 
     def __init__(self, store: BlobStore) -> None:
         self.store = store
@@ -98,13 +94,7 @@ class PendingBlob:
         self._file = os.fdopen(fd, "wb")
 
     def write(self, chunk: bytes) -> None:
-        self.hash(chunk)
-        self.store_bytes(chunk)
-
-    def hash(self, chunk: bytes) -> None:
         self._hasher.update(chunk)
-
-    def store_bytes(self, chunk: bytes) -> None:
         self._file.write(chunk)
         self.size += len(chunk)
         if self.size - self._synced >= SYNC_EVERY:
