@@ -18,8 +18,8 @@ from typing import Literal, get_args
 import numpy as np
 import torch
 import zstandard
-from eth_utils import keccak
 
+from loraswarm.keccak import keccak256
 from loraswarm.node.codec import safetensors_wire as wire
 from loraswarm.node.codec.errors import CodecError
 from loraswarm.node.codec.spec import AdapterSpec, Delta
@@ -57,7 +57,7 @@ class Codec:
 
 def content_hash(data: bytes) -> str:
     """keccak256 of the wire bytes, 0x-prefixed hex (what commitments and fetch-by-hash use)."""
-    return "0x" + keccak(data).hex()
+    return "0x" + keccak256(data).hex()
 
 
 def max_header_bytes(spec: AdapterSpec) -> int:
