@@ -10,6 +10,8 @@ crashes the node.
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from loraswarm.node.state.store import StateStore
 
 T = TypeVar("T")
 
+STALL_NOTICE_EVERY_S = 5.0
 TRANSIENT = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError, OSError)
 
 
@@ -57,6 +60,9 @@ class ChainClient:
         self.selectors = selectors
         self.retry = retry or RetryPolicy()
         self.on_stall = on_stall
+        self._outage_lock = threading.Lock()
+        self._down_since: float | None = None  # first failure of the current outage, any call
+        self._noticed = -math.inf
         self.chain_id = self.with_retry(lambda: int(w3.eth.chain_id))
 
     def with_retry(self, fn: Callable[[], T]) -> T:
@@ -65,15 +71,32 @@ class ChainClient:
         started = time.monotonic()
         while True:
             try:
-                return fn()
+                result = fn()
             except TRANSIENT as exc:
                 stalled = time.monotonic() - started
                 if stalled > self.retry.give_up_after_s:
                     raise RpcStalled(f"RPC unreachable for {stalled:.0f} s: {exc}") from exc
-                if self.on_stall is not None:
-                    self.on_stall(stalled)
+                self._notice_outage()
                 time.sleep(wait)
                 wait = min(wait * 2, self.retry.max_wait_s)
+            else:
+                with self._outage_lock:
+                    self._down_since = None
+                return result
+
+    def _notice_outage(self) -> None:
+        """Report the outage (its length so far, over all calls) to ``on_stall``: once when it
+        begins, then at most every STALL_NOTICE_EVERY_S, however many calls of the node wait."""
+        now = time.monotonic()
+        with self._outage_lock:
+            if self._down_since is None:
+                self._down_since, self._noticed = now, -math.inf
+            if now - self._noticed < STALL_NOTICE_EVERY_S:
+                return
+            self._noticed = now
+            down = now - self._down_since
+        if self.on_stall is not None:
+            self.on_stall(down)
 
     def call(self, fn: ContractFunction, purpose: str = "call") -> Any:
         try:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from eth_account import Account
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 
+from loraswarm.node.chain import client as client_module
 from loraswarm.node.chain.client import ChainClient, RetryPolicy
 from loraswarm.node.chain.errors import ChainRevert, RpcStalled
 from loraswarm.node.chain.reverts import error_selectors
@@ -103,4 +106,27 @@ def test_unreachable_rpc_stalls_then_reports(tmp_path: Path) -> None:
     with pytest.raises(RpcStalled):
         ChainClient(w3, Account.create(), StateStore(tmp_path / "s.sqlite"), {},
                     RetryPolicy(first_wait_s=0.05, give_up_after_s=0.5), on_stall=stalls.append)
-    assert len(stalls) >= 2
+    assert len(stalls) == 1 and stalls[0] < 0.5  # many retries, one notice (the next after 5 s)
+
+
+def test_one_outage_clock_for_all_calls_and_a_success_ends_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_module, "STALL_NOTICE_EVERY_S", 0.1)
+    stalls: list[float] = []
+    client = ChainClient(Web3(EthereumTesterProvider()), Account.create(), StateStore(tmp_path / "s.sqlite"), {},
+                         RetryPolicy(first_wait_s=0.02, max_wait_s=0.05), on_stall=stalls.append)
+    down_until = time.monotonic() + 0.6
+
+    def flaky() -> int:
+        if time.monotonic() < down_until:
+            raise ConnectionError("refused")
+        return 7
+
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(lambda _: client.with_retry(flaky), range(3))) == [7, 7, 7]
+    # three waiting calls, one clock: about one notice per 0.1 s, their outage lengths rising
+    assert 3 <= len(stalls) <= 8 and stalls == sorted(stalls) and stalls[-1] >= 0.4, stalls
+    assert client.with_retry(lambda: 1) == 1
+    down_until = time.monotonic() + 0.05
+    stalls.clear()
+    client.with_retry(flaky)
+    assert stalls and stalls[0] < 0.05  # a new outage starts from zero
