@@ -148,8 +148,23 @@ class ChainClient:
         status = "mined" if receipt["status"] == 1 else "reverted"
         self.store.finish_transaction(purpose, status, int(receipt["gasUsed"]))
         if status == "reverted":
-            raise ChainRevert(purpose, "reverted on chain", tx_hash)
+            raise ChainRevert(purpose, self._mined_revert(tx_hash, int(receipt["blockNumber"])), tx_hash)
         return Receipt(purpose, tx_hash, int(receipt["blockNumber"]), int(receipt["gasUsed"]))
+
+    def _mined_revert(self, tx_hash: str, block: int) -> str:
+        """Why a mined transaction reverted: its call replayed on the state its block left. That
+        names the usual cause, a transaction earlier in the block (e.g. another validator
+        executed the same slash first); a revert that depended on its own position may replay
+        cleanly, and then only "reverted on chain" is known."""
+        try:
+            tx = self.with_retry(lambda: self.w3.eth.get_transaction(tx_hash))
+            self.w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"]},
+                             block_identifier=block)
+        except (ContractCustomError, ContractLogicError) as exc:
+            return f"{revert_name(exc.data, self.selectors)} (mined)"
+        except TRANSIENT:
+            pass  # the reason is a courtesy: the receipt already says it failed
+        return "reverted on chain"
 
     def _receipt_or_none(self, tx_hash: str) -> Any:
         try:

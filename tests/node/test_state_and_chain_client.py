@@ -130,3 +130,30 @@ def test_one_outage_clock_for_all_calls_and_a_success_ends_it(tmp_path: Path, mo
     stalls.clear()
     client.with_retry(flaky)
     assert stalls and stalls[0] < 0.05  # a new outage starts from zero
+
+
+@pytest.mark.e2e
+def test_a_transaction_mined_with_a_revert_names_the_error(anvil_chain) -> None:
+    """Two transfers that each pass estimation but not both: the one mined second reverts, and
+    the client names the contract's error (replayed on its block's state) and journals it."""
+    w3, token, account, store, selectors = anvil_chain
+    client = ChainClient(w3, account, store, selectors)
+    w3.provider.make_request("evm_setAutomine", [False])
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(client.send, "pay:a", token.functions.transfer(Account.create().address, 800))
+        deadline = time.monotonic() + 30
+        while store.transaction("pay:a") is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        second = pool.submit(client.send, "pay:b", token.functions.transfer(Account.create().address, 800))
+        while store.transaction("pay:b") is None:
+            assert time.monotonic() < deadline and not second.done(), second
+            time.sleep(0.05)
+        time.sleep(0.5)  # both broadcast
+        w3.provider.make_request("evm_mine", [])
+        assert first.result(timeout=30).gas_used > 0
+        with pytest.raises(ChainRevert) as info:
+            second.result(timeout=30)
+    assert info.value.error == "ERC20InsufficientBalance (mined)"
+    journaled = store.transaction("pay:b")
+    assert journaled is not None and journaled.status == "reverted"
