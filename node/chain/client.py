@@ -80,8 +80,9 @@ class ChainClient:
                 time.sleep(wait)
                 wait = min(wait * 2, self.retry.max_wait_s)
             else:
-                with self._outage_lock:
-                    self._down_since = None
+                if self._down_since is not None:  # unlocked read: most calls see no outage
+                    with self._outage_lock:
+                        self._down_since = None
                 return result
 
     def _notice_outage(self) -> None:

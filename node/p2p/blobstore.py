@@ -9,13 +9,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from loraswarm.keccak import keccak256, keccak_stream
+from loraswarm.keccak import keccak_stream
 from loraswarm.node.p2p.errors import HashMismatch
 from loraswarm.protocol import wire
-
-
-def content_hash(data: bytes) -> bytes:
-    return keccak256(data)
 
 
 def hash_hex(digest: bytes) -> str:

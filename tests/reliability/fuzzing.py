@@ -24,10 +24,11 @@ from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loraswarm.keccak import keccak256
 from loraswarm.node.codec import Codec, CodecError, decode_delta, encode_delta
 from loraswarm.node.config import ConfigError, NodeConfig, load_config
 from loraswarm.node.p2p import blobproto
-from loraswarm.node.p2p.blobstore import BlobStore, content_hash
+from loraswarm.node.p2p.blobstore import BlobStore
 from loraswarm.node.p2p.envelope import Domain, GlobalAdapter, ResultNote, Update, decode, sign
 from loraswarm.node.p2p.errors import BlobUnavailable, DecodeError
 from loraswarm.node.p2p.gossip import EdgeValidator
@@ -230,7 +231,7 @@ class _Host:
 
 
 _BLOB = b"the honest blob " * 8
-_BLOB_HASH = content_hash(_BLOB)
+_BLOB_HASH = keccak256(_BLOB)
 _BLOB_VALID = [bytes([blobproto.FOUND]) + len(_BLOB).to_bytes(8, "big") + _BLOB, bytes([blobproto.NOT_FOUND])]
 # tmpfs where there is one: the blob store fsyncs every blob, which on a disk dominated the run.
 _SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") else None
