@@ -7,7 +7,7 @@ import pytest
 
 from loraswarm.node.p2p.envelope import Domain, Update, sign
 from loraswarm.node.p2p.keys import new_identity
-from loraswarm.node.p2p.procs import eventually
+from loraswarm.node.p2p.procs import PeerFailed, eventually
 from loraswarm.protocol import wire
 from tests.p2p.conftest import CHAIN_ID, COORDINATOR, TASK_ID
 
@@ -21,7 +21,9 @@ def test_four_peers_fetch_and_verify_2mb_and_16mb(swarm, connected):
     source = peers[0]
     # identify told each peer what the others speak; ping answers over the same connection
     answer = peers[1].request("ping", peer=source.peer_id)
-    assert answer["rtt_ms"] >= 0 and "/loraswarm/blob/1.0.0" in answer["protocols"]
+    assert isinstance(answer["rtt_ms"], int | float) and "/loraswarm/blob/1.0.0" in answer["protocols"]
+    with pytest.raises(PeerFailed, match="ping"):  # a peer nobody knows does not answer
+        peers[1].request("ping", peer=str(new_identity().peer_id))
     blobs = [source.request("put", size=2 * 2**20), source.request("put", size=16 * 2**20)]
     # one update per peer and round is the edge's spam limit: announce them in rounds 0 and 1
     for r, blob in enumerate(blobs):
