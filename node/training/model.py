@@ -12,6 +12,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,12 @@ _MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".json", ".model", ".txt", ".ggu
 _CHUNK = 1 << 20
 
 
+# transformers builds a model under process-wide state (empty "meta" weights, filled in later);
+# two threads loading at once interleave it, which left meta tensors in a model and broke every
+# later load of the process (seen in CI). One load at a time per process.
+_LOADING = threading.Lock()
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("LORASWARM_MODEL_CACHE", BUILD_DIR / "models"))
 
@@ -47,7 +54,11 @@ def load_base_model(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
     """Load the base causal LM in float32 with its tokenizer; return them with the model hash
     (``0x`` + sha256: of the GGUF file, or of a directory's model files and their names)."""
-    cache_dir = cache_dir or default_cache_dir()
+    with _LOADING:
+        return _load_base_model(path, cache_dir or default_cache_dir())
+
+
+def _load_base_model(path: Path | None, cache_dir: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
     if path is not None and path.is_dir():
         model_hash = directory_hash(path)
         return _load_hf_dir(path), AutoTokenizer.from_pretrained(path), model_hash

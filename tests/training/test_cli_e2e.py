@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,14 @@ def test_default_model_loads_from_cache_quickly(real_model: RealModel) -> None:
     began = time.perf_counter()
     _, _, model_hash = load_base_model()
     assert model_hash == real_model.model_hash and time.perf_counter() - began < 60
+
+
+def test_concurrent_loads_give_whole_models(real_model: RealModel) -> None:
+    # The network e2e test starts two networks at once, each loading the base model in a thread
+    # of the test process; two interleaved loads once left meta tensors behind and broke every
+    # later load of the process (model.py now loads one at a time).
+    with ThreadPoolExecutor(2) as pool:
+        loads = list(pool.map(lambda _: load_base_model(), range(2)))
+    for model, _, _ in [*loads, load_base_model()]:
+        assert not any(p.is_meta for p in model.parameters())
+    assert all(h == real_model.model_hash for _, _, h in loads)
