@@ -191,8 +191,10 @@ async def _drain(batches: trio.MemoryReceiveChannel[list[bytes]], pending: Pendi
 
 
 def _write_all(pending: PendingBlob, batch: list[bytes]) -> None:
-    for chunk in batch:
-        pending.write(chunk)
+    # One hash call and one write per batch, not per frame: each return from GIL-free C code must
+    # win the GIL back from the busy reader (up to the 5 ms switch interval), so fewer calls
+    # keep the thread hashing instead of waiting.
+    pending.write(b"".join(batch))
 
 
 async def _reset_quietly(stream: INetStream) -> None:
