@@ -31,8 +31,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 peers, 1 round, few steps (about a minute)")
     args = parser.parse_args()
     if args.quick:
-        config = DemoConfig(peers=3, rounds=1, validators=2, steps=4, batch_size=2, seq_len=32,
-                            terms=TaskTerms(commit_s=25, reveal_s=6, attest_s=20, start_delay_s=20))
+        config = DemoConfig(peers=3, rounds=1, validators=2, steps=4, batch_size=2, seq_len=32, eval_records=4,
+                            terms=TaskTerms(commit_s=15, reveal_s=5, attest_s=10, start_delay_s=14))
     else:
         config = DemoConfig(peers=4, rounds=2, validators=2, steps=10, batch_size=4, seq_len=64,
                             terms=TaskTerms(commit_s=120, reveal_s=15, attest_s=30, start_delay_s=45))

@@ -51,6 +51,9 @@ class DemoConfig:
     batch_size: int = 4
     seq_len: int = 64
     threads: int = 1
+    # Held-out records per topic that each node evaluates (monitoring, before round 0 and after
+    # each round): fewer let a short run's first round start sooner.
+    eval_records: int = 16
     reputation: bool = True
     personal: bool = False  # honest peers keep personal adapters (default plans only)
     # A quarter of the node default: on 2 cores a settlement must leave the next round time to train.
@@ -148,6 +151,7 @@ def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
         plans = list(config.plans) if config.plans else default_plans(config.peers, config.validators,
                                                                        personal=config.personal)
         training = {"steps": config.steps, "batch_size": config.batch_size, "threads": config.threads,
+                    "eval_records": config.eval_records,
                     "personal_selection_blocks": config.personal_selection_blocks}
         peers = make_peers(w3, deployment, owner, plans, workdir, task_file, deployment_file, DEMO_PASSWORD,
                            config.terms, training, config.key_seed)
