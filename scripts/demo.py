@@ -66,6 +66,14 @@ class DemoConfig:
     chain_host: str = localchain.HOST  # where the chain listens (a namespace network's gateway)
 
 
+# `loraswarm demo`: six peers (four honest, three of them validators), two rounds.
+FULL_DEMO = DemoConfig()
+# `loraswarm demo --quick`: the whole story (honest peers, an attacker, a free rider, rewards and
+# slashes) in about a minute and a half on two cores: one round, few steps, short windows.
+QUICK_DEMO = DemoConfig(peers=5, rounds=1, validators=2, steps=4, batch_size=2, seq_len=32, eval_records=4,
+                        terms=TaskTerms(commit_s=30, reveal_s=5, attest_s=10, start_delay_s=20))
+
+
 @dataclass(frozen=True)
 class DemoRun:
     workdir: Path
@@ -186,6 +194,7 @@ def run_network(config: DemoConfig, console: Console, timeout_s: float | None = 
                     live.update(status_table(net.peers, read_statuses(net.peers, statuses), title))
                     time.sleep(0.5)
                 live.update(status_table(net.peers, read_statuses(net.peers, statuses), title))
+            console.line()  # a live view written to a file or pipe ends without one
             codes = {name: code if (code := proc.poll()) is not None else -1 for name, proc in procs.items()}
             run = DemoRun(net.workdir, net.deployment_file, net.rpc_url, net.peers, statuses, codes)
             if on_done is not None:

@@ -3,6 +3,7 @@ real model and fortunes data, K rounds with a live view; then the ledger and the
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -10,8 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from loraswarm.scripts.demo import DemoConfig, DemoRun, run_network
-from loraswarm.scripts.network import TaskTerms
+from loraswarm.scripts.demo import FULL_DEMO, QUICK_DEMO, DemoRun, run_network
 
 console = Console(width=180)
 
@@ -54,30 +54,49 @@ def ppl_table(run: DemoRun, rounds: int) -> Table:
     return table
 
 
+def _preset(help: str, full: int, quick: int) -> typer.models.OptionInfo:
+    return typer.Option(help=f"{help} (default {full}, --quick {quick})", show_default=False)
+
+
 def demo_cmd(
-    peers: Annotated[int, typer.Option(help="Peer processes (4 honest, 1 attacker, 1 free rider by default).")] = 6,
-    rounds: Annotated[int, typer.Option(help="Rounds to run.")] = 2,
-    validators: Annotated[int, typer.Option(help="How many honest peers also validate.")] = 3,
-    steps: Annotated[int, typer.Option(help="Training steps per peer per round.")] = 10,
-    commit_s: Annotated[int, typer.Option(help="Commit window (must fit training), seconds.")] = 150,
+    peers: Annotated[int | None, _preset("Peer processes: honest ones, then a scaling attacker and a zero-delta "
+                                         "free rider.", FULL_DEMO.peers, QUICK_DEMO.peers)] = None,
+    rounds: Annotated[int | None, _preset("Rounds to run.", FULL_DEMO.rounds, QUICK_DEMO.rounds)] = None,
+    validators: Annotated[int | None, _preset("How many honest peers also validate.", FULL_DEMO.validators,
+                                              QUICK_DEMO.validators)] = None,
+    steps: Annotated[int | None, _preset("Training steps per peer per round.", FULL_DEMO.steps,
+                                         QUICK_DEMO.steps)] = None,
+    commit_s: Annotated[int | None, _preset("Commit window (must fit training), seconds.",
+                                            FULL_DEMO.terms.commit_s, QUICK_DEMO.terms.commit_s)] = None,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="One round with short windows (about a minute and a half on two cores); the options "
+                        "above still override it.")] = False,
     engine: Annotated[str, typer.Option(help="Local chain: anvil or hardhat.")] = "anvil",
     personal: Annotated[bool, typer.Option(
         help="Honest peers also keep personal adapters (node/personal.py); the table shows them.")] = False,
     workdir: Annotated[Path | None, typer.Option(help="Keep keys, configs, logs and state here.")] = None,
 ) -> None:
-    """Run a local loraswarm network end to end and print the ledger."""
-    if peers < 2 or validators < 1 or validators > peers:
+    """Run a local loraswarm network end to end and print the ledger; exits 1 if a peer failed."""
+    preset = QUICK_DEMO if quick else FULL_DEMO
+    config = replace(
+        preset, engine=engine, workdir=workdir, personal=personal,
+        peers=preset.peers if peers is None else peers, rounds=preset.rounds if rounds is None else rounds,
+        validators=preset.validators if validators is None else validators,
+        steps=preset.steps if steps is None else steps,
+        terms=preset.terms if commit_s is None else replace(preset.terms, commit_s=commit_s))
+    if config.peers < 2 or not 1 <= config.validators <= config.peers:
         raise typer.BadParameter("need at least 2 peers and 1..peers validators")
-    config = DemoConfig(peers=peers, rounds=rounds, validators=validators, steps=steps,
-                        terms=TaskTerms(commit_s=commit_s), engine=engine, workdir=workdir, personal=personal)
+    failed: dict[str, int] = {}
 
     def report(run: DemoRun) -> None:
         for table in ledger_tables(run):
             console.print(table)
-        console.print(ppl_table(run, rounds))
-        failed = {name: code for name, code in run.exit_codes.items() if code != 0}
+        console.print(ppl_table(run, config.rounds))
+        failed.update({name: code for name, code in run.exit_codes.items() if code != 0})
         console.print(f"work directory (keys, configs, node logs): {run.workdir}")
         if failed:
             console.print(f"[red]peers that did not finish cleanly: {failed}[/red]")
 
     run_network(config, console, on_done=report)
+    if failed:
+        raise typer.Exit(1)
