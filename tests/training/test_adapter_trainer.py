@@ -19,11 +19,13 @@ from loraswarm.node.training import (
     attach_lora,
     batch_schedule,
     compute_delta,
+    evaluate,
     evaluate_adapters,
     evaluate_ppl,
     fedavg,
     get_adapter_state,
     initial_adapter,
+    mean_nll,
     set_adapter_state,
     train_lora,
 )
@@ -160,6 +162,19 @@ def test_packing_masks_only_the_padding() -> None:
     assert blocks.input_ids.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 0, 0]]
     assert blocks.labels[-1].tolist() == [9, 10, IGNORE, IGNORE]
     assert blocks.predicted_tokens == 3 + 3 + 1
+
+
+def test_blocks_per_pass_do_not_change_the_mean_nll(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evaluation batches as many blocks as fit in EVAL_TOKENS; the mean per predicted token is
+    the same for one block a pass and for all at once (the last block is padded: its weight
+    must follow its predicted tokens, not the block count)."""
+    model, blocks = tiny_model(), repetitive_blocks(seq_len=16, n_tokens=150)
+    assert blocks.labels[-1, -1] == IGNORE
+    by_pass = []
+    for tokens in (16, 48, 16 * len(blocks)):
+        monkeypatch.setattr(evaluate, "EVAL_TOKENS", tokens)
+        by_pass.append(mean_nll(model, blocks))
+    assert by_pass == pytest.approx([by_pass[0]] * 3, rel=1e-6)
 
 
 def test_untrained_model_is_near_uniform() -> None:
