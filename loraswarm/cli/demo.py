@@ -54,8 +54,8 @@ def ppl_table(run: DemoRun, rounds: int) -> Table:
     return table
 
 
-def _preset(help: str, full: int, quick: int) -> typer.models.OptionInfo:
-    return typer.Option(help=f"{help} (default {full}, --quick {quick})", show_default=False)
+def _preset(text: str, full: int, quick: int) -> typer.models.OptionInfo:
+    return typer.Option(help=f"{text} (default {full}, --quick {quick})", show_default=False)
 
 
 def demo_cmd(
