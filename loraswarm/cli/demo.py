@@ -86,17 +86,18 @@ def demo_cmd(
         terms=preset.terms if commit_s is None else replace(preset.terms, commit_s=commit_s))
     if config.peers < 2 or not 1 <= config.validators <= config.peers:
         raise typer.BadParameter("need at least 2 peers and 1..peers validators")
-    failed: dict[str, int] = {}
 
     def report(run: DemoRun) -> None:
         for table in ledger_tables(run):
             console.print(table)
         console.print(ppl_table(run, config.rounds))
-        failed.update({name: code for name, code in run.exit_codes.items() if code != 0})
         console.print(f"work directory (keys, configs, node logs): {run.workdir}")
-        if failed:
+        if failed := _failed(run):
             console.print(f"[red]peers that did not finish cleanly: {failed}[/red]")
 
-    run_network(config, console, on_done=report)
-    if failed:
+    if _failed(run_network(config, console, on_done=report)):
         raise typer.Exit(1)
+
+
+def _failed(run: DemoRun) -> dict[str, int]:
+    return {name: code for name, code in run.exit_codes.items() if code != 0}

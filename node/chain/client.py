@@ -158,7 +158,7 @@ class ChainClient:
         executed the same slash first); a revert that depended on its own position may replay
         cleanly, and then only "reverted on chain" is known."""
         try:
-            tx = self.with_retry(lambda: self.w3.eth.get_transaction(tx_hash))
+            tx = self.w3.eth.get_transaction(tx_hash)
             self.w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"]},
                              block_identifier=block)
         except (ContractCustomError, ContractLogicError) as exc:
