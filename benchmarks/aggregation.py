@@ -19,8 +19,12 @@ import argparse
 import dataclasses
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # harness/ and tests/ live in the source tree
 
 import numpy as np
 import torch
@@ -32,9 +36,9 @@ from flwr.server.strategy.aggregate import (
     aggregate_trimmed_avg,
 )
 
+from harness.simulate import Population
 from loraswarm.consensus import ConsensusParams, fixedpoint
 from loraswarm.consensus.rules import RULES
-from loraswarm.consensus.simulate import Population
 from loraswarm.consensus.stack import Stack
 from loraswarm.protocol.rules import RuleId
 

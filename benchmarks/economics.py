@@ -31,13 +31,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # harness/ and tests/ live in the source tree
+
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 
+from harness.sim.chain import SimChain, open_sim_chain
+from harness.sim.report import gas_table, profit_table, reputation_figures, summary
+from harness.sim.run import REPUTATION_PEERS, SimConfig, SimResult, gas_by_n, run_simulation
+from loraswarm.evm.localchain import start_chain, stop_chain
 from loraswarm.incentives.reputation import ReputationParams
-from loraswarm.incentives.sim.chain import SimChain, open_sim_chain
-from loraswarm.incentives.sim.report import gas_table, profit_table, reputation_figures, summary
-from loraswarm.incentives.sim.run import REPUTATION_PEERS, SimConfig, SimResult, gas_by_n, run_simulation
-from loraswarm.scripts.localchain import start_chain, stop_chain
 
 PORTS = range(8650, 8700)
 

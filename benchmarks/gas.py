@@ -20,20 +20,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # harness/ and tests/ live in the source tree
 
 import requests
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 
+from harness import chaintime
+from loraswarm.evm import deploy, localchain
 from loraswarm.incentives.merkle import StandardMerkleTree
 from loraswarm.protocol import chain
 from loraswarm.protocol.codes import Reason
-from loraswarm.scripts import chaintime, deploy, localchain
 
 SIZES = (4, 16, 64, 256, 1024)
 QUICK_SIZES = (4, 16, 64)

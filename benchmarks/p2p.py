@@ -23,19 +23,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # harness/ and tests/ live in the source tree
+
 from eth_utils import to_checksum_address
 from libp2p.abc import INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
+from harness.p2p.peer import PeerProcess
+from harness.p2p.peer import main as peer_main
+from harness.p2p.procs import PeerHandle, eventually
+from loraswarm.evm.localchain import free_port
 from loraswarm.node.p2p.blobproto import CHUNK, read_exactly
 from loraswarm.node.p2p.blobstore import BlobStore
 from loraswarm.node.p2p.keys import new_identity
-from loraswarm.node.p2p.peer import PeerProcess
-from loraswarm.node.p2p.peer import main as peer_main
-from loraswarm.node.p2p.procs import PeerHandle, eventually
 from loraswarm.node.p2p.service import P2PService
-from loraswarm.scripts.localchain import free_port
 
 RAW_PROTOCOL = TProtocol("/loraswarm/bench-raw/1.0.0")
 CHAIN_ID = 31337

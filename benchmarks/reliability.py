@@ -24,20 +24,20 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the shared scenarios live in tests/reliability
+sys.path.insert(0, str(ROOT))  # harness/ and tests/ live in the source tree
 
-import trio  # noqa: E402
-from web3 import EthereumTesterProvider, Web3  # noqa: E402
+import trio
+from web3 import EthereumTesterProvider, Web3
 
-from loraswarm.node.p2p import blobproto  # noqa: E402
-from loraswarm.node.p2p.blobstore import BlobStore  # noqa: E402
-from loraswarm.node.p2p.errors import BlobUnavailable  # noqa: E402
-from loraswarm.protocol.codes import Reason  # noqa: E402
-from tests.contracts.harness import Swarm  # noqa: E402
-from tests.reliability import fuzzing  # noqa: E402
-from tests.reliability.adversaries import edge_attack  # noqa: E402
-from tests.reliability.contract_scenarios import sybil_below_quorum, wrong_root_validator  # noqa: E402
-from tests.reliability.flood_scenario import run_flood  # noqa: E402
+from loraswarm.node.p2p import blobproto
+from loraswarm.node.p2p.blobstore import BlobStore
+from loraswarm.node.p2p.errors import BlobUnavailable
+from loraswarm.protocol.codes import Reason
+from tests.contracts.harness import Swarm
+from tests.reliability import fuzzing
+from tests.reliability.adversaries import edge_attack
+from tests.reliability.contract_scenarios import sybil_below_quorum, wrong_root_validator
+from tests.reliability.flood_scenario import run_flood
 
 
 def blob_providers(rounds: int) -> tuple[int, int, int]:

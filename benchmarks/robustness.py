@@ -56,8 +56,19 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # harness/ and tests/ live in the source tree
+
+import aggregation  # the sibling benchmark: Flower timings in the same run
 import torch
 
+from harness.attacks import FREE_RIDERS, MODEL_ATTACKS, AttackView
+from harness.attacks.backdoor import (
+    DEFAULT_TARGET,
+    backdoor_prompts,
+    backdoor_success,
+    backdoor_texts,
+)
+from harness.attacks.garbage import garbage_texts
 from loraswarm.consensus import (
     ConsensusParams,
     RoundContext,
@@ -67,14 +78,6 @@ from loraswarm.consensus import (
     tensors_hash,
     validate_round,
 )
-from loraswarm.consensus.attacks import FREE_RIDERS, MODEL_ATTACKS, AttackView
-from loraswarm.consensus.attacks.backdoor import (
-    DEFAULT_TARGET,
-    backdoor_prompts,
-    backdoor_success,
-    backdoor_texts,
-)
-from loraswarm.consensus.attacks.garbage import garbage_texts
 from loraswarm.consensus.fixedpoint import flatten
 from loraswarm.consensus.stack import Stack
 from loraswarm.consensus.types import Fingerprint
@@ -95,9 +98,6 @@ from loraswarm.node.training.model import load_base_model
 from loraswarm.node.training.tokens import TokenBlocks, pack_texts
 from loraswarm.node.training.trainer import TrainConfig, train_lora
 from loraswarm.protocol.rules import DEFAULT_RULE, RuleId
-
-sys.path.insert(0, str(Path(__file__).parent))
-import aggregation  # the sibling benchmark: Flower timings in the same run
 
 PEERS, ATTACKERS = 10, 3
 HONEST = PEERS - ATTACKERS

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from loraswarm.scripts.demo import DemoConfig, run_network
-from loraswarm.scripts.network import TaskTerms
+from loraswarm.demo.network import TaskTerms
+from loraswarm.demo.run import DemoConfig, run_network
 
 PROTOCOL = ("train", "encode", "commit", "gossip+fetch", "validate+aggregate", "attest", "claim")
 

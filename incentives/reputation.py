@@ -42,11 +42,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from loraswarm.consensus.weights import PPM
 from loraswarm.incentives.outcome import account_key
 from loraswarm.incentives.slashing import SlashCause, peer_cause
 from loraswarm.protocol.codes import Reason
-
-PPM = 1_000_000
 
 # One finalized round's verdicts: account -> reason code.
 RoundVerdicts = Mapping[str, Reason]
@@ -139,14 +138,6 @@ class Standing:
     def multipliers(self, accounts: Iterable[str]) -> dict[str, int]:
         """Multiplier of each account, ppm: the plain mapping consensus takes as its prior."""
         return {account: self.multiplier(account) for account in accounts}
-
-
-def aggregation_weight(sample_count: int, max_samples: int, multiplier: int = PPM) -> int:
-    """The integer weight an update gets in aggregation: the capped self-reported sample count
-    scaled by the peer's multiplier (ppm; a new identity counts ``min_multiplier`` of its claim),
-    at least 1 and never above ``max_samples``, so consensus's exact-sum bounds still hold."""
-    capped = min(max(sample_count, 1), max_samples)
-    return max(1, capped * min(multiplier, PPM) // PPM)
 
 
 def known_verdicts(pairs: Iterable[tuple[str, int]]) -> dict[str, Reason]:

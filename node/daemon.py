@@ -28,6 +28,8 @@ import trio
 from web3 import HTTPProvider, Web3
 
 from loraswarm.consensus.types import Fingerprint
+from loraswarm.evm.compile import compile_contracts
+from loraswarm.evm.deploy import Deployment, attach
 from loraswarm.incentives.outcome import Attestation, AttestedTuple
 from loraswarm.incentives.settlement import PreviousRound
 from loraswarm.node.chain.client import ChainClient
@@ -50,11 +52,9 @@ from loraswarm.node.personal import Personalizer, PersonalParams
 from loraswarm.node.round_result import ResultMismatch, RoundResult
 from loraswarm.node.state.store import Commitment, StateStore
 from loraswarm.node.status import NodeStatus
-from loraswarm.node.taskspec import TaskSpec
 from loraswarm.protocol.chain import RoundStatus, attestation_seal, commitment, tuple_hash
 from loraswarm.protocol.codes import Reason
-from loraswarm.scripts.compile import compile_contracts
-from loraswarm.scripts.deploy import Deployment, attach
+from loraswarm.protocol.taskspec import TaskSpec
 
 logger = logging.getLogger("loraswarm.node")
 T = TypeVar("T")

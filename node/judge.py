@@ -21,9 +21,9 @@ from loraswarm.node.codec import AdapterSpec, CodecError, Delta, decode_delta
 from loraswarm.node.learner import encode_global
 from loraswarm.node.p2p.envelope import Update
 from loraswarm.node.round_result import RoundResult, VerdictRow
-from loraswarm.node.taskspec import TaskSpec
 from loraswarm.protocol.chain import commitment
 from loraswarm.protocol.rules import RuleId
+from loraswarm.protocol.taskspec import TaskSpec
 
 
 @dataclass(frozen=True)

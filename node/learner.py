@@ -15,7 +15,6 @@ import torch
 
 from loraswarm.node.codec import AdapterSpec, Codec, Delta, content_hash, encode_delta
 from loraswarm.node.config import TrainingSection
-from loraswarm.node.taskspec import TaskSpec
 from loraswarm.node.training.adapter import (
     LoraParams,
     adapter_spec,
@@ -30,6 +29,7 @@ from loraswarm.node.training.evaluate import evaluate_ppl
 from loraswarm.node.training.model import load_base_model, require_base_model, set_threads
 from loraswarm.node.training.tokens import TokenBlocks, pack_texts
 from loraswarm.node.training.trainer import TrainConfig, TrainStats, train_lora
+from loraswarm.protocol.taskspec import TaskSpec
 
 BEHAVIOURS = ("honest", "scaling", "zero", "noshow")
 SCALING_GAMMA = 20.0

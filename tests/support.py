@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from loraswarm.evm.localchain import free_port
 from loraswarm.node.status import NodeStatus
 from loraswarm.paths import PROJECT_ROOT
-from loraswarm.scripts.localchain import free_port
 
 __all__ = ["free_port", "run_cli", "wait_for_status"]
 

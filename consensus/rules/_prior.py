@@ -34,7 +34,7 @@ import torch
 
 from loraswarm.consensus.fixedpoint import round_div
 from loraswarm.consensus.rules._select import coordinate_median
-from loraswarm.incentives.reputation import PPM
+from loraswarm.consensus.weights import PPM
 
 # Columns per block of the weighted median: bounds its (n, block) int64 temporaries.
 _BLOCK = 1 << 16

@@ -15,7 +15,7 @@ from loraswarm.consensus import fixedpoint
 from loraswarm.consensus.fingerprint import fingerprint
 from loraswarm.consensus.stack import Stack
 from loraswarm.consensus.types import Fingerprint, RoundContext, Submission
-from loraswarm.incentives.reputation import aggregation_weight
+from loraswarm.consensus.weights import aggregation_weight
 from loraswarm.protocol.codes import Reason
 
 

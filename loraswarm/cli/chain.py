@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loraswarm.cli.options import STATE_DIR_DEFAULT, StateDir
-from loraswarm.scripts import localchain
+from loraswarm.evm import localchain
 
 app = typer.Typer(help="Start, stop and inspect a local EVM testnet.", no_args_is_help=True)
 console = Console()

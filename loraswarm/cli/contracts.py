@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from loraswarm.cli.options import STATE_DIR_DEFAULT, StateDir
-from loraswarm.scripts import deploy as deploying
-from loraswarm.scripts.compile import compile_contracts
+from loraswarm.evm import deploy as deploying
+from loraswarm.evm.compile import compile_contracts
 
 console = Console()
 

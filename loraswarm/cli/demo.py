@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from loraswarm.scripts.demo import FULL_DEMO, QUICK_DEMO, DemoRun, run_network
+from loraswarm.demo.run import FULL_DEMO, QUICK_DEMO, DemoRun, run_network
 
 console = Console(width=180)
 

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from web3 import HTTPProvider, Web3
 
-from loraswarm.node.taskspec import TaskSpec
-from loraswarm.scripts.deploy import Deployment, attach, deployer_account
-from loraswarm.scripts.network import TOKEN, TaskTerms, create_task, model_facts
+from loraswarm.demo.network import TOKEN, TaskTerms, create_task, model_facts
+from loraswarm.evm.deploy import Deployment, attach, deployer_account
+from loraswarm.protocol.taskspec import TaskSpec
 
 app = typer.Typer(help="Create and inspect tasks.", no_args_is_help=True)
 

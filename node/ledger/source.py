@@ -7,9 +7,9 @@ from pathlib import Path
 from web3 import HTTPProvider, Web3
 
 from loraswarm.errors import BadDeploymentFile
+from loraswarm.evm.deploy import Deployment, attach
 from loraswarm.node.ledger.index import LedgerIndex
 from loraswarm.node.ledger.views import Ledger, load_results
-from loraswarm.scripts.deploy import Deployment, attach
 
 
 def _connect(deployment_file: Path, rpc_url: str | None) -> tuple[Deployment, Web3]:

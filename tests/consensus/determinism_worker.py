@@ -12,9 +12,9 @@ import sys
 
 import torch
 
+from harness.attacks import FREE_RIDERS, MODEL_ATTACKS
+from harness.simulate import Population, attacked_round, lora_spec, submissions
 from loraswarm.consensus import ConsensusParams, RoundContext, apply_delta, settle_round, tensors_hash
-from loraswarm.consensus.attacks import FREE_RIDERS, MODEL_ATTACKS
-from loraswarm.consensus.simulate import Population, attacked_round, lora_spec, submissions
 from loraswarm.protocol.rules import RuleId
 
 

@@ -9,6 +9,9 @@ import random
 import pytest
 import torch
 
+from harness.attacks import AttackView
+from harness.attacks.alie import alie
+from harness.simulate import Population, lora_spec, submissions
 from loraswarm.consensus import (
     ConsensusParams,
     RoundContext,
@@ -17,10 +20,7 @@ from loraswarm.consensus import (
     settle_round,
     validate_round,
 )
-from loraswarm.consensus.attacks import AttackView
-from loraswarm.consensus.attacks.alie import alie
 from loraswarm.consensus.fingerprint import fingerprint
-from loraswarm.consensus.simulate import Population, lora_spec, submissions
 from loraswarm.protocol.codes import MALICIOUS, Reason
 from loraswarm.protocol.rules import RuleId
 

@@ -12,21 +12,22 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.attacks import MODEL_ATTACKS
+from harness.simulate import Population, attacked_round, lora_spec, submissions
 from loraswarm.consensus import RoundContext, RoundOutcome, fixedpoint, settle_round, validate_round
-from loraswarm.consensus.attacks import MODEL_ATTACKS
 from loraswarm.consensus.rules._prior import reference_median, weighted_median
 from loraswarm.consensus.rules._select import coordinate_median
-from loraswarm.consensus.simulate import Population, attacked_round, lora_spec, submissions
-from loraswarm.incentives.reputation import PPM, ReputationParams, Standing
+from loraswarm.consensus.weights import PPM
+from loraswarm.incentives.reputation import ReputationParams, Standing
 from loraswarm.node.chain.task import CommitLog, TaskInfo
 from loraswarm.node.codec import AdapterSpec, content_hash, encode_delta
 from loraswarm.node.judge import Judgement, Reveal, judge_round
 from loraswarm.node.learner import GLOBAL_CODEC
 from loraswarm.node.p2p.envelope import Update
-from loraswarm.node.taskspec import TaskSpec
 from loraswarm.protocol.chain import commitment
 from loraswarm.protocol.codes import Reason
 from loraswarm.protocol.rules import RuleId
+from loraswarm.protocol.taskspec import TaskSpec
 
 SPEC = lora_spec(layers=2, hidden=64, rank=8)
 CTX = RoundContext(round=3, current_global_hash="0x" + "ab" * 32, spec=SPEC, norm_bound=16.0)

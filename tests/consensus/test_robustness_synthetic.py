@@ -9,10 +9,10 @@ import dataclasses
 import pytest
 import torch
 
+from harness.attacks import FREE_RIDERS, MODEL_ATTACKS
+from harness.simulate import Population, attacked_round, lora_spec, submissions
 from loraswarm.consensus import RoundContext, fixedpoint, settle_round
-from loraswarm.consensus.attacks import FREE_RIDERS, MODEL_ATTACKS
 from loraswarm.consensus.fingerprint import fingerprint
-from loraswarm.consensus.simulate import Population, attacked_round, lora_spec, submissions
 from loraswarm.protocol.codes import FREE_RIDE, MALICIOUS, Reason
 from loraswarm.protocol.rules import DEFAULT_RULE
 

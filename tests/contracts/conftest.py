@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 
-from loraswarm.scripts import chaintime, deploy, localchain
+from harness import chaintime
+from loraswarm.evm import deploy, localchain
 from tests.contracts.harness import Swarm
 
 # The TCP ports the contract tests may use for the chains they start.

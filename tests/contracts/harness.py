@@ -20,10 +20,11 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError
 from web3.logs import DISCARD
 
+from harness import chaintime
+from loraswarm.evm import deploy
+from loraswarm.evm.compile import compile_contracts
 from loraswarm.incentives.merkle import StandardMerkleTree
 from loraswarm.protocol import chain
-from loraswarm.scripts import chaintime, deploy
-from loraswarm.scripts.compile import compile_contracts
 
 TOKEN_UNIT = 10**18
 STAKE_GRANT = 10_000 * TOKEN_UNIT

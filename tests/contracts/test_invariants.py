@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from web3.exceptions import ContractCustomError
 
+from harness import chaintime
 from loraswarm.protocol import chain
 from loraswarm.protocol.codes import Reason
-from loraswarm.scripts import chaintime
 from tests.contracts.conftest import anvil_swarm
 from tests.contracts.harness import PERIOD_WINDOWS, TOKEN_UNIT, Outcome, Swarm, build_outcome, salt_of
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from harness import chaintime
+from loraswarm.evm import deploy
 from loraswarm.protocol import chain
 from loraswarm.protocol.codes import Reason
-from loraswarm.scripts import chaintime, deploy
 from tests.contracts.harness import TOKEN_UNIT, Swarm, build_outcome
 
 

@@ -9,9 +9,9 @@ import pytest
 from eth_utils import keccak
 from web3.logs import DISCARD
 
+from harness import chaintime
 from loraswarm.protocol import chain
 from loraswarm.protocol.codes import Reason
-from loraswarm.scripts import chaintime
 from tests.contracts.harness import PERIOD_WINDOWS, TOKEN_UNIT, Outcome, Swarm, build_outcome, default_params
 
 

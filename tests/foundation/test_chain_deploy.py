@@ -9,7 +9,7 @@ import pytest
 from web3 import EthereumTesterProvider, Web3
 
 from loraswarm.errors import DeploymentExists, WrongChainId
-from loraswarm.scripts import deploy, localchain
+from loraswarm.evm import deploy, localchain
 from tests.support import free_port, run_cli
 
 

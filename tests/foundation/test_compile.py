@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
+from loraswarm.evm.compile import compile_contracts, compiler_config
 from loraswarm.paths import HARDHAT_ARTIFACTS, PROJECT_ROOT, SOLC_WRAPPER
-from loraswarm.scripts.compile import compile_contracts, compiler_config
 
 
 def test_solc_wrapper_speaks_native_cli() -> None:

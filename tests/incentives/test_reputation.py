@@ -13,23 +13,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3 import EthereumTesterProvider, Web3
 
+from harness.sim.chain import open_sim_chain
+from harness.sim.report import reputation_figures
+from harness.sim.run import SimConfig, run_simulation
+from harness.sim.strategies import Strategy
+from loraswarm.consensus.weights import PPM, aggregation_weight
 from loraswarm.incentives.outcome import PeerOutcome
 from loraswarm.incentives.reputation import (
-    PPM,
     ReputationBook,
     ReputationParams,
     Standing,
-    aggregation_weight,
     fold_history,
     known_verdicts,
     multiplier_ppm,
     reputation_series,
 )
 from loraswarm.incentives.settlement import IncentiveParams, settle
-from loraswarm.incentives.sim.chain import open_sim_chain
-from loraswarm.incentives.sim.report import reputation_figures
-from loraswarm.incentives.sim.run import SimConfig, run_simulation
-from loraswarm.incentives.sim.strategies import Strategy
 from loraswarm.node.ledger.index import LedgerIndex
 from loraswarm.node.ledger.views import Ledger
 from loraswarm.node.round_result import RoundResult, VerdictRow

@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 from web3 import EthereumTesterProvider, Web3
 
-from loraswarm.incentives.sim.chain import SimChain, open_sim_chain
-from loraswarm.incentives.sim.report import summary
-from loraswarm.incentives.sim.run import RoundGas, SimConfig, SimResult, gas_by_n, run_simulation
+from harness.sim.chain import SimChain, open_sim_chain
+from harness.sim.report import summary
+from harness.sim.run import RoundGas, SimConfig, SimResult, gas_by_n, run_simulation
 
 pytestmark = pytest.mark.e2e
 CONFIG = SimConfig(rounds=3)

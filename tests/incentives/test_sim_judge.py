@@ -9,10 +9,10 @@ from collections import Counter
 import pytest
 import torch
 
-from loraswarm.incentives.sim.run import DEFAULT_PEERS, PIPELINES
-from loraswarm.incentives.sim.strategies import RoundView, Strategy, make_delta
-from loraswarm.incentives.sim.synthetic import SyntheticTask
-from loraswarm.incentives.sim.verdicts import Reveal
+from harness.sim.run import DEFAULT_PEERS, PIPELINES
+from harness.sim.strategies import RoundView, Strategy, make_delta
+from harness.sim.synthetic import SyntheticTask
+from harness.sim.verdicts import Reveal
 from loraswarm.protocol.codes import Reason
 
 S, R = Strategy, Reason

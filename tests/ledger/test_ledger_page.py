@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from web3 import HTTPProvider, Web3
 
-from loraswarm.incentives.sim.chain import open_sim_chain
-from loraswarm.incentives.sim.run import SimConfig, run_simulation
-from loraswarm.incentives.sim.strategies import Strategy
+from harness.sim.chain import open_sim_chain
+from harness.sim.run import SimConfig, run_simulation
+from harness.sim.strategies import Strategy
+from loraswarm.evm import localchain
+from loraswarm.evm.deploy import write_deployment
 from loraswarm.paths import PROJECT_ROOT
-from loraswarm.scripts import localchain
-from loraswarm.scripts.deploy import write_deployment
 from tests.support import LORASWARM, free_port, run_cli
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"

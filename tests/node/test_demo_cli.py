@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from loraswarm.demo.run import QUICK_DEMO
 from loraswarm.node.status import NodeStatus
-from loraswarm.scripts.demo import QUICK_DEMO
 from tests.support import run_cli
 
 OUTLIERS = {"NORM_BOUND", "KRUM_OUTLIER", "MEDIAN_OUTLIER"}

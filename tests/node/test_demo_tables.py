@@ -8,9 +8,9 @@ from pathlib import Path
 from rich.console import Console
 
 from loraswarm.cli.demo import ppl_table
+from loraswarm.demo.network import PeerFiles, PeerPlan
+from loraswarm.demo.run import DemoRun
 from loraswarm.node.status import NodeStatus
-from loraswarm.scripts.demo import DemoRun
-from loraswarm.scripts.network import PeerFiles, PeerPlan
 
 
 def _render(run: DemoRun) -> list[list[str]]:

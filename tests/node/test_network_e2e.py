@@ -37,12 +37,12 @@ import pytest
 from rich.console import Console
 from web3 import HTTPProvider, Web3
 
+from loraswarm.demo.network import PeerPlan, TaskTerms
+from loraswarm.demo.run import DemoConfig, Network, launch, local_network, stop
+from loraswarm.evm import localchain
+from loraswarm.evm.deploy import Deployment, attach
 from loraswarm.node.faults import CRASH_ENV
 from loraswarm.node.status import NodeStatus
-from loraswarm.scripts import localchain
-from loraswarm.scripts.demo import DemoConfig, Network, launch, local_network, stop
-from loraswarm.scripts.deploy import Deployment, attach
-from loraswarm.scripts.network import PeerPlan, TaskTerms
 from tests.support import run_cli
 
 ROUNDS = 2

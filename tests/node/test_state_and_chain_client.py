@@ -10,14 +10,14 @@ import pytest
 from eth_account import Account
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 
+from loraswarm.evm import deploy, localchain
+from loraswarm.evm.compile import compile_contracts
+from loraswarm.evm.localchain import free_port
 from loraswarm.node.chain import client as client_module
 from loraswarm.node.chain.client import ChainClient, RetryPolicy
 from loraswarm.node.chain.errors import ChainRevert, RpcStalled
 from loraswarm.node.chain.reverts import error_selectors
 from loraswarm.node.state.store import Commitment, StateStore
-from loraswarm.scripts import deploy, localchain
-from loraswarm.scripts.compile import compile_contracts
-from loraswarm.scripts.localchain import free_port
 
 
 @pytest.fixture

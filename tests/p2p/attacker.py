@@ -18,8 +18,8 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
 from libp2p.utils.varint import encode_varint_prefixed
 
+from harness.p2p.peer import PeerProcess, main
 from loraswarm.node.p2p.blobproto import FOUND, PROTOCOL, read_exactly
-from loraswarm.node.p2p.peer import PeerProcess, main
 from loraswarm.node.p2p.service import P2PService
 from loraswarm.protocol import wire
 

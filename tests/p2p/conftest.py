@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from eth_utils import to_checksum_address
 
+from harness.p2p.procs import PeerHandle
 from loraswarm.node.p2p.keys import PeerIdentity, new_identity
-from loraswarm.node.p2p.procs import PeerHandle
 from loraswarm.paths import PROJECT_ROOT
 
 CHAIN_ID = 31337
@@ -35,7 +35,7 @@ class Swarm:
             chain_id=CHAIN_ID, coordinator=COORDINATOR, task_id=TASK_ID,
             registered=self.registered, round=round,
             bootstrap=[p.addr for p in self.peers if p.alive()] if bootstrap is None else bootstrap,
-            module="tests.p2p.attacker" if attacker else "loraswarm.node.p2p.peer",
+            module="tests.p2p.attacker" if attacker else "harness.p2p.peer",
             python_path=[str(PROJECT_ROOT)],
         )
         self.peers.append(handle)
@@ -59,7 +59,7 @@ def swarm(tmp_path: Path) -> Iterator[Swarm]:
 
 @pytest.fixture
 def connected() -> Callable[[list[PeerHandle], int], None]:
-    from loraswarm.node.p2p.procs import eventually
+    from harness.p2p.procs import eventually
 
     def wait(peers: list[PeerHandle], n: int) -> None:
         for peer in peers:

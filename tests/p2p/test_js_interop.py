@@ -5,8 +5,8 @@ import os
 
 import pytest
 
+from harness.p2p.procs import PeerHandle, eventually
 from loraswarm.node.p2p.envelope import Domain, Update, sign
-from loraswarm.node.p2p.procs import PeerHandle, eventually
 from loraswarm.paths import PROJECT_ROOT
 from loraswarm.protocol import wire
 from tests.p2p.conftest import CHAIN_ID, COORDINATOR, TASK_ID

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
+from harness.p2p.procs import PeerFailed, eventually
 from loraswarm.node.p2p.envelope import Domain, Update, sign
 from loraswarm.node.p2p.keys import new_identity
-from loraswarm.node.p2p.procs import PeerFailed, eventually
 from loraswarm.protocol import wire
 from tests.p2p.conftest import CHAIN_ID, COORDINATOR, TASK_ID
 

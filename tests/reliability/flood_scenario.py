@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from loraswarm.node.p2p.procs import PeerHandle, eventually
+from harness.p2p.procs import PeerHandle, eventually
 from loraswarm.paths import PROJECT_ROOT
 from tests.p2p.conftest import CHAIN_ID, COORDINATOR, TASK_ID, Swarm
 

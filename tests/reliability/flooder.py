@@ -6,7 +6,7 @@ from typing import Any
 
 import trio
 
-from loraswarm.node.p2p.peer import main
+from harness.p2p.peer import main
 from loraswarm.node.p2p.service import P2PService
 from tests.p2p.attacker import AttackerProcess
 

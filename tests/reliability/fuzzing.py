@@ -24,6 +24,7 @@ from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loraswarm.evm.deploy import BadDeploymentFile, Deployment
 from loraswarm.keccak import keccak256
 from loraswarm.node.codec import Codec, CodecError, decode_delta, encode_delta
 from loraswarm.node.config import ConfigError, NodeConfig, load_config
@@ -33,9 +34,8 @@ from loraswarm.node.p2p.envelope import Domain, GlobalAdapter, ResultNote, Updat
 from loraswarm.node.p2p.errors import BlobUnavailable, DecodeError
 from loraswarm.node.p2p.gossip import EdgeValidator
 from loraswarm.node.round_result import ResultMismatch, RoundResult, VerdictRow
-from loraswarm.node.taskspec import TaskSpec, TaskSpecError
 from loraswarm.protocol.codes import Reason
-from loraswarm.scripts.deploy import BadDeploymentFile, Deployment
+from loraswarm.protocol.taskspec import TaskSpec, TaskSpecError
 from tests.training.codec_cases import SPEC, random_delta
 
 CHAIN_ID = 31337

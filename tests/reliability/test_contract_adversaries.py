@@ -3,7 +3,7 @@ function refusing everyone but its one caller."""
 
 from __future__ import annotations
 
-from loraswarm.scripts import chaintime
+from harness import chaintime
 from tests.contracts.harness import TOKEN_UNIT, Swarm, default_params
 from tests.reliability.contract_scenarios import sybil_below_quorum, wrong_root_validator
 

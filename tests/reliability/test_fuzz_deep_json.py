@@ -23,8 +23,8 @@ CHILD = textwrap.dedent(f"""
     from loraswarm.node.p2p.envelope import decode
     from loraswarm.node.p2p.errors import DecodeError
     from loraswarm.node.round_result import ResultMismatch, RoundResult
-    from loraswarm.node.taskspec import TaskSpec, TaskSpecError
-    from loraswarm.scripts.deploy import BadDeploymentFile, Deployment
+    from loraswarm.protocol.taskspec import TaskSpec, TaskSpecError
+    from loraswarm.evm.deploy import BadDeploymentFile, Deployment
 
     deep = b"[" * {DEPTH} + b"]" * {DEPTH}
     # UTF-16: multi-byte characters holding a 0x22 byte open fake strings for a bytes scanner

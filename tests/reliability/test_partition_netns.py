@@ -18,14 +18,14 @@ from eth_hash.auto import keccak
 from rich.console import Console
 from web3 import HTTPProvider, Web3
 
+from harness.p2p.procs import PeerHandle, eventually
+from loraswarm.demo.network import TaskTerms, default_plans
+from loraswarm.demo.run import DemoConfig, launch, local_network, stop
+from loraswarm.evm.deploy import Deployment, attach
 from loraswarm.node.p2p.keys import PeerIdentity
-from loraswarm.node.p2p.procs import PeerHandle, eventually
 from loraswarm.node.state.store import StateStore
 from loraswarm.paths import PROJECT_ROOT
 from loraswarm.protocol.chain import RoundStatus
-from loraswarm.scripts.demo import DemoConfig, launch, local_network, stop
-from loraswarm.scripts.deploy import Deployment, attach
-from loraswarm.scripts.network import TaskTerms, default_plans
 from tests.p2p.conftest import CHAIN_ID, COORDINATOR, TASK_ID, Swarm
 from tests.reliability.netns import Netem, NetLab, NetnsUnavailable, require_netns
 from tests.support import wait_for_status
@@ -62,7 +62,7 @@ class NamespacedSwarm(Swarm):
             bootstrap=[p.addr for p in self.peers if p.alive()],
             listen=[f"/ip4/{self.lab.hosts[index].ip}/tcp/0"],
             python_path=[str(PROJECT_ROOT)],
-            command=[*self.lab.exec_prefix(index), sys.executable, "-m", "loraswarm.node.p2p.peer",
+            command=[*self.lab.exec_prefix(index), sys.executable, "-m", "harness.p2p.peer",
                      "--config", str(workdir / "peer.json")],
         )
         self.peers.append(handle)

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
+from harness import chaintime
+from loraswarm.evm.compile import compile_contracts
 from loraswarm.protocol import chain
 from loraswarm.protocol.codes import Reason
-from loraswarm.scripts import chaintime
-from loraswarm.scripts.compile import compile_contracts
 from tests.contracts.harness import TOKEN_UNIT, Swarm, build_outcome
 
 pytestmark = pytest.mark.e2e

@@ -1,0 +1,17 @@
+"""Stale replay: resend a delta revealed in an earlier round instead of training.
+
+Lin, Du, Liu, "Free-riders in Federated Learning: Attacks and Defenses", 2019,
+https://arxiv.org/abs/1911.12560 (free riders that reuse previous updates).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from harness.attacks.view import AttackView
+
+
+def replay(view: AttackView) -> torch.Tensor:
+    if view.previous is None:
+        raise ValueError("a replay needs a previously revealed delta")
+    return view.previous.clone()

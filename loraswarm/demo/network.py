@@ -1,0 +1,143 @@
+"""Stand up a local loraswarm network: a task on a deployment, funded peer accounts with
+keystores, and one validated TOML config per peer. Used by ``loraswarm demo`` and the
+end-to-end tests; every step is a plain function a test can call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomli_w
+from eth_account import Account
+from eth_utils import keccak
+from web3 import Web3
+
+from loraswarm.evm.deploy import Deployment, attach, send
+from loraswarm.evm.localchain import free_port
+from loraswarm.node.keys import write_key
+from loraswarm.protocol.rules import DEFAULT_RULE
+from loraswarm.protocol.taskspec import TaskSpec
+
+TOKEN = 10**18
+# Text-heavy fortunes topics (the ascii-art ones teach a language model little).
+DEMO_TOPICS = ("computers", "science", "politics", "food", "education", "law", "literature", "love",
+               "humorists", "work", "medicine", "people")
+
+
+@dataclass(frozen=True)
+class TaskTerms:
+    commit_s: int = 150
+    reveal_s: int = 20
+    attest_s: int = 40
+    quorum_bps: int = 6_000
+    reward_per_round: int = 1_000 * TOKEN
+    budget: int = 100_000 * TOKEN
+    peer_stake: int = 100 * TOKEN
+    validator_stake: int = 1_000 * TOKEN
+    validator_slash: int = 200 * TOKEN
+    start_delay_s: int = 60
+
+    @property
+    def period_s(self) -> int:
+        return self.commit_s + self.reveal_s + self.attest_s
+
+
+@dataclass(frozen=True)
+class PeerPlan:
+    name: str
+    behaviour: str
+    validator: bool
+    topics: tuple[str, ...]
+    host: str = "127.0.0.1"  # the address it listens on (its namespace's, in network fault tests)
+    personal: bool = False  # keep a personal adapter (node/personal.py) besides the global
+
+
+@dataclass(frozen=True)
+class PeerFiles:
+    plan: PeerPlan
+    address: str
+    config: Path
+    data_dir: Path
+
+
+def model_facts(spec_file: TaskSpec, model: Path | None = None) -> tuple[str, str]:
+    """(base model hash, initial global adapter hash) for a task spec."""
+    # Imported here: torch, transformers and peft take seconds to load, and every command of the
+    # CLI imports this module (`loraswarm --help` included); only this function needs them.
+    from loraswarm.node.learner import encode_global, lora_params
+    from loraswarm.node.training.adapter import adapter_spec, initial_adapter
+    from loraswarm.node.training.model import load_base_model
+
+    base, _tokenizer, model_hash = load_base_model(model)
+    spec = adapter_spec(base, lora_params(spec_file))
+    _data, global_hash = encode_global(initial_adapter(spec, spec_file.init_seed), spec)
+    return model_hash, global_hash
+
+
+def create_task(w3: Web3, deployment: Deployment, owner: str, spec: TaskSpec, terms: TaskTerms,
+                model_hash: str, initial_global: str) -> int:
+    coordinator = attach(deployment, w3)["Coordinator"]
+    start = int(max(time.time(), w3.eth.get_block("latest")["timestamp"])) + terms.start_delay_s
+    params = (
+        bytes.fromhex(model_hash[2:]), bytes.fromhex(initial_global[2:]), int(DEFAULT_RULE), terms.quorum_bps,
+        start, terms.commit_s, terms.reveal_s, terms.attest_s, terms.reward_per_round, terms.peer_stake,
+        terms.validator_stake, terms.validator_slash, terms.budget,
+    )
+    send(w3, coordinator.functions.createTask(params), owner)
+    task_id = int(coordinator.functions.taskCount().call())
+    if task_id != spec.task_id:
+        raise ValueError(f"the chain made task {task_id}, the spec says {spec.task_id}")
+    return task_id
+
+
+def default_plans(peers: int, validators: int = 3, topics: Sequence[str] = DEMO_TOPICS,
+                  personal: bool = False) -> list[PeerPlan]:
+    """Honest peers first (the first `validators` of them also validate), then one scaling
+    attacker and one zero-delta free rider (when there are at least 4 peers). With `personal`,
+    the honest peers keep personal adapters."""
+    behaviours = ["honest"] * peers
+    if peers >= 4:
+        behaviours[-2:] = ["scaling", "zero"]
+    return [PeerPlan(f"peer{i}", b, i < validators and b == "honest", (topics[i % len(topics)],),
+                     personal=personal and b == "honest")
+            for i, b in enumerate(behaviours)]
+
+
+def make_peers(w3: Web3, deployment: Deployment, funder: str, plans: Sequence[PeerPlan], root: Path,
+               task_file: Path, deployment_file: Path, password: str, terms: TaskTerms,
+               training: dict[str, object], key_seed: str | None = None) -> list[PeerFiles]:
+    """Accounts (encrypted keystores), gas money and tokens for the stakes, and configs whose
+    bootstrap lists name every other peer (ports and peer ids are known before anyone starts).
+    With ``key_seed`` each peer's key derives from it and the peer's name, so that two runs of
+    one plan have the same accounts (their outcomes can then be compared leaf by leaf)."""
+    from loraswarm.node.p2p.keys import identity_from_account  # libp2p: as model_facts' imports
+
+    token = attach(deployment, w3)["RewardToken"]
+    accounts = [Account.create() if key_seed is None else Account.from_key(keccak(text=f"{key_seed}/{plan.name}"))
+                for plan in plans]
+    ports = [free_port() for _ in plans]
+    addrs = [f"/ip4/{plan.host}/tcp/{port}/p2p/{identity_from_account(a).peer_id}" for plan, a, port in zip(
+        plans, accounts, ports, strict=True)]
+    made = []
+    for i, (plan, account) in enumerate(zip(plans, accounts, strict=True)):
+        data_dir = root / plan.name
+        key = write_key(account, root / "keys", password, kdf="pbkdf2")
+        w3.eth.send_transaction({"from": funder, "to": account.address, "value": 10 * TOKEN})
+        tokens = terms.peer_stake + (terms.validator_stake if plan.validator else 0)
+        send(w3, token.functions.transfer(account.address, tokens), funder)
+        config = {
+            "node": {"name": plan.name, "data_dir": str(data_dir), "behaviour": plan.behaviour,
+                     "roles": ["trainer", "validator"] if plan.validator else ["trainer"]},
+            "keys": {"keystore": str(key.path)},
+            "chain": {"deployment": str(deployment_file), "task_file": str(task_file)},
+            "p2p": {"listen": f"/ip4/{plan.host}/tcp/{ports[i]}",
+                    "bootstrap": [a for j, a in enumerate(addrs) if j != i]},
+            "training": {"topics": list(plan.topics), "personal": plan.personal, **training},
+        }
+        path = root / f"{plan.name}.toml"
+        path.write_text(tomli_w.dumps(config))
+        made.append(PeerFiles(plan, account.address, path, data_dir))
+    return made
+

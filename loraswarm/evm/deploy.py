@@ -1,0 +1,202 @@
+"""Deploy the contract set with web3.py and read/write the deployment file.
+
+A deployment file records what a node or the CLI needs to talk to a deployment: chain id, RPC
+URL, contract addresses (RewardToken, Staking, Coordinator), the block of deployment (the first
+block holding one of its transactions: scan logs from there) and a hash of each ABI (so a stale
+build is detected instead of silently mis-decoding events).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3.contract import Contract
+from web3.middleware import SignAndSendRawMiddlewareBuilder
+
+from loraswarm.errors import (
+    BadDeploymentFile,
+    ChainUnreachable,
+    DeploymentExists,
+    DeploymentMissing,
+    WrongChainId,
+)
+from loraswarm.evm.compile import Artifact, compile_contracts
+from loraswarm.evm.localchain import read_record, rpc_chain_id
+from loraswarm.files import write_atomic
+from loraswarm.protocol.chain import COORDINATOR, STAKING, TOKEN
+from loraswarm.protocol.jsonguard import check_depth
+
+EMBEDDED = "embedded"
+LOCAL = "local"
+DEPLOYER_KEY_ENV = "LORASWARM_DEPLOYER_KEY"
+# Whole supply of the fixed-supply reward token, in its smallest unit (18 decimals).
+DEFAULT_TOKEN_SUPPLY = 100_000_000 * 10**18
+# Part of the supply the deployer (treasury) moves into the coordinator's reward reserve; tasks
+# draw their budgets from it. The rest stays with the treasury to hand out as stake.
+DEFAULT_REWARD_RESERVE = 10_000_000 * 10**18
+# Seconds between an unstake request and the withdrawal. Every task's round period must fit twice
+# into it (the coordinator enforces that), so one day allows rounds of up to 12 hours.
+DEFAULT_WITHDRAWAL_DELAY_S = 24 * 3600
+# A deployment file is one object holding two flat objects.
+_MAX_DEPTH = 2
+
+
+@dataclass(frozen=True)
+class Deployment:
+    chain_id: int
+    network: str
+    rpc_url: str | None
+    deployer: str
+    block: int
+    addresses: dict[str, str]
+    abi_hashes: dict[str, str]
+    deployed_at: float = field(default_factory=time.time)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_file(cls, path: Path) -> Deployment:
+        if not path.is_file():
+            raise DeploymentMissing(f"deployment file {path} not found; run `loraswarm deploy` first")
+        try:
+            raw = path.read_bytes()
+            # check_depth before json.loads: under py_ecc's recursion limit deep nesting would
+            # overflow the C stack; strict UTF-8 so that no UTF-16 text hides brackets from it.
+            check_depth(raw, _MAX_DEPTH)
+            data = json.loads(raw.decode("utf-8"))
+            deployment = cls(**data)
+            deployment._check_types()
+        except (ValueError, TypeError) as exc:  # JSON, UTF-8, depth, fields, types
+            raise BadDeploymentFile(f"deployment file {path} is malformed: {str(exc)[:200]}") from None
+        return deployment
+
+    def _check_types(self) -> None:
+        """A file's fields reach web3 calls and file names: refuse wrong types here, not there."""
+        def text_map(value: object) -> bool:
+            return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+        if not (type(self.chain_id) is int and self.chain_id > 0 and type(self.block) is int and self.block >= 0
+                and isinstance(self.network, str) and isinstance(self.deployer, str)
+                and (self.rpc_url is None or isinstance(self.rpc_url, str))
+                and text_map(self.addresses) and text_map(self.abi_hashes)
+                and type(self.deployed_at) in (int, float)):
+            raise TypeError("a field has the wrong type")
+
+
+def connect(network: str, state_dir: Path) -> tuple[Web3, str | None]:
+    """Web3 for a network name (embedded | local | an http(s) RPC URL) and its RPC URL."""
+    if network == EMBEDDED:
+        return Web3(EthereumTesterProvider()), None
+    if network == LOCAL:
+        rpc_url = read_record(state_dir).rpc_url
+    elif network.startswith(("http://", "https://")):
+        rpc_url = network
+    else:
+        raise ChainUnreachable(f"unknown network {network!r}: use embedded, local or an http(s) RPC URL")
+    rpc_chain_id(rpc_url)  # fail early, with one clear line, if nothing answers
+    return Web3(HTTPProvider(rpc_url)), rpc_url
+
+
+def deployer_account(w3: Web3) -> str:
+    """The deploying account: a private key from LORASWARM_DEPLOYER_KEY, else the node's first
+    unlocked development account (anvil, hardhat and the embedded chain all have them)."""
+    key = os.environ.get(DEPLOYER_KEY_ENV)
+    if key:
+        account = Account.from_key(key)
+        w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(account), layer=0)
+        return account.address
+    accounts = w3.eth.accounts
+    if not accounts:
+        raise ChainUnreachable(f"the chain has no unlocked account; set {DEPLOYER_KEY_ENV}")
+    return accounts[0]
+
+
+def deploy_contract(w3: Web3, artifact: Artifact, sender: str, *args: Any) -> Contract:
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    tx_hash = factory.constructor(*args).transact({"from": sender})
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+    if receipt["status"] != 1:
+        raise ChainUnreachable(f"deployment of {artifact.name} reverted (tx {tx_hash.hex()})")
+    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+
+
+def send(w3: Web3, call: Any, sender: str) -> None:
+    """Send one contract call as a transaction and fail loudly if it reverts."""
+    tx_hash = call.transact({"from": sender})
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+    if receipt["status"] != 1:
+        raise ChainUnreachable(f"{call.fn_name} reverted during deployment (tx {tx_hash.hex()})")
+
+
+def deploy_all(
+    w3: Web3,
+    network: str,
+    rpc_url: str | None,
+    sender: str,
+    reward_reserve: int = DEFAULT_REWARD_RESERVE,
+    withdrawal_delay_s: int = DEFAULT_WITHDRAWAL_DELAY_S,
+) -> Deployment:
+    """Deploy token, staking and coordinator, make the coordinator the only slasher, and fund
+    its reward reserve from the treasury (the deployer, who holds the whole fixed supply)."""
+    artifacts = compile_contracts()
+    first_block = int(w3.eth.block_number) + 1
+    token = deploy_contract(w3, artifacts[TOKEN], sender, sender, DEFAULT_TOKEN_SUPPLY)
+    staking = deploy_contract(w3, artifacts[STAKING], sender, token.address, withdrawal_delay_s, sender)
+    coordinator = deploy_contract(w3, artifacts[COORDINATOR], sender, token.address, staking.address, sender)
+    send(w3, staking.functions.setCoordinator(coordinator.address), sender)
+    if reward_reserve:
+        send(w3, token.functions.approve(coordinator.address, reward_reserve), sender)
+        send(w3, coordinator.functions.depositReserve(reward_reserve), sender)
+    deployed = {TOKEN: token.address, STAKING: staking.address, COORDINATOR: coordinator.address}
+    return Deployment(
+        chain_id=int(w3.eth.chain_id),
+        network=network,
+        rpc_url=rpc_url,
+        deployer=sender,
+        block=first_block,
+        addresses=deployed,
+        abi_hashes={name: artifacts[name].abi_hash for name in deployed},
+    )
+
+
+def default_deployment_path(state_dir: Path, chain_id: int) -> Path:
+    return state_dir / "deployments" / f"{chain_id}.json"
+
+
+def write_deployment(deployment: Deployment, path: Path, force: bool) -> None:
+    """Write atomically; an existing file is replaced only with force."""
+    if path.exists() and not force:
+        raise DeploymentExists(f"{path} already holds a deployment on chain {deployment.chain_id}; "
+                               "pass --force to replace it")
+    write_atomic(path, deployment.to_json())
+
+
+def check_deployment_file(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise DeploymentExists(f"{path} already exists; pass --force to replace it")
+
+
+def attach(deployment: Deployment, w3: Web3) -> dict[str, Contract]:
+    """Contracts of a deployment on a live chain, after checking it is the right chain and build."""
+    chain_id = int(w3.eth.chain_id)
+    if chain_id != deployment.chain_id:
+        raise WrongChainId(f"deployment is for chain id {deployment.chain_id} but the RPC answers "
+                           f"chain id {chain_id}")
+    artifacts = compile_contracts()
+    contracts = {}
+    for name, address in deployment.addresses.items():
+        artifact = artifacts[name]
+        if artifact.abi_hash != deployment.abi_hashes.get(name):
+            raise BadDeploymentFile(f"{name} in the deployment was built from another ABI; redeploy")
+        if w3.eth.get_code(address) in (b"", b"\x00"):
+            raise WrongChainId(f"no code at {name} address {address}: the chain was reset; redeploy")
+        contracts[name] = w3.eth.contract(address=address, abi=artifact.abi)
+    return contracts

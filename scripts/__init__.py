@@ -1,1 +1,0 @@
-"""Build and operations helpers: Solidity compile, local chains, deployment."""
