@@ -45,6 +45,8 @@ class Reason(IntEnum):
     MEDIAN_OUTLIER = 51
     LOSS_GATE = 52
     NOT_SELECTED = 53
+    # on chain (Coordinator.reportEquivocation): two different signed updates for one round
+    EQUIVOCATION = 54
 
 
 # Codes that say "this update attacked the model": slashed, not merely unpaid.
@@ -54,6 +56,7 @@ MALICIOUS: frozenset[Reason] = frozenset({
     Reason.KRUM_OUTLIER,
     Reason.MEDIAN_OUTLIER,
     Reason.LOSS_GATE,
+    Reason.EQUIVOCATION,
 })
 
 # Codes that say "this update contributed nothing": unpaid (the slashing policy decides the rest).
