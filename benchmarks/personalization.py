@@ -94,8 +94,8 @@ def main() -> None:
         deltas[POISONED] = {k: -20.0 * v for k, v in deltas[peer_address(0)].items()}
         ctx = RoundContext(round=r, current_global_hash=tensors_hash(global_state), spec=dict(spec.shapes),
                            norm_bound=NORM_BOUND)
-        subs = [Submission(peer=p, commit_index=j, revealed=True, commitment_ok=True, signature_ok=True,
-                           base_hash=ctx.current_global_hash, sample_count=steps * batch, delta=d)
+        subs = [Submission(peer=p, commit_index=j, base_hash=ctx.current_global_hash, sample_count=steps * batch,
+                           delta=d)
                 for j, (p, d) in enumerate(deltas.items())]
         outcome = settle_round(subs, ctx)
         new_global = apply_delta(global_state, outcome.aggregate.delta)

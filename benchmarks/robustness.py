@@ -281,10 +281,8 @@ def main() -> None:
             if attack != "none":
                 previous = flatten(honest_rounds[r - 1][0], keys) if r else None
                 rows += crafted(attack, r, previous)
-            subs = [Submission(peer=f"0x{i + 1:040x}", commit_index=i, revealed=True,
-                               commitment_ok=True, signature_ok=True,
-                               base_hash=ctx.current_global_hash, sample_count=scale.steps * scale.batch,
-                               delta=ctx.unflatten(row.clone()))
+            subs = [Submission(peer=f"0x{i + 1:040x}", commit_index=i, base_hash=ctx.current_global_hash,
+                               sample_count=scale.steps * scale.batch, delta=ctx.unflatten(row.clone()))
                     for i, row in enumerate(rows)]
             verdict = validate_round(subs, ctx)
             phases["validate"] += time.perf_counter() - t

@@ -1,5 +1,5 @@
-"""The task's consensus parameters: fixed at task creation (hashed on chain with the rule id), so
-every validator runs the pipeline and the rule with the same numbers."""
+"""The task's consensus parameters: fixed at task creation (the task file that carries them is
+hashed on chain), so every validator runs the pipeline and the rule with the same numbers."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ class ConsensusParams:
     # Pure noise: |cosine| to every other update within this many standard deviations of a
     # random direction's cosine (1 / sqrt(d)).
     noise_sigmas: float = 6.0
+    # Replays are looked for among the updates of this many earlier finalized rounds (their
+    # fingerprints are in the rounds' result documents, the same on every validator).
+    replay_rounds: int = 4
     # Assumed Byzantine fraction f / n for Krum-family scores (Krum uses n - f - 2 neighbours).
     byzantine_fraction: float = 0.3
     # Outliers: Krum score above this multiple of the round's median score; distance to the
@@ -55,6 +58,8 @@ class ConsensusParams:
             raise ValueError("collusion_one_sided must lie in [0.5, 1)")
         if not 0 <= self.median_min_cos < 1:
             raise ValueError("median_min_cos must lie in [0, 1)")
+        if self.replay_rounds < 0:
+            raise ValueError("replay_rounds must be >= 0")
         if self.max_samples < 1 or self.max_samples > 1 << 20:
             raise ValueError("max_samples must lie in [1, 2**20] (exact int64 weighted sums)")
 

@@ -19,17 +19,19 @@ LossFn = Callable[[Mapping[str, torch.Tensor] | None], float]
 
 @dataclass(frozen=True)
 class Submission:
-    """One committed peer's update as the node saw it. The node checks signature and commitment
-    (it holds the envelope and the chain state); consensus records the outcome with a code."""
+    """One committed peer's update as the node saw it. The node holds the envelopes and the chain
+    state, so it establishes whether the reveal opened the commitment; consensus records the outcome
+    with a code."""
 
     peer: str  # 0x address
     commit_index: int  # order of the on-chain commit: the earlier commitment wins a duplicate
-    revealed: bool
-    commitment_ok: bool
-    signature_ok: bool
     base_hash: str  # global adapter hash the peer trained from
     sample_count: int
     delta: Mapping[str, torch.Tensor] | None
+    # ACCEPTED: a signed update whose digest is the on-chain commitment was held and its delta
+    # decoded. Otherwise why not: NOT_REVEALED, COMMITMENT_MISMATCH (only other updates were held),
+    # EQUIVOCATION (evidence of two signed updates was on chain), a CODEC_* code (undecodable delta).
+    opened: Reason = Reason.ACCEPTED
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,7 @@ def submissions(ctx: RoundContext, deltas: torch.Tensor, samples: list[int] | No
     peers = peers or [f"0x{i + 1:040x}" for i in range(n)]
     samples = samples or [100] * n
     return [
-        Submission(peer=peers[i], commit_index=i, revealed=True, commitment_ok=True,
-                   signature_ok=True, base_hash=ctx.current_global_hash, sample_count=samples[i],
+        Submission(peer=peers[i], commit_index=i, base_hash=ctx.current_global_hash, sample_count=samples[i],
                    delta=ctx.unflatten(deltas[i].clone()))
         for i in range(n)
     ]

@@ -7,22 +7,12 @@ from loraswarm.protocol.codes import Reason
 
 
 @per_peer
-def revealed(c: Candidate, state: RoundState) -> Finding:
-    """Committed but never revealed in time (or revealed without a delta)."""
-    ok = c.submission.revealed and c.submission.delta is not None
-    return Finding() if ok else Finding(Reason.NOT_REVEALED)
-
-
-@per_peer
-def signature(c: Candidate, state: RoundState) -> Finding:
-    """The EIP-712 envelope signature recovers to the committing peer."""
-    return Finding() if c.submission.signature_ok else Finding(Reason.BAD_SIGNATURE)
-
-
-@per_peer
-def commitment(c: Candidate, state: RoundState) -> Finding:
-    """The revealed delta and salt hash to the on-chain commitment."""
-    return Finding() if c.submission.commitment_ok else Finding(Reason.COMMITMENT_MISMATCH)
+def opened(c: Candidate, state: RoundState) -> Finding:
+    """A signed update opened the peer's on-chain commitment and its delta decoded (the node says
+    why not: never revealed, only other updates, equivocation evidence, an undecodable delta)."""
+    if c.submission.opened is not Reason.ACCEPTED:
+        return Finding(c.submission.opened)
+    return Finding() if c.submission.delta is not None else Finding(Reason.NOT_REVEALED)
 
 
 @per_peer

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from loraswarm.consensus.types import Fingerprint, RoundContext, RoundVerdict, Submission, Verdict
-from loraswarm.consensus.validation.envelope import base_hash, commitment, revealed, signature
+from loraswarm.consensus.validation.envelope import base_hash, opened
 from loraswarm.consensus.validation.free_riders import duplicate, noise, replay, zero_update
 from loraswarm.consensus.validation.loss_gate import loss_gate
 from loraswarm.consensus.validation.outliers import krum_outlier, median_outlier
@@ -15,9 +15,7 @@ from loraswarm.consensus.validation.tensors import finite, norm_bound, schema
 from loraswarm.protocol.codes import MALICIOUS, Reason
 
 PIPELINE: tuple[Check, ...] = (
-    revealed,
-    signature,
-    commitment,
+    opened,
     base_hash,
     schema,
     finite,

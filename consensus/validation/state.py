@@ -94,7 +94,7 @@ class RoundState:
                 if alive else torch.zeros((0, self.ctx.numel), dtype=torch.int32),
                 weights=tuple(self.candidates[i].weight for i in alive),
                 bits=self.bits,
-                prior=None if self.ctx.prior is None else tuple(self.candidates[i].prior for i in alive),
+                prior=None if self.ctx.prior is None else tuple(_known(self.candidates[i].prior) for i in alive),
             )
             self._rows = {c: r for r, c in enumerate(alive)}
         return self._full.subset([self._rows[i] for i in alive])
@@ -144,3 +144,9 @@ def per_peer(check: Callable[[Candidate, RoundState], Finding]) -> Check:
     round_check.__name__ = check.__name__
     round_check.__doc__ = check.__doc__
     return round_check
+
+
+def _known(prior: int | None) -> int:
+    # every candidate has a prior when the round has one (RoundState gives each its multiplier)
+    assert prior is not None
+    return prior

@@ -62,8 +62,7 @@ class ConsensusJudge:
             norm_bound=NORM_BOUND, history=tuple(f for fs in self._history for f in fs), prior=prior,
         )
         submissions = [
-            Submission(peer=r.peer, commit_index=i, revealed=r.delta is not None, commitment_ok=True,
-                       signature_ok=True, base_hash=GLOBAL, sample_count=r.sample_count,
+            Submission(peer=r.peer, commit_index=i, base_hash=GLOBAL, sample_count=r.sample_count,
                        delta=None if r.delta is None else {SPEC_KEY: r.delta})
             for i, r in enumerate(reveals)
         ]

@@ -55,10 +55,11 @@ def test_honest_round_is_all_accepted_with_measures() -> None:
 
 
 @pytest.mark.parametrize(("change", "reason"), [
-    ({"revealed": False}, Reason.NOT_REVEALED),
     ({"delta": None}, Reason.NOT_REVEALED),
-    ({"signature_ok": False}, Reason.BAD_SIGNATURE),
-    ({"commitment_ok": False}, Reason.COMMITMENT_MISMATCH),
+    ({"opened": Reason.NOT_REVEALED}, Reason.NOT_REVEALED),
+    ({"opened": Reason.COMMITMENT_MISMATCH}, Reason.COMMITMENT_MISMATCH),
+    ({"opened": Reason.EQUIVOCATION}, Reason.EQUIVOCATION),
+    ({"opened": Reason.CODEC_BAD_SHAPE}, Reason.CODEC_BAD_SHAPE),
     ({"base_hash": "0x" + "cd" * 32}, Reason.STALE_BASE),
 ])
 def test_envelope_checks(change: dict[str, object], reason: Reason) -> None:

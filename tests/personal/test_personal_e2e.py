@@ -70,8 +70,7 @@ def scenario(real_model: RealModel, tmp_path_factory: pytest.TempPathFactory) ->
         ctx = RoundContext(round=round_, current_global_hash=tensors_hash(global_state), spec=dict(spec.shapes),
                            norm_bound=50.0)
         outcome = settle_round([
-            Submission(peer=p, commit_index=j, revealed=True, commitment_ok=True, signature_ok=True,
-                       base_hash=ctx.current_global_hash, sample_count=16, delta=d)
+            Submission(peer=p, commit_index=j, base_hash=ctx.current_global_hash, sample_count=16, delta=d)
             for j, (p, d) in enumerate(deltas.items())
         ], ctx)
         new_global = apply_delta(global_state, outcome.aggregate.delta)
