@@ -1,14 +1,15 @@
 """Contribution score of each accepted update: self-reported sample weight (capped) times the
 update's agreement with the round's robust aggregate (cosine, clipped to [0, 1]).
 
-    score = min(sample_count, max_samples) * floor(clip(agreement, 0, 1) * 1e6)
+    score = sample_count * floor(clip(agreement, 0, 1) * 1e6)
 
 Why this shape:
 - Agreement with the robust aggregate is what the pipeline already computes for every update
   (DESIGN section 5), so scoring adds no evaluation cost and every validator gets the same number.
   An update pointing away from the consensus direction helps nobody and scores zero.
 - Sample weight mirrors FedAvg's weighting, but the count is self-reported and cannot be checked,
-  so it is capped: inflating it beyond ``max_samples`` buys nothing.
+  so it arrives capped (consensus's ``ConsensusParams.max_samples``, the one cap: the verdict's
+  ``weight`` measure): inflating it beyond the cap buys nothing.
 - The float is quantized once, with floor, to parts per million; everything after is integer
   arithmetic, so every validator computes the same score, bit for bit.
 Rejected updates, free riders and no-shows score zero whatever their agreement.
@@ -28,13 +29,11 @@ AGREEMENT_SCALE = 1_000_000
 
 @dataclass(frozen=True)
 class ScoringParams:
-    # Self-reported sample counts above this earn no more (a task parameter).
-    max_samples: int = 10_000
     # Agreements at or below this many ppm score zero: near-orthogonal updates add nothing.
     min_agreement_ppm: int = 0
 
     def __post_init__(self) -> None:
-        if self.max_samples <= 0 or not 0 <= self.min_agreement_ppm < AGREEMENT_SCALE:
+        if not 0 <= self.min_agreement_ppm < AGREEMENT_SCALE:
             raise ValueError(f"bad scoring parameters {self}")
 
 
@@ -51,7 +50,7 @@ def contribution_score(outcome: PeerOutcome, params: ScoringParams) -> int:
     ppm = agreement_ppm(outcome.agreement)
     if ppm <= params.min_agreement_ppm:
         return 0
-    return min(max(outcome.sample_count, 0), params.max_samples) * ppm
+    return max(outcome.sample_count, 0) * ppm
 
 
 def score_round(outcomes: Iterable[PeerOutcome], params: ScoringParams) -> dict[str, int]:

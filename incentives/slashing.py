@@ -10,11 +10,14 @@ Causes and default rates (basis points of the stake the account locked for the t
   successful attack could earn, and in the simulation these checks never fire on honest updates.
   Rates apply to the stake locked when the round opened, so an attacker that keeps attacking
   loses its stake geometrically.
-- DISSENT (20% of the validator stake): a validator attested a tuple other than the finalized
-  one. Honest validators run the same deterministic pipeline and always agree; a different tuple
-  means it did not validate (a lazy guess) or pushed a wrong result. The coordinator slashes
-  dissenters itself (``slashDissenter``, a fixed amount per task: ``dissent_slash``), because a
-  round's slash root is attested before the attestations it would judge exist.
+- EQUIVOCATION (the whole peer stake, on chain): two different signed updates of one round are
+  evidence anyone can hand to ``Coordinator.reportEquivocation``, which slashes at once; the
+  round's verdict says EQUIVOCATION and its slash tree holds no second leaf for it.
+- Validators are slashed by the coordinator, not by this tree (a round's slash root is attested
+  before the attestations it would judge exist): ``slashValidator`` takes the task's fixed
+  ``validatorSlash`` from a dissenter (attested a tuple other than the finalized one, or sealed
+  and never opened) and ``absenceSlash`` from a validator of the round's snapshot that never
+  sealed, which also ejects it. ``dissent_slash`` below is the policy's suggestion for the first.
 - FREE_RIDE (0% by default): zero, duplicate, replayed, noise or stale updates earn nothing and
   are not slashed. Their detectors are thresholds that an honest but weak peer can trip (tiny
   data gives a tiny update, a slow link a stale base), and a slash on such a false positive
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from loraswarm.incentives.outcome import PeerOutcome, account_key, check_unique
-from loraswarm.incentives.rewards import BPS
+from loraswarm.protocol.chain import BPS
 from loraswarm.protocol.codes import FREE_RIDE, MALICIOUS, Reason
 
 
@@ -42,6 +45,8 @@ class SlashCause(Enum):
     FREE_RIDE = "free_ride"
 
 
+# Slashed by the coordinator when the evidence was reported: no second leaf in the slash tree.
+SLASHED_ON_CHAIN: frozenset[Reason] = frozenset({Reason.EQUIVOCATION})
 # A reveal that does not open the commitment is no reveal.
 UNREVEALED: frozenset[Reason] = frozenset({Reason.NOT_REVEALED, Reason.COMMITMENT_MISMATCH})
 
@@ -97,7 +102,7 @@ def peer_slashes(outcomes: Iterable[PeerOutcome], stakes: Mapping[str, int], par
     slashes = []
     for outcome in outcomes:
         cause = peer_cause(outcome.reason)
-        if cause is not None:
+        if cause is not None and outcome.reason not in SLASHED_ON_CHAIN:
             amount = stakes.get(outcome.peer, 0) * params.rate(cause) // BPS
             if amount > 0:
                 slashes.append(Slash(outcome.peer, amount, outcome.reason, cause))

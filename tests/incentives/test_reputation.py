@@ -124,15 +124,15 @@ outcomes = st.lists(
 @given(st.integers(0, 10**24), outcomes, st.dictionaries(st.sampled_from(PEERS), st.integers(-PPM, 2 * PPM)))
 def test_pool_is_never_overpaid_with_reputation(pool: int, round_outcomes, levels) -> None:
     stakes = {o.peer: 10**21 for o in round_outcomes}
-    plain = settle(pool, round_outcomes, stakes, None, IncentiveParams())
-    weighted = settle(pool, round_outcomes, stakes, None, IncentiveParams(), Standing(levels, PARAMS))
+    plain = settle(pool, round_outcomes, stakes, IncentiveParams())
+    weighted = settle(pool, round_outcomes, stakes, IncentiveParams(), Standing(levels, PARAMS))
     assert weighted.rewards.paid <= pool
     assert weighted.rewards.paid == plain.rewards.paid  # same eligible set: the whole part is paid
     assert weighted.scores == plain.scores and weighted.slashes == plain.slashes
     assert set(weighted.rewards.peers) <= set(plain.rewards.peers)
     # One multiplier for everyone changes nothing: reputation only moves pay between peers.
     uniform = Standing({o.peer: 600_000 for o in round_outcomes}, PARAMS)
-    assert settle(pool, round_outcomes, stakes, None, IncentiveParams(), uniform).rewards == plain.rewards
+    assert settle(pool, round_outcomes, stakes, IncentiveParams(), uniform).rewards == plain.rewards
 
 
 def test_ledger_shows_reputation_per_peer_and_per_round(tmp_path: Path) -> None:

@@ -7,25 +7,22 @@ import json
 import subprocess
 
 from loraswarm.incentives.merkle import verify
-from loraswarm.incentives.outcome import Attestation, AttestedTuple, PeerOutcome
-from loraswarm.incentives.settlement import IncentiveParams, PreviousRound, settle
-from loraswarm.incentives.trees import ZERO_ROOT, RoundTrees, build_trees
+from loraswarm.incentives.outcome import PeerOutcome
+from loraswarm.incentives.settlement import IncentiveParams, settle
+from loraswarm.incentives.trees import ZERO_ROOT, RoundTrees, build_trees, settlement_leaves
 from loraswarm.paths import NODE_MODULES, PROJECT_ROOT
 from loraswarm.protocol.chain import REWARD_LEAF_TYPES, SLASH_LEAF_TYPES
 from loraswarm.protocol.codes import Reason
 
 TASK, ROUND = 7, 3
 PEERS = [f"0x{i:040x}" for i in range(1, 8)]
-VALIDATOR = "0x" + "ab" * 20
-FINAL = AttestedTuple(b"a" * 32, b"g" * 32, b"r" * 32, b"s" * 32)
 REASONS = [Reason.ACCEPTED] * 4 + [Reason.NOT_REVEALED, Reason.KRUM_OUTLIER, Reason.ZERO_UPDATE]
 
 
 def _trees() -> RoundTrees:
     outcomes = [PeerOutcome(p, r, 100 * (i + 1), 0.9) for i, (p, r) in enumerate(zip(PEERS, REASONS, strict=True))]
-    previous = PreviousRound([Attestation(VALIDATOR, 5 * 10**21, FINAL)], FINAL)
     stakes = dict.fromkeys(PEERS, 10**21)
-    return build_trees(TASK, ROUND, settle(10**21 + 7, outcomes, stakes, previous, IncentiveParams()))
+    return build_trees(TASK, ROUND, *settlement_leaves(settle(10**21 + 7, outcomes, stakes, IncentiveParams())))
 
 
 def test_claims_are_indexed_in_account_order_and_verify() -> None:
@@ -43,7 +40,7 @@ def test_claims_are_indexed_in_account_order_and_verify() -> None:
 
 
 def test_empty_round_has_zero_roots() -> None:
-    trees = build_trees(TASK, ROUND, settle(0, [], {}, None, IncentiveParams()))
+    trees = build_trees(TASK, ROUND, *settlement_leaves(settle(0, [], {}, IncentiveParams())))
     assert trees.rewards_root == ZERO_ROOT and trees.slash_root == ZERO_ROOT
     assert trees.claims() == {} and trees.slash_orders() == []
 
