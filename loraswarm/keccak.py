@@ -10,7 +10,8 @@ from sha3 import keccak_256
 
 
 def keccak256(data: bytes) -> bytes:
-    return keccak_256(data).digest()
+    digest: bytes = keccak_256(data).digest()
+    return digest
 
 
 def keccak_stream() -> keccak_256:

@@ -21,6 +21,17 @@ class Role(StrEnum):
     VALIDATOR = "validator"
 
 
+class Behaviour(StrEnum):
+    """What a demo or test peer sends: an honest delta, or an attack run through the same code
+    (``scaling`` boosts its honest delta, model replacement of Bagdasaryan et al. 2020; ``zero``
+    sends an all-zero delta, a free rider; ``noshow`` commits nothing)."""
+
+    HONEST = "honest"
+    SCALING = "scaling"
+    ZERO = "zero"
+    NOSHOW = "noshow"
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -30,7 +41,7 @@ class NodeSection(Strict):
     data_dir: Path
     roles: Annotated[list[Role], Field(min_length=1)] = [Role.TRAINER, Role.VALIDATOR]
     # Demo and test adversaries: what this peer sends instead of an honest delta.
-    behaviour: str = "honest"
+    behaviour: Behaviour = Behaviour.HONEST
 
 
 class KeysSection(Strict):
@@ -42,7 +53,6 @@ class ChainSection(Strict):
     deployment: Path
     task_file: Path
     rpc_url: str | None = None
-    confirmations: int = Field(default=0, ge=0, le=64)
     poll_s: float = Field(default=0.5, gt=0, le=60)
 
 
@@ -62,6 +72,11 @@ class TrainingSection(Strict):
     threads: int = Field(default=1, ge=1, le=256)
     seed: int = 0
     eval_records: int = Field(default=16, ge=1)
+    held_out_fraction: float = Field(default=0.1, gt=0, lt=1)
+    # Local differential privacy of the peer's own deltas (node/training/privacy.py): clip each
+    # delta to this L2 norm and add Gaussian noise of dp_noise x dp_clip; off unless set.
+    dp_clip: float | None = Field(default=None, gt=0)
+    dp_noise: float = Field(default=1.0, ge=0)
     # Keep a personal adapter built from the round's accepted deltas (node/personal.py); its
     # candidates are compared on this many of the peer's training blocks (each one pass).
     personal: bool = False

@@ -1,9 +1,12 @@
-"""The validator's round: build consensus submissions from what the node saw (on-chain commits,
-verified envelopes, fetched blobs), validate and aggregate, settle rewards and slashes, and
-produce the tuple to attest, the new global adapter and the round result document.
+"""The validator's round: build consensus submissions from what the node saw (on-chain commits and
+chain state read at the round's pinned block, signed updates held from gossip, fetched blobs),
+validate and aggregate, settle rewards and slashes, and produce the tuple to attest, the new
+global adapter and the round result document.
 
-Every input is canonical (commit order from the chain, blobs by content hash), and consensus
-and incentives are deterministic, so honest validators attest the same tuple byte for byte.
+Every input is canonical (commits and chain state at one block every validator derives the same
+way, blobs by content hash, the update that opens a commitment chosen by its digest whatever else
+arrived), and consensus and incentives are deterministic, so honest validators attest the same
+tuple byte for byte.
 """
 
 from __future__ import annotations
@@ -15,87 +18,117 @@ from loraswarm.consensus import ConsensusParams, RoundContext, RoundOutcome, Sub
 from loraswarm.consensus.types import Fingerprint
 from loraswarm.incentives.from_consensus import outcomes_from_verdicts
 from loraswarm.incentives.reputation import ReputationParams, Standing, fold_history, known_verdicts
-from loraswarm.incentives.settlement import IncentiveParams, PreviousRound, settle
-from loraswarm.node.chain.task import CommitLog, TaskInfo
+from loraswarm.incentives.rewards import peer_pool
+from loraswarm.incentives.scoring import ScoringParams
+from loraswarm.incentives.settlement import IncentiveParams, settle
+from loraswarm.incentives.slashing import SlashParams
+from loraswarm.node.chain.task import JudgingInputs, TaskInfo
 from loraswarm.node.codec import AdapterSpec, CodecError, Delta, decode_delta
 from loraswarm.node.learner import encode_global
-from loraswarm.node.p2p.envelope import Update
-from loraswarm.node.round_result import RoundResult, VerdictRow
-from loraswarm.protocol.chain import commitment
+from loraswarm.node.p2p.envelope import Envelope, Update
+from loraswarm.node.round_result import RoundResult, Tuple, VerdictRow
+from loraswarm.protocol.codes import Reason
 from loraswarm.protocol.rules import RuleId
 from loraswarm.protocol.taskspec import TaskSpec
 
 
-@dataclass(frozen=True)
-class Reveal:
-    """A verified envelope of the round and its blob (None if no provider served it in time)."""
+class TaskFileError(ValueError):
+    """The task file names a parameter this version does not know."""
 
-    update: Update
+
+@dataclass(frozen=True)
+class Held:
+    """A signed update of the round held from gossip (its signature checked at the edge), and its
+    blob (None if no provider served it in time)."""
+
+    envelope: Envelope
     blob: bytes | None
+
+    @property
+    def update(self) -> Update:
+        body = self.envelope.body
+        assert isinstance(body, Update)
+        return body
 
 
 @dataclass(frozen=True)
 class Judgement:
     outcome: RoundOutcome
     result: RoundResult
-    attested: tuple[bytes, bytes, bytes, bytes]
+    attested: Tuple
     global_state: Delta
     global_bytes: bytes
 
 
 def consensus_params(task: TaskSpec) -> ConsensusParams:
     known = {f.name for f in fields(ConsensusParams)}
-    return ConsensusParams(**{k: v for k, v in task.consensus.items() if k in known})
+    unknown = sorted(set(task.consensus) - known)
+    if unknown:
+        raise TaskFileError(f"unknown consensus parameters in the task file: {', '.join(unknown)}")
+    return ConsensusParams(**task.consensus)  # type: ignore[arg-type]
 
 
-def submissions(round_: int, commits: Sequence[CommitLog], reveals: Mapping[str, Reveal],
-                spec: AdapterSpec) -> list[Submission]:
-    """One submission per on-chain commit, in commit order; the reveal is matched by address."""
-    subs = []
-    for index, commit in enumerate(commits):
-        reveal = reveals.get(commit.peer.lower())
-        delta = None
-        ok = False
-        sample_count = 0
-        base = ""
-        if reveal is not None:
-            u = reveal.update
-            ok = commitment(commit.peer, round_, u.delta_hash, u.salt) == commit.commitment
-            sample_count, base = u.sample_count, "0x" + u.base_hash.hex()
-            if reveal.blob is not None:
-                try:
-                    delta = decode_delta(reveal.blob, spec)
-                except CodecError:
-                    delta = None  # an undecodable reveal is no reveal; the codec counted why
-        subs.append(Submission(
-            peer=commit.peer, commit_index=index, revealed=reveal is not None and delta is not None,
-            commitment_ok=ok, signature_ok=reveal is not None, base_hash=base, sample_count=sample_count,
-            delta=delta,
-        ))
-    return subs
+def incentive_params(task: TaskSpec) -> IncentiveParams:
+    section = task.incentives
+    return IncentiveParams(
+        scoring=ScoringParams(min_agreement_ppm=section.min_agreement_ppm),
+        slashing=SlashParams(unrevealed_bps=section.unrevealed_bps, malicious_bps=section.malicious_bps,
+                             free_ride_bps=section.free_ride_bps),
+    )
+
+
+def _submission(round_index: int, peer: str, commitment: bytes, held: Sequence[Held], spec: AdapterSpec,
+                equivocated: bool) -> Submission:
+    """What the node established about one committed peer. Only the update whose EIP-712 digest IS
+    the commitment opens it: other signed updates of the peer (held in any order) change nothing
+    here; two of them are evidence the chain judges (``equivocated``, read at the pinned block)."""
+    opening = next((h for h in held if h.envelope.digest == commitment), None)
+    opened = Reason.ACCEPTED
+    delta = None
+    if equivocated:
+        opened = Reason.EQUIVOCATION
+    elif opening is None:
+        opened = Reason.COMMITMENT_MISMATCH if held else Reason.NOT_REVEALED
+    elif opening.blob is None:
+        opened = Reason.NOT_REVEALED  # announced, but no provider served the delta in time
+    else:
+        try:
+            delta = decode_delta(opening.blob, spec)
+        except CodecError as exc:
+            opened = exc.reason
+    update = opening.update if opening is not None else None
+    return Submission(peer=peer, commit_index=round_index, base_hash="0x" + update.base_hash.hex() if update else "",
+                      sample_count=update.sample_count if update else 0, delta=delta, opened=opened)
+
+
+def submissions(inputs: JudgingInputs, held: Mapping[str, Sequence[Held]], spec: AdapterSpec) -> list[Submission]:
+    """One submission per on-chain commit, in commit order."""
+    return [_submission(i, c.peer, c.commitment, held.get(c.peer.lower(), ()), spec,
+                        c.peer.lower() in inputs.equivocated)
+            for i, c in enumerate(inputs.commits)]
 
 
 def judge_round(round_: int, task: TaskInfo, spec_file: TaskSpec, spec: AdapterSpec, global_state: Delta,
-                global_hash: str, commits: Sequence[CommitLog], reveals: Mapping[str, Reveal],
-                stakes: Mapping[str, int], previous: PreviousRound | None,
+                global_hash: str, inputs: JudgingInputs, held: Mapping[str, Sequence[Held]],
                 history: tuple[Fingerprint, ...], reputation: Standing | None = None) -> Judgement:
     """``reputation``: the standing when the round opens, given when the task has reputation on
     (TaskSpec.reputation). It weights reward shares and is consensus's prior: every committed
     peer's multiplier, from the same finalized verdicts on every validator."""
-    prior = None if reputation is None else reputation.multipliers(c.peer for c in commits)
+    prior = None if reputation is None else reputation.multipliers(c.peer for c in inputs.commits)
     ctx = RoundContext(
         round=round_, current_global_hash=global_hash, spec=dict(spec.shapes), norm_bound=spec_file.norm_bound,
         rule_id=RuleId(task.rule_id), params=consensus_params(spec_file), history=history, prior=prior,
     )
-    outcome = settle_round(submissions(round_, commits, reveals, spec), ctx)
+    outcome = settle_round(submissions(inputs, held, spec), ctx)
     new_state = apply_delta(global_state, outcome.aggregate.delta)
     new_state = {key: new_state[key] for key in spec.keys}
     global_bytes, new_hash = encode_global(new_state, spec)
-    settlement = settle(task.expected_pool(), outcomes_from_verdicts(outcome.verdicts), stakes, previous,
-                        IncentiveParams(), reputation)
+    settlement = settle(peer_pool(inputs.available, task.validator_bps), outcomes_from_verdicts(outcome.verdicts),
+                        inputs.peer_stakes, incentive_params(spec_file), reputation)
     result = RoundResult(
         task_id=task.task_id, round=round_, global_hash=new_hash,
-        verdicts=tuple(VerdictRow(v.peer, int(v.reason), dict(v.measures)) for v in outcome.verdicts),
+        verdicts=tuple(VerdictRow(v.peer, int(v.reason), outcome.fingerprints.get(v.peer))
+                       for v in outcome.verdicts),
         rewards=tuple(settlement.rewards.by_account().items()),
         slashes=tuple((s.account, s.amount, int(s.reason)) for s in settlement.slashes),
     )

@@ -1,43 +1,40 @@
 """The peer's model work: load the base model once, train a round's update, evaluate adapters.
 
-``behaviour`` lets the demo and end-to-end tests run adversarial peers through the same code:
-``scaling`` boosts its honest update (model replacement, Bagdasaryan et al. 2020), ``zero`` sends
-an all-zero delta (a free rider), ``noshow`` commits nothing.
+A demo or test peer's ``Behaviour`` (node/config.py) bends its honest delta into an attack, so that
+adversaries run through the same code as everyone else.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from loraswarm.node.codec import AdapterSpec, Codec, Delta, content_hash, encode_delta
-from loraswarm.node.config import TrainingSection
+from loraswarm.node.config import Behaviour, TrainingSection
 from loraswarm.node.training.adapter import (
     LoraParams,
     adapter_spec,
     attach_lora,
-    compute_delta,
     get_adapter_state,
     initial_adapter,
     set_adapter_state,
 )
-from loraswarm.node.training.corpus import PeerData, load_texts, peer_data
 from loraswarm.node.training.evaluate import evaluate_ppl
+from loraswarm.node.training.local import local_update, select_texts
 from loraswarm.node.training.model import load_base_model, require_base_model, set_threads
+from loraswarm.node.training.privacy import DpParams, PrivacyAccountant
 from loraswarm.node.training.tokens import TokenBlocks, pack_texts
-from loraswarm.node.training.trainer import TrainConfig, TrainStats, train_lora
+from loraswarm.node.training.trainer import TrainConfig, TrainStats
 from loraswarm.protocol.taskspec import TaskSpec
 
-BEHAVIOURS = ("honest", "scaling", "zero", "noshow")
 SCALING_GAMMA = 20.0
 GLOBAL_CODEC = Codec("fp32")  # globals are stored exactly: their hash is recorded on chain
 
 
 def lora_params(task: TaskSpec) -> LoraParams:
-    return LoraParams(task.lora.rank, task.lora.alpha, task.lora.dropout, tuple(task.lora.target_modules))
+    return LoraParams.of(task.lora)
 
 
 def encode_global(state: Delta, spec: AdapterSpec) -> tuple[bytes, str]:
@@ -46,7 +43,9 @@ def encode_global(state: Delta, spec: AdapterSpec) -> tuple[bytes, str]:
 
 
 @dataclass(frozen=True)
-class Update:
+class TrainedDelta:
+    """One round of local training: the change to the global adapter, and how it went."""
+
     delta: Delta
     stats: TrainStats
 
@@ -64,7 +63,8 @@ class Learner:
         self.task = task
         self.training = training
         self.progress = progress
-        self.data: PeerData | None = None
+        self.dp = DpParams(training.dp_clip, training.dp_noise) if training.dp_clip is not None else None
+        self.accountant = PrivacyAccountant(self.dp) if self.dp is not None else None
         self.train_blocks: TokenBlocks | None = None
         self.eval_blocks: TokenBlocks | None = None
 
@@ -75,36 +75,29 @@ class Learner:
 
     def load_data(self) -> None:
         """The peer's private training text and its held-out split (fortunes topics and/or files)."""
-        texts: list[str] = []
-        held: list[str] = []
-        if self.training.topics:
-            self.data = peer_data(self.training.topics, seed=self.training.seed)
-            texts += self.data.train_texts()
-            held += [t for topic in self.data.topics for t in self.data.held_out[topic]]
-        for path in self.training.data:
-            records = load_texts(Path(path))
-            cut = max(1, len(records) // 10)
-            texts += records[cut:]
-            held += records[:cut]
-        if not texts:
-            raise ValueError("the peer has no training data: set training.topics or training.data")
+        texts, held = select_texts(self.tokenizer, self.training.topics, self.training.data,
+                                   self.training.held_out_fraction, self.training.seed)
+        flat = [text for records in held.values() for text in records]
         self.train_blocks = pack_texts(self.tokenizer, texts, self.task.seq_len)
-        self.eval_blocks = pack_texts(self.tokenizer, held[: self.training.eval_records], self.task.seq_len)
+        self.eval_blocks = pack_texts(self.tokenizer, flat[: self.training.eval_records], self.task.seq_len)
 
-    def train(self, global_state: Delta, round_: int, behaviour: str, deadline: float | None = None) -> Update:
+    def train(self, global_state: Delta, round_: int, behaviour: Behaviour,
+              deadline: float | None = None) -> TrainedDelta:
+        """One round of local training (local DP when the config asks for it), through the same
+        code as ``loraswarm train run``; the demo's adversarial behaviours then bend the delta."""
         if self.train_blocks is None:
             self.load_data()
         assert self.train_blocks is not None
         config = TrainConfig(steps=self.training.steps, batch_size=self.training.batch_size, lr=self.training.lr,
                              seed=self.training.seed * 100_003 + round_, threads=self.training.threads,
                              progress=self.progress, deadline=deadline)
-        result = train_lora(self.model, self.train_blocks, global_state, config)
-        delta = compute_delta(result.adapter, global_state)
-        if behaviour == "scaling":
+        update = local_update(self.model, self.train_blocks, global_state, config, self.dp, self.accountant)
+        delta = update.delta
+        if behaviour is Behaviour.SCALING:
             delta = {k: v * SCALING_GAMMA for k, v in delta.items()}
-        elif behaviour == "zero":
+        elif behaviour is Behaviour.ZERO:
             delta = {k: torch.zeros_like(v) for k, v in delta.items()}
-        return Update(delta, result.stats)
+        return TrainedDelta(delta, update.stats)
 
     def held_out_key(self) -> str:
         """Names what a base-model perplexity was measured on: the base model and the exact

@@ -1,27 +1,33 @@
-"""A round's result document: verdicts, reward and slash leaves, as one canonical JSON blob.
+"""A round's result document: verdicts (with the replay fingerprint of each well-formed update), the
+peers' reward leaves and the slash leaves, as one canonical JSON blob.
 
-Validators publish it by content hash next to the new global adapter, so that peers that do not
-validate can claim (they need their Merkle proof) and the ledger can say why an update was
-rejected. Nothing in it is trusted: a reader rebuilds the trees and checks the roots against
-the finalized tuple on chain.
+Its keccak256 is the first element of the tuple validators attest (the coordinator's
+``acceptedRoot``), so once a round finalizes its document is on chain by hash: anyone, a node that
+joined late included, fetches it from any peer and checks it against the finalized tuple. Peers
+that do not validate claim with it (they need their Merkle proof), the ledger says why an update
+was rejected, and later rounds' validators read the same replay history and reputation from it.
+It holds only what the deterministic pipeline decides (reasons, fingerprints, amounts); the
+float measures behind a verdict stay in each validator's own report.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import is_address
 
-from loraswarm.incentives.merkle import StandardMerkleTree
-from loraswarm.incentives.trees import ZERO_ROOT, Claim, SlashOrder
-from loraswarm.protocol.chain import REWARD_LEAF_TYPES, SLASH_LEAF_TYPES, reward_leaf, slash_leaf
+from loraswarm.consensus.types import Fingerprint
+from loraswarm.incentives.trees import Claim, RoundTrees, SlashOrder, build_trees
+from loraswarm.keccak import keccak256
 from loraswarm.protocol.jsonguard import check_depth
 
-VERDICT_LEAF_TYPES = ("address", "uint8")
-MAX_RESULT_BYTES = 4 * 1024 * 1024
-MAX_DEPTH = 4  # {"verdicts": [[peer, reason, {measures}]]}
+MAX_RESULT_BYTES = 8 * 1024 * 1024
+MAX_DEPTH = 5  # {"verdicts": [[peer, reason, [digest, [sketch]]]]}
+
+Tuple = tuple[bytes, bytes, bytes, bytes, int]
 
 
 class ResultMismatch(ValueError):
@@ -32,7 +38,7 @@ class ResultMismatch(ValueError):
 class VerdictRow:
     peer: str
     reason: int
-    measures: dict[str, float]
+    fingerprint: Fingerprint | None = None  # a revealed, well-formed update's: later rounds' replay history
 
 
 @dataclass(frozen=True)
@@ -41,53 +47,48 @@ class RoundResult:
     round: int
     global_hash: str
     verdicts: tuple[VerdictRow, ...]
-    rewards: tuple[tuple[str, int], ...]  # (account, amount) in leaf-index order
+    rewards: tuple[tuple[str, int], ...]  # peers' (account, amount) in leaf-index order
     slashes: tuple[tuple[str, int, int], ...]  # (account, amount, reason)
 
-    # trees ----------------------------------------------------------------------------------
-    def _tree(self, leaves: list[tuple[object, ...]], types: tuple[str, ...]) -> StandardMerkleTree | None:
-        return StandardMerkleTree.of(leaves, types) if leaves else None
+    @property
+    def peer_pool(self) -> int:
+        """What the reward tree pays: the peerPool of the attested tuple."""
+        return sum(amount for _, amount in self.rewards)
 
-    def accepted_tree(self) -> StandardMerkleTree | None:
-        return self._tree([(v.peer, v.reason) for v in self.verdicts], VERDICT_LEAF_TYPES)
+    def trees(self) -> RoundTrees:
+        return build_trees(self.task_id, self.round, self.rewards, self.slashes)
 
-    def rewards_tree(self) -> StandardMerkleTree | None:
-        leaves = [reward_leaf(self.task_id, self.round, i, a, amt) for i, (a, amt) in enumerate(self.rewards)]
-        return self._tree(leaves, REWARD_LEAF_TYPES)
+    def digest(self) -> bytes:
+        """keccak256 of the canonical document: the tuple's first element (``acceptedRoot``)."""
+        return keccak256(self.encode())
 
-    def slash_tree(self) -> StandardMerkleTree | None:
-        leaves = [slash_leaf(self.task_id, self.round, a, amt, why) for a, amt, why in self.slashes]
-        return self._tree(leaves, SLASH_LEAF_TYPES)
+    def roots(self) -> Tuple:
+        """(acceptedRoot, globalHash, rewardsRoot, slashRoot, peerPool): what a validator attests."""
+        trees = self.trees()
+        return (self.digest(), bytes.fromhex(self.global_hash[2:]), trees.rewards_root, trees.slash_root,
+                self.peer_pool)
 
-    def roots(self) -> tuple[bytes, bytes, bytes, bytes]:
-        """(acceptedRoot, globalHash, rewardsRoot, slashRoot): what a validator attests."""
-        def root(tree: StandardMerkleTree | None) -> bytes:
-            return tree.root if tree else ZERO_ROOT
-
-        return (root(self.accepted_tree()), bytes.fromhex(self.global_hash[2:]), root(self.rewards_tree()),
-                root(self.slash_tree()))
-
-    def check(self, attested: tuple[bytes, bytes, bytes, bytes]) -> None:
+    def check(self, attested: Tuple) -> None:
         if self.roots() != attested:
             raise ResultMismatch(f"round {self.round} result does not match the finalized roots")
 
     def claim_of(self, account: str) -> Claim | None:
-        tree = self.rewards_tree()
-        for i, (who, amount) in enumerate(self.rewards):
-            if who.lower() == account.lower() and tree is not None:
-                return Claim(i, amount, tree.proof(i))
-        return None
+        return next((claim for who, claim in self.trees().claims().items() if who.lower() == account.lower()),
+                    None)
 
     def slash_orders(self) -> list[SlashOrder]:
-        tree = self.slash_tree()
-        return [SlashOrder(a, amt, why, tree.proof(i)) for i, (a, amt, why) in enumerate(self.slashes)
-                if tree is not None]
+        return self.trees().slash_orders()
+
+    def fingerprints(self) -> tuple[Fingerprint, ...]:
+        return tuple(v.fingerprint for v in self.verdicts if v.fingerprint is not None)
 
     # bytes ----------------------------------------------------------------------------------
     def encode(self) -> bytes:
         doc: dict[str, Any] = {
             "task_id": self.task_id, "round": self.round, "global_hash": self.global_hash,
-            "verdicts": [[v.peer, v.reason, v.measures] for v in self.verdicts],
+            "verdicts": [[v.peer, v.reason,
+                          None if v.fingerprint is None else [v.fingerprint.digest, list(v.fingerprint.sketch)]]
+                         for v in self.verdicts],
             "rewards": [list(r) for r in self.rewards], "slashes": [list(s) for s in self.slashes],
         }
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
@@ -106,14 +107,32 @@ class RoundResult:
             doc = json.loads(text)
             result = cls(
                 _uint(doc["task_id"]), _uint(doc["round"]), _hash(doc["global_hash"]),
-                tuple(VerdictRow(_address(p), _uint(r, 8), {str(k): float(x) for k, x in m.items()})
-                      for p, r, m in doc["verdicts"]),
+                tuple(VerdictRow(_address(p), _uint(r, 8), _fingerprint(f)) for p, r, f in doc["verdicts"]),
                 tuple((_address(a), _uint(x)) for a, x in doc["rewards"]),
                 tuple((_address(a), _uint(x), _uint(w, 8)) for a, x, w in doc["slashes"]),
             )
         except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
             raise ResultMismatch(f"malformed round result: {exc}") from None
         return result
+
+
+def replay_history(results: Sequence[RoundResult], round_: int, rounds: int) -> tuple[Fingerprint, ...]:
+    """The fingerprints a validator of ``round_`` compares updates against: those of the verified
+    results of the ``rounds`` finalized rounds before it (every validator holds the same ones)."""
+    recent = sorted((r for r in results if r.round < round_), key=lambda r: r.round)[-rounds:] if rounds else []
+    return tuple(f for r in recent for f in r.fingerprints())
+
+
+def _fingerprint(value: object) -> Fingerprint | None:
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[1], list)):
+        raise ValueError("a fingerprint is [digest, [sketch]]")
+    digest, sketch = value
+    _hash(digest)
+    if not all(type(v) is int and -(2**255) <= v < 2**255 for v in sketch):
+        raise ValueError("a fingerprint sketch holds int256 values")
+    return Fingerprint(digest, tuple(sketch))
 
 
 def _uint(value: object, bits: int = 256) -> int:
@@ -125,9 +144,9 @@ def _uint(value: object, bits: int = 256) -> int:
 
 def _hash(value: object) -> str:
     if not (isinstance(value, str) and len(value) == 66 and value.startswith("0x")):
-        raise ValueError("global_hash is not 0x + 64 hex digits")
+        raise ValueError("a hash is 0x + 64 hex digits")
     if len(bytes.fromhex(value[2:])) != 32:  # fromhex skips whitespace
-        raise ValueError("global_hash is not 0x + 64 hex digits")
+        raise ValueError("a hash is 0x + 64 hex digits")
     return value
 
 

@@ -13,7 +13,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from loraswarm.protocol.taskspec import LoraSection
+
 app = typer.Typer(help="Train a LoRA adapter locally and evaluate adapters.", no_args_is_help=True)
+LORA = LoraSection()  # a task's LoRA defaults
 console = Console()
 
 ModelPath = Annotated[
@@ -58,10 +61,10 @@ def run_cmd(
     seq_len: SeqLen = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
     max_grad_norm: Annotated[float, typer.Option(help="Gradient clipping norm.")] = 1.0,
-    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
-    alpha: Annotated[float, typer.Option(help="LoRA alpha.")] = 16.0,
-    dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.05,
-    targets: Annotated[str, typer.Option(help="Comma-separated target modules.")] = "q_proj,v_proj",
+    rank: Annotated[int, typer.Option(help="LoRA rank.")] = LORA.rank,
+    alpha: Annotated[float, typer.Option(help="LoRA alpha.")] = LORA.alpha,
+    dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = LORA.dropout,
+    targets: Annotated[str, typer.Option(help="Comma-separated target modules.")] = ",".join(LORA.target_modules),
     dp_clip: Annotated[float | None, typer.Option(help="Local DP: clip the delta to this L2 norm.")] = None,
     dp_noise: Annotated[float, typer.Option(help="Local DP: noise multiplier (std = multiplier x clip).")] = 1.0,
     held_out_fraction: HeldOut = 0.1,
@@ -97,7 +100,7 @@ def run_cmd(
     lora = LoraParams(rank, alpha, dropout, tuple(_split(targets)))
     spec = adapter_spec(base, lora)
     peft_model = attach_lora(base, lora)
-    texts, _ = select_texts(tokenizer, _split(topics), data, held_out_fraction, seed)
+    texts, _ = select_texts(tokenizer, _split(topics), [data] if data else [], held_out_fraction, seed)
     start = read_adapter(global_adapter, spec) if global_adapter else initial_adapter(spec, seed)
     config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, max_grad_norm=max_grad_norm,
                          seed=seed, threads=threads, progress=progress)
@@ -128,8 +131,8 @@ def eval_cmd(
     model: ModelPath = None,
     adapter: Annotated[list[Path] | None, typer.Option(help="Adapter file(s) to compare with the base.")] = None,
     max_records: Annotated[int, typer.Option(help="Held-out records per topic (evaluation is slow).")] = 20,
-    rank: Annotated[int, typer.Option(help="LoRA rank of the adapters.")] = 8,
-    targets: Annotated[str, typer.Option(help="Comma-separated target modules.")] = "q_proj,v_proj",
+    rank: Annotated[int, typer.Option(help="LoRA rank of the adapters.")] = LORA.rank,
+    targets: Annotated[str, typer.Option(help="Comma-separated target modules.")] = ",".join(LORA.target_modules),
     seq_len: SeqLen = 128,
     held_out_fraction: HeldOut = 0.1,
     threads: Threads = 2,
@@ -152,7 +155,7 @@ def eval_cmd(
     lora = LoraParams(rank=rank, target_modules=tuple(_split(targets)))
     spec = adapter_spec(base, lora)
     peft_model = attach_lora(base, lora)
-    _, held = select_texts(tokenizer, _split(topics), data, held_out_fraction, seed)
+    _, held = select_texts(tokenizer, _split(topics), [data] if data else [], held_out_fraction, seed)
     blocks = {t: pack_texts(tokenizer, texts[:max_records], seq_len) for t, texts in held.items() if texts}
     states = {"base": None, **{path.name: read_adapter(path, spec) for path in adapter or []}}
     ppl = evaluate_adapters(peft_model, blocks, states)

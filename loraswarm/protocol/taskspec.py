@@ -1,14 +1,13 @@
 """The task's off-chain parameters, shared by every peer of a task as one JSON file.
 
-The chain fixes the base model hash, the initial global adapter hash and the aggregation rule.
-The rest (LoRA shape, wire codec, norm bound, consensus and incentive parameters) must be equal
-on every validator or their attestations differ; the initial global adapter binds the LoRA shape
-and seed (its hash is on chain), and ``spec_hash`` lets operators compare files at a glance.
+The chain fixes the base model hash, the initial global adapter hash, the aggregation rule and the
+hash of this file (``spec_hash``, checked by every node at start). The file carries what must be
+equal on every validator or their attestations differ: LoRA shape, wire codec, norm bound,
+consensus and incentive parameters.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loraswarm.errors import LoraswarmError
 from loraswarm.files import write_atomic
+from loraswarm.keccak import keccak256
 
 
 class TaskSpecError(LoraswarmError):
@@ -28,6 +28,17 @@ class LoraSection(BaseModel):
     alpha: float = Field(default=16.0, gt=0)
     dropout: float = Field(default=0.05, ge=0, lt=1)
     target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+
+
+class IncentiveSection(BaseModel):
+    """Overrides of the incentive policy (loraswarm.incentives: scoring and slashing rates in bps of
+    the stake a peer locked); validators' pay is on chain (TaskTerms.validator_bps)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    min_agreement_ppm: int = Field(default=0, ge=0, lt=1_000_000)
+    unrevealed_bps: int = Field(default=1_000, ge=0, le=10_000)
+    malicious_bps: int = Field(default=5_000, ge=0, le=10_000)
+    free_ride_bps: int = Field(default=0, ge=0, le=10_000)
 
 
 class TaskSpec(BaseModel):
@@ -43,11 +54,18 @@ class TaskSpec(BaseModel):
     # consensus's prior (aggregation weights, robust reference); fixed per task, since every
     # validator must judge and settle rounds the same way.
     reputation: bool = False
-    # Overrides of loraswarm.consensus.ConsensusParams fields (every validator uses the same).
+    # Overrides of loraswarm.consensus.ConsensusParams fields (every validator uses the same;
+    # an unknown name is refused when a node reads the file).
     consensus: dict[str, float | int | None] = {}
+    incentives: IncentiveSection = IncentiveSection()
+
+    def canonical(self) -> bytes:
+        """The file's content in one byte string (sorted keys, no spaces): what ``spec_hash`` hashes."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
 
     def spec_hash(self) -> str:
-        return "0x" + hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+        """keccak256 of the canonical content, as recorded on chain at task creation (specHash)."""
+        return "0x" + keccak256(self.canonical()).hex()
 
     def write(self, path: Path) -> None:
         write_atomic(path, json.dumps(self.model_dump(mode="json"), indent=1))

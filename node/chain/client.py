@@ -5,11 +5,13 @@ Sends are journaled: the signed raw transaction is stored under a *purpose* key 
 re-broadcasts the same bytes (same nonce, same hash) and waits for that receipt, so a
 ``kill -9`` between broadcast and receipt can never produce a second transaction.
 An RPC outage makes every call wait and retry with capped exponential backoff; it never
-crashes the node.
+crashes the node. How long the current outage has lasted is a thread-safe read (``outage_s``):
+the node's reporter polls it, so no worker thread ever calls back into the node.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -22,6 +24,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound
+from web3.types import BlockIdentifier
 
 from loraswarm.node.chain.errors import ChainRevert, RpcStalled
 from loraswarm.node.chain.reverts import revert_name
@@ -29,8 +32,9 @@ from loraswarm.node.faults import crash_point
 from loraswarm.node.state.store import StateStore
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
-STALL_NOTICE_EVERY_S = 5.0
+STALL_LOG_EVERY_S = 5.0
 TRANSIENT = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError, OSError)
 
 
@@ -43,6 +47,12 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class BlockHeader:
+    number: int
+    timestamp: int
+
+
+@dataclass(frozen=True)
 class Receipt:
     purpose: str
     tx_hash: str
@@ -52,14 +62,13 @@ class Receipt:
 
 class ChainClient:
     def __init__(self, w3: Web3, account: LocalAccount, store: StateStore, selectors: dict[str, str],
-                 retry: RetryPolicy | None = None, on_stall: Callable[[float], None] | None = None) -> None:
+                 retry: RetryPolicy | None = None) -> None:
         self.w3 = w3
         self.account = account
         self.address = account.address
         self.store = store
         self.selectors = selectors
         self.retry = retry or RetryPolicy()
-        self.on_stall = on_stall
         self._outage_lock = threading.Lock()
         self._down_since: float | None = None  # first failure of the current outage, any call
         self._noticed = -math.inf
@@ -76,7 +85,7 @@ class ChainClient:
                 stalled = time.monotonic() - started
                 if stalled > self.retry.give_up_after_s:
                     raise RpcStalled(f"RPC unreachable for {stalled:.0f} s: {exc}") from exc
-                self._notice_outage()
+                self._outage_begins()
                 time.sleep(wait)
                 wait = min(wait * 2, self.retry.max_wait_s)
             else:
@@ -85,23 +94,27 @@ class ChainClient:
                         self._down_since = None
                 return result
 
-    def _notice_outage(self) -> None:
-        """Report the outage (its length so far, over all calls) to ``on_stall``: once when it
-        begins, then at most every STALL_NOTICE_EVERY_S, however many calls of the node wait."""
+    def _outage_begins(self) -> None:
+        """Start the outage clock (shared by every call of the node) and log it at most every
+        STALL_LOG_EVERY_S, however many calls wait."""
         now = time.monotonic()
         with self._outage_lock:
             if self._down_since is None:
                 self._down_since, self._noticed = now, -math.inf
-            if now - self._noticed < STALL_NOTICE_EVERY_S:
+            if now - self._noticed < STALL_LOG_EVERY_S:
                 return
             self._noticed = now
             down = now - self._down_since
-        if self.on_stall is not None:
-            self.on_stall(down)
+        logger.warning("chain RPC unreachable for %.0f s; retrying", down)
 
-    def call(self, fn: ContractFunction, purpose: str = "call") -> Any:
+    def outage_s(self) -> float | None:
+        """Seconds the chain RPC has been unreachable, None when it answers."""
+        with self._outage_lock:
+            return None if self._down_since is None else time.monotonic() - self._down_since
+
+    def call(self, fn: ContractFunction, purpose: str = "call", block: BlockIdentifier = "latest") -> Any:
         try:
-            return self.with_retry(fn.call)
+            return self.with_retry(lambda: fn.call(block_identifier=block))
         except (ContractCustomError, ContractLogicError) as exc:
             raise ChainRevert(purpose, revert_name(exc.data, self.selectors)) from exc
 
@@ -182,4 +195,9 @@ class ChainClient:
             return None
 
     def block_timestamp(self) -> int:
-        return int(self.with_retry(lambda: self.w3.eth.get_block("latest")["timestamp"]))
+        return self.block(None).timestamp
+
+    def block(self, number: int | None) -> BlockHeader:
+        """A block's number and timestamp (None: the latest)."""
+        block = self.with_retry(lambda: self.w3.eth.get_block("latest" if number is None else number))
+        return BlockHeader(int(block["number"]), int(block["timestamp"]))

@@ -3,6 +3,10 @@
 Writes go through ChainClient.send with a purpose key per (action, round[, account]) so that a
 restarted node never sends the same action twice. Reads of logs are by block range from the
 deployment block; the node asks for only what one round needs.
+
+Judging reads chain state at the round's pinned block (``pinned_block``): the last block stamped
+before the reveal window closed. Every validator derives the same block from the chain alone, so a
+``leave``, a slash or a top-up timed to land while validators judge cannot split their views.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from web3.contract import Contract
+from web3.types import BlockIdentifier
 
 from loraswarm.node.chain.client import ChainClient, Receipt
-from loraswarm.protocol.chain import Phase, RoundStatus, seal_end
+from loraswarm.node.p2p.envelope import Envelope, Update
+from loraswarm.protocol.chain import RoundStatus, seal_end
 
 
 @dataclass(frozen=True)
@@ -22,15 +28,20 @@ class TaskInfo:
     task_id: int
     base_model_hash: bytes
     initial_global: bytes
+    spec_hash: bytes
     rule_id: int
     quorum_bps: int
+    validator_bps: int
     start: int
     commit_s: int
     reveal_s: int
     attest_s: int
+    claim_s: int
     reward_per_round: int
     min_peer_stake: int
     min_validator_stake: int
+    validator_slash: int
+    absence_slash: int
     budget: int
     slash_pool: int
     validator_weight: int
@@ -51,11 +62,19 @@ class TaskInfo:
         _, _, reveal_end, attest_end = self.windows(round_)
         return seal_end(reveal_end, attest_end)
 
+    def slash_deadline(self, round_: int) -> int:
+        """Slashes of a round are executable until the end of the next round."""
+        return self.windows(round_ + 1)[3]
+
+    def claim_deadline(self, round_: int) -> int:
+        return self.windows(round_)[3] + self.claim_s
+
     def round_at(self, timestamp: float) -> int:
         return 0 if timestamp < self.start else int((timestamp - self.start) // self.period_s)
 
-    def expected_pool(self) -> int:
-        """The pool a round finalized now would get (Coordinator._finalize)."""
+    @property
+    def available(self) -> int:
+        """What a round finalized now could pay out (Coordinator: min(rewardPerRound, budget) + slashPool)."""
         return min(self.reward_per_round, self.budget) + self.slash_pool
 
 
@@ -64,8 +83,8 @@ class RoundInfo:
     status: RoundStatus
     rewards_root: bytes
     slash_root: bytes
-    pool: int
-    claimed: int
+    peer_pool: int
+    validator_pool: int
 
 
 @dataclass(frozen=True)
@@ -76,14 +95,32 @@ class CommitLog:
 
 
 @dataclass(frozen=True)
-class AttestLog:
-    validator: str
-    tuple_hash: bytes
+class FinalizedTuple:
     accepted_root: bytes
     global_hash: bytes
     rewards_root: bytes
     slash_root: bytes
-    weight: int
+    peer_pool: int
+
+    def as_tuple(self) -> tuple[bytes, bytes, bytes, bytes, int]:
+        return (self.accepted_root, self.global_hash, self.rewards_root, self.slash_root, self.peer_pool)
+
+
+@dataclass(frozen=True)
+class JudgingInputs:
+    """Chain state a validator judges a round by, read at the round's pinned block."""
+
+    block: int
+    commits: tuple[CommitLog, ...]  # in on-chain order
+    peer_stakes: dict[str, int]  # committed peer -> stake locked in the task
+    available: int  # min(rewardPerRound, budget) + slashPool
+    equivocated: frozenset[str]  # committed peers (lowercase) reported for equivocation
+    finalized: tuple[int, ...]  # rounds finalized before the pinned block
+
+
+def _update_struct(update: Update) -> tuple[Any, ...]:
+    return (update.task_id, update.round, update.peer, update.base_hash, update.delta_hash, update.delta_size,
+            update.sample_count, update.codec_id, update.salt)
 
 
 class TaskChain:
@@ -102,66 +139,87 @@ class TaskChain:
         next block's timestamp is at least the wall clock."""
         return max(float(self.client.block_timestamp()), time.time())
 
+    def pinned_block(self, round_: int) -> int | None:
+        """The last block stamped before the round's reveal window closed, once a later block
+        exists (none can be added before it then); None while the chain has not got there."""
+        reveal_end = self.task().windows(round_)[2]
+        latest = self.client.block(None)
+        if latest.timestamp < reveal_end:
+            return None
+        low, high = self.from_block, latest.number  # invariant: block `low` is before reveal_end
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self.client.block(middle).timestamp < reveal_end:
+                low = middle
+            else:
+                high = middle
+        return low
+
     # reads --------------------------------------------------------------------------------
-    def task(self) -> TaskInfo:
+    def task(self, block: BlockIdentifier = "latest") -> TaskInfo:
         params, slash_pool, weight, latest, has_final, last_final = self.client.call(
-            self.coordinator.functions.taskInfo(self.task_id), "taskInfo")
-        (base, initial, rule, quorum, start, commit_s, reveal_s, attest_s, reward, min_peer, min_val, _slash,
-         budget) = params
-        return TaskInfo(self.task_id, bytes(base), bytes(initial), int(rule), int(quorum), int(start),
-                        int(commit_s), int(reveal_s), int(attest_s), int(reward), int(min_peer), int(min_val),
-                        int(budget), int(slash_pool), int(weight), bytes(latest),
-                        int(last_final) if has_final else None)
+            self.coordinator.functions.taskInfo(self.task_id), "taskInfo", block)
+        return TaskInfo(
+            self.task_id, bytes(params["baseModelHash"]), bytes(params["initialGlobalHash"]),
+            bytes(params["specHash"]), int(params["aggregationRule"]), int(params["quorumBps"]),
+            int(params["validatorBps"]), int(params["startTime"]), int(params["commitWindow"]),
+            int(params["revealWindow"]), int(params["attestWindow"]), int(params["claimWindow"]),
+            int(params["rewardPerRound"]), int(params["minPeerStake"]), int(params["minValidatorStake"]),
+            int(params["validatorSlash"]), int(params["absenceSlash"]), int(params["budget"]), int(slash_pool),
+            int(weight), bytes(latest), int(last_final) if has_final else None)
 
     def round_info(self, round_: int) -> RoundInfo:
-        status, rewards_root, slash_root, pool, claimed = self.client.call(
-            self.coordinator.functions.roundInfo(self.task_id, round_), "roundInfo")
-        return RoundInfo(RoundStatus(status), bytes(rewards_root), bytes(slash_root), int(pool), int(claimed))
+        info = self.client.call(self.coordinator.functions.roundInfo(self.task_id, round_), "roundInfo")
+        return RoundInfo(RoundStatus(info["status"]), bytes(info["rewardsRoot"]), bytes(info["slashRoot"]),
+                         int(info["peerPool"]), int(info["validatorPool"]))
 
-    def phase(self, round_: int, timestamp: float) -> Phase:
-        return Phase(self.client.call(self.coordinator.functions.phaseAt(self.task_id, round_, int(timestamp))))
-
-    def participant(self, account: str) -> tuple[int, int]:
+    def participant(self, account: str, block: BlockIdentifier = "latest") -> tuple[int, int]:
         """(peer stake, validator stake) locked in this task."""
-        peer, validator, *_ = self.client.call(self.coordinator.functions.participantOf(self.task_id, account))
-        return int(peer), int(validator)
+        info = self.client.call(self.coordinator.functions.participantOf(self.task_id, account), "participantOf",
+                                block)
+        return int(info["peerStake"]), int(info["validatorStake"])
 
-    def _logs(self, event: Any, **filters: Any) -> list[Any]:
-        return self.client.with_retry(
-            lambda: event.get_logs(from_block=self.from_block, argument_filters={"taskId": self.task_id, **filters}))
+    def _logs(self, event: Any, to_block: BlockIdentifier = "latest", **filters: Any) -> list[Any]:
+        return self.client.with_retry(lambda: event.get_logs(
+            from_block=self.from_block, to_block=to_block, argument_filters={"taskId": self.task_id, **filters}))
 
     def registered(self) -> tuple[list[str], list[str]]:
-        """(peers, validators) that registered for the task, in registration order."""
+        """(peers, validators) that ever registered for the task, in registration order."""
         events = self.coordinator.events
         peers = [e["args"]["account"] for e in self._logs(events.PeerRegistered())]
         validators = [e["args"]["account"] for e in self._logs(events.ValidatorRegistered())]
-        return peers, validators
+        return list(dict.fromkeys(peers)), list(dict.fromkeys(validators))
 
-    def commits(self, round_: int) -> list[CommitLog]:
-        logs = self._logs(self.coordinator.events.UpdateCommitted(), round=round_)
+    def commits(self, round_: int, to_block: BlockIdentifier = "latest") -> list[CommitLog]:
+        logs = self._logs(self.coordinator.events.UpdateCommitted(), to_block, round=round_)
         return sorted((CommitLog(e["args"]["peer"], bytes(e["args"]["commitment"]),
                                  (int(e["blockNumber"]), int(e["logIndex"]))) for e in logs),
                       key=lambda c: c.order)
 
-    def attestations(self, round_: int) -> list[AttestLog]:
-        logs = self._logs(self.coordinator.events.Attested(), round=round_)
-        return [AttestLog(a["validator"], bytes(a["tupleHash"]), bytes(a["acceptedRoot"]), bytes(a["globalHash"]),
-                          bytes(a["rewardsRoot"]), bytes(a["slashRoot"]), int(a["weight"]))
-                for a in (e["args"] for e in logs)]
+    def commitment(self, round_: int, peer: str) -> bytes | None:
+        found = bytes(self.client.call(self.coordinator.functions.commitmentOf(self.task_id, round_, peer)))
+        return found if any(found) else None
 
-    def finalized_tuple(self, round_: int) -> AttestLog | None:
+    def judging_inputs(self, round_: int, block: int) -> JudgingInputs:
+        commits = tuple(self.commits(round_, block))
+        equivocated = frozenset(c.peer.lower() for c in commits if self.client.call(
+            self.coordinator.functions.isEquivocated(self.task_id, round_, c.peer), "isEquivocated", block))
+        return JudgingInputs(
+            block=block, commits=commits,
+            peer_stakes={c.peer: self.participant(c.peer, block)[0] for c in commits},
+            available=self.task(block).available, equivocated=equivocated,
+            finalized=tuple(self.finalized_rounds(block)))
+
+    def finalized_tuple(self, round_: int) -> FinalizedTuple | None:
         logs = self._logs(self.coordinator.events.RoundFinalized(), round=round_)
         if not logs:
             return None
         a = logs[0]["args"]
-        return AttestLog("", b"", bytes(a["acceptedRoot"]), bytes(a["globalHash"]), bytes(a["rewardsRoot"]),
-                         bytes(a["slashRoot"]), int(a["support"]))
+        return FinalizedTuple(bytes(a["acceptedRoot"]), bytes(a["globalHash"]), bytes(a["rewardsRoot"]),
+                              bytes(a["slashRoot"]), int(a["peerPool"]))
 
-    def finalized_rounds(self) -> list[int]:
-        return sorted(int(e["args"]["round"]) for e in self._logs(self.coordinator.events.RoundFinalized()))
-
-    def is_claimed(self, round_: int, account: str) -> bool:
-        return bool(self.client.call(self.coordinator.functions.isClaimed(self.task_id, round_, account)))
+    def finalized_rounds(self, to_block: BlockIdentifier = "latest") -> list[int]:
+        return sorted(int(e["args"]["round"]) for e in self._logs(self.coordinator.events.RoundFinalized(), to_block))
 
     # writes (journaled by purpose) --------------------------------------------------------
     def ensure_registered(self, as_peer: bool, validator_stake: int) -> list[Receipt]:
@@ -195,24 +253,33 @@ class TaskChain:
         fn = self.coordinator.functions.sealAttestation(self.task_id, round_, seal)
         return self.client.send(f"seal:{round_}", fn)
 
-    def attest(self, round_: int, accepted_root: bytes, global_hash: bytes, rewards_root: bytes,
-               slash_root: bytes, salt: bytes) -> Receipt:
+    def attest(self, round_: int, attested: tuple[bytes, bytes, bytes, bytes, int], salt: bytes) -> Receipt:
         """Open the attestation sealed by seal_attestation (in the second half of the attest window)."""
-        fn = self.coordinator.functions.attest(self.task_id, round_, accepted_root, global_hash, rewards_root,
-                                               slash_root, salt)
+        fn = self.coordinator.functions.attest(self.task_id, round_, *attested, salt)
         return self.client.send(f"attest:{round_}", fn)
 
     def claim(self, round_: int, index: int, amount: int, proof: list[bytes]) -> Receipt:
         fn = self.coordinator.functions.claim(self.task_id, round_, index, amount, proof)
         return self.client.send(f"claim:{round_}", fn)
 
+    def claim_validator(self, round_: int) -> Receipt:
+        fn = self.coordinator.functions.claimValidator(self.task_id, round_)
+        return self.client.send(f"claim-validator:{round_}", fn)
+
     def execute_slash(self, round_: int, account: str, amount: int, reason: int, proof: list[bytes]) -> Receipt:
         fn = self.coordinator.functions.executeSlash(self.task_id, round_, account, amount, reason, proof)
         return self.client.send(f"slash:{round_}:{account.lower()}", fn)
 
-    def slash_dissenter(self, round_: int, validator: str) -> Receipt:
-        fn = self.coordinator.functions.slashDissenter(self.task_id, round_, validator)
-        return self.client.send(f"dissent:{round_}:{validator.lower()}", fn)
+    def slash_validator(self, round_: int, validator: str) -> Receipt:
+        fn = self.coordinator.functions.slashValidator(self.task_id, round_, validator)
+        return self.client.send(f"slash-validator:{round_}:{validator.lower()}", fn)
+
+    def report_equivocation(self, first: Envelope, second: Envelope) -> Receipt:
+        a, b = first.body, second.body
+        assert isinstance(a, Update) and isinstance(b, Update)
+        fn = self.coordinator.functions.reportEquivocation(_update_struct(a), first.signature,
+                                                            _update_struct(b), second.signature)
+        return self.client.send(f"equivocation:{a.round}:{a.peer.lower()}", fn)
 
     def mark_failed(self, round_: int, attempt: int = 0) -> Receipt:
         """Each attempt is its own journaled transaction: one mined with a revert (its block was

@@ -12,10 +12,10 @@ from typing import Any, ClassVar
 
 from eth_account.signers.local import LocalAccount
 from eth_keys import KeyAPI
-from eth_utils import is_checksum_address, keccak
+from eth_utils import is_checksum_address
 
 from loraswarm.node.p2p.errors import DecodeError
-from loraswarm.protocol import wire
+from loraswarm.protocol import eip712, wire
 
 
 def _hex32(value: bytes) -> str:
@@ -120,11 +120,11 @@ class Envelope:
 
     @functools.cached_property
     def digest(self) -> bytes:
-        """The EIP-712 hash that was signed: the envelope's identity for duplicate detection.
-
-        Computed here rather than through eth-account's generic typed-data encoder, which took
-        most of a validator's time; tests check it equals the hash eth-account signs."""
-        return keccak(b"\x19\x01" + _domain_separator(self.domain) + _struct_hash(self.body))
+        """The EIP-712 hash that was signed: the envelope's identity for duplicate detection
+        (loraswarm.protocol.eip712; tests check it equals the hash eth-account signs)."""
+        body = self.body
+        return eip712.digest(self.domain.chain_id, self.domain.coordinator, body.PRIMARY, body.TYPE,
+                             [getattr(body, f.name) for f in fields(body)])
 
     def signer(self) -> str:
         """The address that produced the signature (raises on a malformed signature)."""
@@ -145,41 +145,6 @@ class Envelope:
             "signature": "0x" + self.signature.hex(),
         }
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-
-
-_DOMAIN_TYPEHASH = keccak(
-    text="EIP712Domain(" + ",".join(f"{t} {n}" for n, t in wire.EIP712_DOMAIN_TYPE) + ")"
-)
-
-
-@functools.lru_cache(maxsize=64)
-def _domain_separator(domain: Domain) -> bytes:
-    return keccak(
-        _DOMAIN_TYPEHASH
-        + keccak(text=wire.EIP712_NAME)
-        + keccak(text=wire.EIP712_VERSION)
-        + domain.chain_id.to_bytes(32, "big")
-        + _word("address", domain.coordinator)
-    )
-
-
-@functools.lru_cache(maxsize=8)
-def _type_hash(primary: str, type_: tuple[tuple[str, str], ...]) -> bytes:
-    return keccak(text=f"{primary}(" + ",".join(f"{t} {n}" for n, t in type_) + ")")
-
-
-def _word(solidity_type: str, value: Any) -> bytes:
-    """ABI encoding of one static field (every field of our structs is static)."""
-    if solidity_type == "bytes32":
-        return bytes(value)
-    if solidity_type == "address":
-        return bytes(12) + bytes.fromhex(value[2:])
-    return int(value).to_bytes(32, "big")
-
-
-def _struct_hash(body: Body) -> bytes:
-    words = b"".join(_word(t, getattr(body, f.name)) for (_, t), f in zip(body.TYPE, fields(body), strict=True))
-    return keccak(_type_hash(body.PRIMARY, body.TYPE) + words)
 
 
 def typed_data(domain: Domain, body: Body) -> dict[str, Any]:

@@ -23,6 +23,13 @@ from loraswarm.protocol.codes import Reason
 logger = logging.getLogger(__name__)
 
 IsRegistered = Callable[[str], bool]
+# The on-chain commitment of (peer, round) when the node knows it, else None.
+CommitmentOf = Callable[[str, int], bytes | None]
+
+# Distinct signed updates forwarded per (signer, round): the one that opens the signer's commitment
+# always passes; besides it, a second one is equivocation evidence every validator must see (and
+# anyone can report on chain); more would only be spam.
+UPDATES_PER_SIGNER = 4
 
 
 def new_router() -> GossipSub:
@@ -71,17 +78,20 @@ class EdgeValidator:
         is_registered: IsRegistered,
         current_round: int = 0,
         window: RoundWindow | None = None,
+        commitment_of: CommitmentOf | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.coordinator = coordinator
         self.task_id = task_id
         self.is_registered = is_registered
+        self.commitment_of = commitment_of
         self.window = window or RoundWindow()
         self.verdicts: Counter[Reason] = Counter()
         self._round = current_round
         self._seen: dict[bytes, int] = {}  # envelope digest -> round, pruned as rounds pass
-        # one announcement per (kind, signer, round): a second one is equivocation or spam
-        self._slots: dict[tuple[str, str, int], bytes] = {}
+        # digests accepted per (kind, signer, round): one for a global or a result note; for
+        # updates, see UPDATES_PER_SIGNER
+        self._slots: dict[tuple[str, str, int], set[bytes]] = {}
 
     @property
     def current_round(self) -> int:
@@ -102,6 +112,11 @@ class EdgeValidator:
             reason, envelope = Reason.BAD_ENCODING, None
         self.verdicts[reason] += 1
         return reason, envelope if reason == Reason.ACCEPTED else None
+
+    def _opens(self, body: Body, digest: bytes) -> bool:
+        """The update opens its signer's on-chain commitment (as far as the node knows it)."""
+        return (isinstance(body, Update) and self.commitment_of is not None
+                and self.commitment_of(body.peer, body.round) == digest)
 
     def _judge(self, data: bytes, origin: ID | None) -> tuple[Reason, Envelope | None]:
         if len(data) > wire.MAX_ENVELOPE_BYTES:
@@ -136,8 +151,9 @@ class EdgeValidator:
         if not self.is_registered(signer):
             return Reason.UNREGISTERED_SENDER, None
         slot = (body.PRIMARY, signer, body.round)
-        if slot in self._slots:
+        held = self._slots.setdefault(slot, set())
+        if len(held) >= (UPDATES_PER_SIGNER if isinstance(body, Update) else 1) and not self._opens(body, digest):
             return Reason.DUPLICATE, None
-        self._slots[slot] = digest
+        held.add(digest)
         self._seen[digest] = body.round
         return Reason.ACCEPTED, envelope

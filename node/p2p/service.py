@@ -29,7 +29,7 @@ from loraswarm.node.p2p.blobproto import BlobFetcher, BlobServer
 from loraswarm.node.p2p.blobstore import BlobStore
 from loraswarm.node.p2p.envelope import Body, Domain, Envelope, GlobalAdapter, ResultNote, decode, sign
 from loraswarm.node.p2p.errors import PublishRefused
-from loraswarm.node.p2p.gossip import EdgeValidator, IsRegistered, RoundWindow, new_router
+from loraswarm.node.p2p.gossip import CommitmentOf, EdgeValidator, IsRegistered, RoundWindow, new_router
 from loraswarm.node.p2p.host import Dialer, PeerBook, build_host, guard_stream_handlers
 from loraswarm.node.p2p.keys import PeerIdentity, address_of_peer_id
 from loraswarm.protocol import wire
@@ -71,13 +71,15 @@ class P2PService:
         config: P2PConfig,
         is_registered: IsRegistered,
         store: BlobStore | None = None,
+        commitment_of: CommitmentOf | None = None,
     ) -> None:
         self.identity = identity
         self.config = config
         self.domain = Domain(chain_id=config.chain_id, coordinator=config.coordinator)
         self.store = store or BlobStore(config.data_dir / "blobs")
         self.validator = EdgeValidator(
-            config.chain_id, config.coordinator, config.task_id, is_registered, window=config.window
+            config.chain_id, config.coordinator, config.task_id, is_registered, window=config.window,
+            commitment_of=commitment_of,
         )
         self.topics = {
             kind: wire.topic(config.chain_id, config.task_id, kind)

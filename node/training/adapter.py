@@ -17,18 +17,26 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from loraswarm.node.codec import AdapterSpec, Delta
+from loraswarm.protocol.taskspec import LoraSection
 
 ADAPTER = "default"  # peft's adapter name; we only ever attach one
 
 
+_TASK_DEFAULTS = LoraSection()
+
+
 @dataclass(frozen=True)
 class LoraParams:
-    """The task's LoRA hyperparameters (recorded on chain with the task)."""
+    """The task's LoRA hyperparameters (its task file's ``lora`` section, whose defaults these are)."""
 
-    rank: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    rank: int = _TASK_DEFAULTS.rank
+    alpha: float = _TASK_DEFAULTS.alpha
+    dropout: float = _TASK_DEFAULTS.dropout
+    target_modules: tuple[str, ...] = _TASK_DEFAULTS.target_modules
+
+    @classmethod
+    def of(cls, section: LoraSection) -> LoraParams:
+        return cls(section.rank, section.alpha, section.dropout, tuple(section.target_modules))
 
     def peft_config(self) -> LoraConfig:
         return LoraConfig(

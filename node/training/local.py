@@ -33,20 +33,26 @@ class LocalUpdate:
 def select_texts(
     tokenizer: PreTrainedTokenizerBase,
     topics: Sequence[str],
-    data_file: Path | None,
+    data_files: Sequence[Path],
     held_out_fraction: float,
     seed: int,
 ) -> tuple[list[str], dict[str, list[str]]]:
-    """Training texts and held-out texts per topic, from fortunes topics or from a user file
-    (whose held-out part is reported under the file's name)."""
-    if data_file is not None:
-        records = load_texts(data_file, chat_formatter(tokenizer) if tokenizer.chat_template else None)
-        train, held = split_held_out(records, held_out_fraction, seed)
-        return train, {data_file.name: held}
-    if not topics:
+    """Training texts, and held-out texts per topic and per user file (under the file's name),
+    from fortunes topics and/or the user's own files."""
+    if not topics and not data_files:
         raise DataError("give fortunes topics or a data file")
-    data = peer_data(topics, held_out_fraction, seed)
-    return data.train_texts(), data.held_out
+    train: list[str] = []
+    held: dict[str, list[str]] = {}
+    if topics:
+        data = peer_data(topics, held_out_fraction, seed)
+        train += data.train_texts()
+        held.update(data.held_out)
+    chat = chat_formatter(tokenizer) if tokenizer.chat_template else None
+    for path in data_files:
+        records = load_texts(path, chat)
+        file_train, held[path.name] = split_held_out(records, held_out_fraction, seed)
+        train += file_train
+    return train, held
 
 
 def local_update(

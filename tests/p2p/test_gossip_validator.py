@@ -2,8 +2,8 @@
 
 import os
 
-from loraswarm.node.p2p.envelope import Domain, GlobalAdapter, Update, sign
-from loraswarm.node.p2p.gossip import EdgeValidator
+from loraswarm.node.p2p.envelope import Domain, GlobalAdapter, Update, decode, sign
+from loraswarm.node.p2p.gossip import UPDATES_PER_SIGNER, EdgeValidator
 from loraswarm.node.p2p.keys import new_identity
 from loraswarm.protocol.codes import Reason
 from tests.p2p.conftest import CHAIN_ID, COORDINATOR, TASK_ID
@@ -37,12 +37,31 @@ def test_each_rejection_has_its_reason_and_is_counted():
     verdict, envelope = edge.check(accepted, honest.peer_id)
     assert verdict == Reason.ACCEPTED and envelope is not None
     assert edge.check(accepted, honest.peer_id)[0] == Reason.DUPLICATE
-    # a second, different update from the same peer in the same round is refused too
-    assert edge.check(_signed(honest), honest.peer_id)[0] == Reason.DUPLICATE
     assert edge.check(_signed(honest, round=6), honest.peer_id)[0] == Reason.ACCEPTED
     expected = {reason for _, _, reason in cases} | {Reason.ACCEPTED, Reason.DUPLICATE}
     assert set(edge.verdicts) == expected
-    assert sum(edge.verdicts.values()) == len(cases) + 4
+    assert sum(edge.verdicts.values()) == len(cases) + 3
+
+
+def test_other_updates_of_a_signer_pass_up_to_a_cap_and_the_committed_one_always():
+    """A second signed update of one round is equivocation evidence every validator must see, so it
+    is forwarded; past a few, more are spam, except the one that opens the on-chain commitment:
+    junk sent first must never keep the real reveal from a validator."""
+    peer = new_identity()
+    committed = _signed(peer)
+    commitment = decode(committed).digest
+    edge = EdgeValidator(CHAIN_ID, COORDINATOR, TASK_ID, lambda _: True, current_round=5,
+                         commitment_of=lambda who, r: commitment if (who, r) == (peer.address, 5) else None)
+    for _ in range(UPDATES_PER_SIGNER):
+        assert edge.check(_signed(peer), peer.peer_id)[0] == Reason.ACCEPTED
+    assert edge.check(_signed(peer), peer.peer_id)[0] == Reason.DUPLICATE
+    assert edge.check(committed, peer.peer_id)[0] == Reason.ACCEPTED
+    assert edge.check(committed, peer.peer_id)[0] == Reason.DUPLICATE
+    # a global or a result note stays one per signer and round
+    notice = sign(DOMAIN, GlobalAdapter(TASK_ID, 5, peer.address, os.urandom(32), 1), peer.account).encode()
+    other = sign(DOMAIN, GlobalAdapter(TASK_ID, 5, peer.address, os.urandom(32), 1), peer.account).encode()
+    assert edge.check(notice, peer.peer_id)[0] == Reason.ACCEPTED
+    assert edge.check(other, peer.peer_id)[0] == Reason.DUPLICATE
 
 
 def test_round_window_moves_and_forgets_old_rounds():

@@ -28,7 +28,7 @@ def test_own_announcements_are_judged_and_delivered_locally(tmp_path):
                 received = await service.received.receive()
             assert received.envelope == sent and received.origin == identity.peer_id
             with pytest.raises(PublishRefused) as refused:
-                await service.announce(update(0))  # a second update in the same round
+                await service.publish(sent)  # the same update again
             assert refused.value.reason == Reason.DUPLICATE
             with pytest.raises(PublishRefused) as refused:
                 await service.announce(update(5))

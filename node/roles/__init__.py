@@ -1,0 +1,1 @@
+"""A node's jobs in a round, each a class the round loop calls: trainer, validator, settlement."""

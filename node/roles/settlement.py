@@ -1,0 +1,213 @@
+"""The settlement role: wait for the round's outcome, then claim, punish, adopt, evaluate, personalize.
+
+Every node claims its own pay (a peer's Merkle reward, a validator's on-chain share). Validators
+also execute the round's slash leaves and slash the validators that dissented or stayed away (the
+coordinator pays the executor a bounty, so punishing costs the honest nothing); they take turns in
+an order that rotates with the round, so that two of them rarely race for the same slash.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import trio
+from eth_utils import keccak
+
+from loraswarm.node.blobs import Blobs
+from loraswarm.node.chain.errors import ChainRevert
+from loraswarm.node.chain.task import TaskInfo
+from loraswarm.node.codec import Delta, decode_delta
+from loraswarm.node.learner import Learner
+from loraswarm.node.p2p.envelope import GlobalAdapter
+from loraswarm.node.p2p.errors import BlobUnavailable, PublishRefused
+from loraswarm.node.personal import Personalizer
+from loraswarm.node.results import ResultBook
+from loraswarm.node.roles.context import NodeContext
+from loraswarm.node.round_result import ResultMismatch, RoundResult
+from loraswarm.node.state.phase import Phase
+from loraswarm.protocol.chain import RoundStatus
+from loraswarm.protocol.codes import Reason
+
+logger = logging.getLogger(__name__)
+
+MARK_FAILED_ATTEMPTS = 5
+# A round's result document and global adapter get this long to arrive after finalization.
+SETTLE_FETCH_S = 60.0
+# Validators take turns at punishing, this far apart.
+SLASH_TURN_S = 2.0
+
+
+class Settlement:
+    def __init__(self, ctx: NodeContext, blobs: Blobs, results: ResultBook, learner: Learner | None,
+                 personalizer: Personalizer | None, round_deltas: Callable[[int], dict[str, Delta]]) -> None:
+        self.ctx = ctx
+        self.blobs = blobs
+        self.results = results
+        self.learner = learner
+        self.personalizer = personalizer
+        self.round_deltas = round_deltas
+
+    async def await_outcome(self, round_: int, task: TaskInfo, start_state: Delta) -> None:
+        ctx = self.ctx
+        ctx.reporter.phase(round_, Phase.AWAITING_QUORUM)
+        attest_end = task.windows(round_)[3]
+        while True:
+            info = await ctx.call(ctx.chain.round_info, round_)
+            if info.status == RoundStatus.FINALIZED:
+                await self._settle(round_, task, start_state)
+                return
+            now = await ctx.call(ctx.chain.now)
+            if info.status == RoundStatus.FAILED or now >= attest_end:
+                if ctx.config.is_validator:
+                    if info.status != RoundStatus.FAILED:
+                        await self._mark_failed(round_)
+                    await self._punish_validators(round_)
+                ctx.reporter.metrics.rounds.labels(outcome="failed").inc()
+                ctx.store.finish_round(round_, Phase.FAILED, {"status": "failed"})
+                ctx.reporter.phase(round_, Phase.FAILED, "no quorum: the previous global stays")
+                return
+            await trio.sleep(ctx.config.chain.poll_s)
+
+    async def _mark_failed(self, round_: int) -> None:
+        """Record on chain that the round failed (anyone may; the first call wins), so that the
+        ledger and late joiners read the outcome instead of an open round."""
+        ctx = self.ctx
+        for attempt in range(MARK_FAILED_ATTEMPTS):
+            try:
+                await ctx.call(ctx.chain.mark_failed, round_, attempt)
+                return
+            except ChainRevert as exc:
+                logger.info("round %d not marked failed (attempt %d): %s", round_, attempt, exc.error)
+            # Another validator was first, or the call met a block stamped before the deadline
+            # (the latest block lags the clock): then try again.
+            if (await ctx.call(ctx.chain.round_info, round_)).status != RoundStatus.OPEN:
+                return
+            await trio.sleep(ctx.config.chain.poll_s)
+        logger.warning("round %d is still open after %d attempts to mark it failed", round_, MARK_FAILED_ATTEMPTS)
+
+    async def _settle(self, round_: int, task: TaskInfo, start_state: Delta) -> None:
+        ctx = self.ctx
+        ctx.reporter.phase(round_, Phase.SETTLING)
+        final = await ctx.call(ctx.chain.finalized_tuple, round_)
+        assert final is not None  # the round is finalized
+        try:
+            result = await self.results.obtain(round_, final, SETTLE_FETCH_S)
+        except (BlobUnavailable, ResultMismatch) as exc:
+            ctx.store.finish_round(round_, Phase.SETTLED, {"status": "finalized", "result": "unavailable"})
+            ctx.reporter.phase(round_, Phase.SETTLED, f"result document unavailable, nothing claimed: {exc}")
+            return
+        own = next((v for v in result.verdicts if v.peer.lower() == ctx.address.lower()), None)
+        if own is not None:
+            ctx.reporter.status.verdicts[str(round_)] = Reason(own.reason).name
+        await self._claim(round_, result)
+        if ctx.config.is_validator:
+            await self._punish(round_, result)
+        state = await self._adopt_global(round_, result)
+        if state is not None and self.learner is not None and ctx.config.is_trainer:
+            await self._evaluate(round_, result, start_state, state)
+        ctx.reporter.metrics.rounds.labels(outcome="finalized").inc()
+        ctx.store.finish_round(round_, Phase.SETTLED, {"status": "finalized", "own": own.reason if own else None},
+                               global_hash=result.global_hash)
+        ctx.reporter.phase(round_, Phase.SETTLED)
+
+    # pay --------------------------------------------------------------------------------------
+    async def _claim(self, round_: int, result: RoundResult) -> None:
+        ctx = self.ctx
+        claim = result.claim_of(ctx.address)
+        if claim is not None and claim.amount > 0:
+            await self._pay(round_, "reward", claim.amount,
+                            lambda: ctx.call(ctx.chain.claim, round_, claim.index, claim.amount, claim.proof))
+        saved = ctx.store.attestation(round_)
+        if ctx.config.is_validator and saved is not None:
+            await self._pay(round_, "validator", 0, lambda: ctx.call(ctx.chain.claim_validator, round_))
+
+    async def _pay(self, round_: int, kind: str, amount: int, send: Callable[[], Awaitable[object]]) -> None:
+        ctx = self.ctx
+        ctx.store.save_claim(round_, kind, amount)
+        try:
+            with ctx.reporter.timed(round_, "claim"):
+                receipt = await send()
+        except ChainRevert as exc:
+            logger.warning("%s claim of round %d refused: %s", kind, round_, exc.error)
+            ctx.store.finish_claim(round_, kind, "refused", exc.error)
+            return
+        ctx.reporter.gas(getattr(receipt, "gas_used", 0))
+        ctx.store.finish_claim(round_, kind, "claimed")
+        ctx.reporter.status.claimed_rounds += kind == "reward"
+        if amount:
+            ctx.reporter.metrics.rewards.inc(amount)
+            ctx.reporter.status.rewards += amount
+
+    # punish -----------------------------------------------------------------------------------
+    async def _turn(self, round_: int) -> None:
+        """Wait for this validator's turn: an order of the task's validators that rotates per round."""
+        ctx = self.ctx
+        _peers, validators = await ctx.call(ctx.chain.registered)
+        order = sorted(validators, key=lambda v: keccak(text=f"{round_}/{v.lower()}"))
+        rank = next((i for i, v in enumerate(order) if v.lower() == ctx.address.lower()), 0)
+        await trio.sleep(rank * SLASH_TURN_S)
+
+    async def _punish(self, round_: int, result: RoundResult) -> None:
+        ctx = self.ctx
+        await self._turn(round_)
+        for order in result.slash_orders():
+            try:
+                await ctx.call(ctx.chain.execute_slash, round_, order.account, order.amount, order.reason, order.proof)
+            except ChainRevert as exc:  # another validator was first, or the slash has nothing to take
+                logger.info("slash of %s in round %d: %s", order.account, round_, exc.error)
+        await self._punish_validators(round_, wait=False)
+
+    async def _punish_validators(self, round_: int, wait: bool = True) -> None:
+        """Slash every validator of the round that dissented or stayed away (the coordinator
+        decides: a validator with nothing to answer for is refused at gas estimation, free)."""
+        ctx = self.ctx
+        if wait:
+            await self._turn(round_)
+        _peers, validators = await ctx.call(ctx.chain.registered)
+        for validator in validators:
+            if validator.lower() == ctx.address.lower():
+                continue
+            try:
+                await ctx.call(ctx.chain.slash_validator, round_, validator)
+                logger.info("slashed validator %s for round %d", validator, round_)
+            except ChainRevert as exc:
+                logger.debug("validator %s in round %d: %s", validator, round_, exc.error)
+
+    # the new global ---------------------------------------------------------------------------
+    async def _adopt_global(self, round_: int, result: RoundResult) -> Delta | None:
+        ctx = self.ctx
+        path = ctx.data_dir / "globals" / f"{result.global_hash}.safetensors"
+        if not path.exists():
+            try:
+                data = await self.blobs.fetch(bytes.fromhex(result.global_hash[2:]), "global", SETTLE_FETCH_S)
+            except BlobUnavailable as exc:
+                logger.warning("round %d global adapter unavailable: %s", round_, exc)
+                return None
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(data)
+        if ctx.config.is_validator:
+            digest = bytes.fromhex(result.global_hash[2:])
+            ctx.network.put_blob(path.read_bytes())
+            try:
+                await ctx.network.announce(GlobalAdapter(task_id=ctx.spec_file.task_id, round=round_,
+                                                         peer=ctx.address, global_hash=digest,
+                                                         global_size=path.stat().st_size))
+            except PublishRefused as exc:  # announcing is a courtesy to late joiners
+                logger.info("global announcement of round %d skipped: %s", round_, exc)
+        if self.learner is None:
+            return None
+        return decode_delta(path.read_bytes(), self.learner.spec)
+
+    async def _evaluate(self, round_: int, result: RoundResult, start_state: Delta, state: Delta) -> None:
+        ctx = self.ctx
+        assert self.learner is not None
+        with ctx.reporter.timed(round_, "evaluate"):
+            ppl = await trio.to_thread.run_sync(self.learner.held_out_ppl, state)
+        ctx.reporter.ppl(f"global@{round_}", "global", ppl)
+        if self.personalizer is not None:
+            with ctx.reporter.timed(round_, "personalize"):
+                known = {"base": ctx.reporter.status.ppl["base"], "global": ppl}  # trainers measure base at start
+                report = await trio.to_thread.run_sync(self.personalizer.update, round_, start_state, state,
+                                                       result.verdicts, self.round_deltas(round_), known)
+            ctx.reporter.ppl(f"personal@{round_}", "personal", report.ppl["personal"])

@@ -1,0 +1,201 @@
+"""The validator role: judge the round at its pinned block, seal the outcome, open it.
+
+The tuple and salt are journaled before the seal is sent: a restarted validator opens the seal it
+made (judging again with a fresh salt could never open it). The result document's hash is the
+tuple's first element, so it is announced only after the opening: before, it would let a lazy
+validator copy the outcome instead of judging.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+
+import trio
+
+from loraswarm.consensus.types import Fingerprint
+from loraswarm.files import write_atomic
+from loraswarm.incentives.reputation import Standing
+from loraswarm.node.blobs import Blobs
+from loraswarm.node.chain.errors import ChainRevert
+from loraswarm.node.chain.task import JudgingInputs, TaskInfo
+from loraswarm.node.codec import AdapterSpec, Delta
+from loraswarm.node.faults import crash_point
+from loraswarm.node.judge import Held, consensus_params, judge_round, standing_before
+from loraswarm.node.p2p.envelope import ResultNote, decode
+from loraswarm.node.p2p.errors import BlobUnavailable, PublishRefused
+from loraswarm.node.results import ResultBook
+from loraswarm.node.roles.context import WINDOW_MARGIN_S, NodeContext
+from loraswarm.node.round_result import ResultMismatch, RoundResult, replay_history
+from loraswarm.node.state.phase import Phase
+from loraswarm.node.state.store import SavedAttestation
+from loraswarm.protocol.chain import attestation_seal, tuple_hash
+
+logger = logging.getLogger(__name__)
+
+# Validators start judging a moment after the reveal window closes, so that reveals gossiped at its
+# very end have arrived everywhere.
+JUDGE_GRACE_S = 2.0
+# A delta whose prefetch failed gets this long once more at judging; then it counts as not revealed.
+FETCH_AT_JUDGE_S = 10.0
+# Earlier rounds' result documents (replay history, reputation) get this long to arrive.
+PAST_RESULTS_S = 20.0
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+class Validator:
+    def __init__(self, ctx: NodeContext, spec: AdapterSpec, blobs: Blobs, results: ResultBook) -> None:
+        self.ctx = ctx
+        self.spec = spec
+        self.blobs = blobs
+        self.results = results
+        self.replay_rounds = consensus_params(ctx.spec_file).replay_rounds
+
+    async def take_part(self, round_: int, task: TaskInfo, start_state: Delta, start_hash: str) -> None:
+        ctx = self.ctx
+        saved = ctx.store.attestation(round_)
+        if saved is None:
+            if await ctx.call(ctx.chain.now) >= task.seal_end(round_):
+                ctx.reporter.show(round_, "not attesting", "the seal window closed before this node judged")
+                return
+            saved = await self.judge(round_, task, start_state, start_hash)
+            if saved is None:
+                return
+        await self._seal_and_open(round_, task, saved)
+
+    # judging ----------------------------------------------------------------------------------
+    async def judge(self, round_: int, task: TaskInfo, start_state: Delta, start_hash: str) -> SavedAttestation | None:
+        """Validate and aggregate the round; journal what to attest. None: this node cannot attest."""
+        ctx = self.ctx
+        ctx.reporter.phase(round_, Phase.JUDGING)
+        block = await self._pinned_block(round_, task)
+        if block is None:
+            ctx.reporter.show(round_, "not attesting", "no block after the reveal window before the seal window closed")
+            return None
+        with ctx.reporter.timed(round_, "chain reads"):
+            inputs = await ctx.call(ctx.chain.judging_inputs, round_, block)
+        with ctx.reporter.timed(round_, "gossip+fetch"):
+            held = await self._held(round_, inputs)
+        with ctx.reporter.timed(round_, "past results"):
+            past = await self._past(round_, inputs)
+        if past is None:
+            ctx.reporter.show(round_, "not attesting", "missing result documents of earlier rounds")
+            return None
+        history, standing = past
+        with ctx.reporter.timed(round_, "validate+aggregate"):
+            judgement = await trio.to_thread.run_sync(
+                judge_round, round_, task, ctx.spec_file, self.spec, start_state, start_hash, inputs, held, history,
+                standing)
+        for verdict in judgement.outcome.verdicts:
+            ctx.reporter.verdict(verdict.reason)
+        ctx.network.put_blob(judgement.global_bytes)
+        result_bytes = judgement.result.encode()
+        ctx.network.put_blob(result_bytes)
+        globals_dir = ctx.data_dir / "globals"
+        globals_dir.mkdir(exist_ok=True)
+        (globals_dir / f"{judgement.result.global_hash}.safetensors").write_bytes(judgement.global_bytes)
+        # The float measures behind each verdict are this validator's own report (not attested).
+        reports = ctx.data_dir / "reports"
+        reports.mkdir(exist_ok=True)
+        write_atomic(reports / f"{round_}.json", json.dumps(
+            {v.peer: {"reason": v.reason.name, **v.measures} for v in judgement.outcome.verdicts}, sort_keys=True))
+        accepted, global_hash, rewards, slashes, peer_pool = judgement.attested
+        ctx.store.save_attestation(SavedAttestation(
+            round_, (_hex(accepted), _hex(global_hash), _hex(rewards), _hex(slashes), peer_pool),
+            _hex(secrets.token_bytes(32)), _hex(judgement.result.digest())))
+        return ctx.store.attestation(round_)
+
+    async def _pinned_block(self, round_: int, task: TaskInfo) -> int | None:
+        """The round's pinned block, waiting for the chain to pass the reveal window (until the seal
+        window closes)."""
+        ctx = self.ctx
+        while await ctx.call(ctx.chain.now) < task.seal_end(round_):
+            block = await ctx.call(ctx.chain.pinned_block, round_)
+            if block is not None:
+                return block
+            await trio.sleep(ctx.config.chain.poll_s)
+        return None
+
+    async def _held(self, round_: int, inputs: JudgingInputs) -> dict[str, list[Held]]:
+        """Every signed update held for the round, by peer; the blob of the one that opens each
+        commitment, fetched once more if its prefetch failed (all at once, bounded)."""
+        commitments = {c.peer.lower(): c.commitment for c in inputs.commits}
+        envelopes: dict[str, list] = {}
+        for peer, _digest, body in self.ctx.store.envelopes(round_):
+            envelopes.setdefault(peer, []).append(decode(body))
+        opening = {peer: e for peer, found in envelopes.items() for e in found if e.digest == commitments.get(peer)}
+        blobs: dict[str, bytes] = {}
+
+        async def fetch(peer: str) -> None:
+            update = opening[peer].body
+            try:
+                blobs[peer] = await self.blobs.fetch(update.delta_hash, "update", FETCH_AT_JUDGE_S, update.delta_size)
+            except BlobUnavailable as exc:
+                logger.warning("round %d: the delta of %s is unavailable at judging: %s", round_, peer, exc)
+
+        async with trio.open_nursery() as nursery:
+            for peer in opening:
+                nursery.start_soon(fetch, peer)
+        return {peer: [Held(e, blobs.get(peer) if e is opening.get(peer) else None) for e in found]
+                for peer, found in envelopes.items()}
+
+    async def _past(self, round_: int, inputs: JudgingInputs) -> tuple[tuple[Fingerprint, ...], Standing | None] | None:
+        """Replay history and reputation from the verified documents of earlier finalized rounds
+        (fetched when missing); None if one of them cannot be had."""
+        earlier = [r for r in inputs.finalized if r < round_]
+        needed = earlier if self.ctx.spec_file.reputation else earlier[-self.replay_rounds:]
+        results: list[RoundResult] = []
+        for past in needed:
+            final = await self.ctx.call(self.ctx.chain.finalized_tuple, past)
+            if final is None:
+                return None
+            try:
+                results.append(await self.results.obtain(past, final, PAST_RESULTS_S))
+            except (BlobUnavailable, ResultMismatch) as exc:
+                logger.warning("round %d: result of round %d unavailable: %s", round_, past, exc)
+                return None
+        history = replay_history(results, round_, self.replay_rounds)
+        if not self.ctx.spec_file.reputation:
+            return history, None
+        standing = standing_before(round_, results, earlier)
+        return None if standing is None else (history, standing)
+
+    # attesting --------------------------------------------------------------------------------
+    async def _seal_and_open(self, round_: int, task: TaskInfo, saved: SavedAttestation) -> None:
+        ctx = self.ctx
+        accepted, global_hash, rewards, slashes, peer_pool = saved.tuple
+        attested = (bytes.fromhex(accepted[2:]), bytes.fromhex(global_hash[2:]), bytes.fromhex(rewards[2:]),
+                    bytes.fromhex(slashes[2:]), peer_pool)
+        salt = bytes.fromhex(saved.salt[2:])
+        seal = attestation_seal(ctx.spec_file.task_id, round_, ctx.address, tuple_hash(*attested), salt)
+        # Both sends are journaled: after a restart they return the mined receipt, or finish the
+        # transaction that was in flight, and never send a second one.
+        try:
+            with ctx.reporter.timed(round_, "attest"):
+                receipt = await ctx.call(ctx.chain.seal_attestation, round_, seal)
+            ctx.reporter.gas(receipt.gas_used)
+            crash_point(f"sealed:{round_}")
+            ctx.reporter.phase(round_, Phase.SEALED, "opening after the seal window")
+            await ctx.sleep_until(task.seal_end(round_) + WINDOW_MARGIN_S)
+            with ctx.reporter.timed(round_, "attest"):
+                receipt = await ctx.call(ctx.chain.attest, round_, attested, salt)
+            ctx.reporter.gas(receipt.gas_used)
+        except ChainRevert as exc:
+            ctx.reporter.show(round_, "attest refused", exc.error)
+            return
+        crash_point(f"attested:{round_}")
+        ctx.reporter.status.attested += 1
+        result_hash = bytes.fromhex(saved.result_hash[2:])
+        try:
+            # Announced again after a restart: the same signed bytes, which peers that saw them drop.
+            await ctx.network.announce(ResultNote(task_id=ctx.spec_file.task_id, round=round_, peer=ctx.address,
+                                                  result_hash=result_hash,
+                                                  result_size=ctx.network.store.size(result_hash)))
+        except PublishRefused as exc:  # e.g. the round is over: the document is on chain by hash anyway
+            logger.info("result note of round %d not announced: %s", round_, exc)
+        ctx.reporter.phase(round_, Phase.ATTESTED)
+

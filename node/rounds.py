@@ -1,0 +1,121 @@
+"""The round loop: which round to work on, and the roles called in order on the round's windows.
+
+    start global -> train + commit (trainer) -> commit window closes -> reveal (trainer)
+    -> judge, seal, open (validator) -> outcome: claim, punish, adopt, evaluate (settlement)
+
+The next round starts as soon as this one settled or failed: its global adapter is then known, so
+training runs before its commit window even opens and the window only has to hold the commit
+transaction. A round a crash interrupted is finished first, its claim above all, even when its
+windows are over.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from loraswarm.node.blobs import Blobs
+from loraswarm.node.chain.task import TaskInfo
+from loraswarm.node.codec import Delta, decode_delta
+from loraswarm.node.config import Behaviour
+from loraswarm.node.learner import Learner
+from loraswarm.node.p2p.errors import BlobUnavailable
+from loraswarm.node.roles.context import NodeContext
+from loraswarm.node.roles.settlement import Settlement
+from loraswarm.node.roles.trainer import Trainer
+from loraswarm.node.roles.validator import JUDGE_GRACE_S, Validator
+from loraswarm.node.round_result import ResultMismatch
+from loraswarm.node.state.phase import Phase
+
+logger = logging.getLogger(__name__)
+
+
+class RoundLoop:
+    def __init__(self, ctx: NodeContext, learner: Learner, blobs: Blobs, trainer: Trainer | None,
+                 validator: Validator | None, settlement: Settlement, commitments: dict[tuple[str, int], bytes],
+                 set_round: Callable[[int], None]) -> None:
+        self.ctx = ctx
+        self.learner = learner
+        self.blobs = blobs
+        self.trainer = trainer
+        self.validator = validator
+        self.settlement = settlement
+        self.commitments = commitments  # (peer, round) -> on-chain commitment, for the edge
+        self.set_round = set_round
+
+    async def run(self, max_rounds: int | None) -> None:
+        """Round after round; ``max_rounds`` counts rounds finished before a restart too."""
+        ctx = self.ctx
+        records = ctx.store.rounds()
+        done = sum(r.phase.finished for r in records)
+        next_round = max((r.round for r in records if r.phase.finished), default=-1) + 1
+        while max_rounds is None or done < max_rounds:
+            task = await ctx.call(ctx.chain.task)
+            now = await ctx.call(ctx.chain.now)
+            record = ctx.store.round(next_round)
+            if self._took_part(next_round) and (record is None or not record.phase.finished):
+                round_ = next_round  # interrupted by a crash, maybe over by now: finish it
+            else:
+                round_ = max(task.round_at(now), next_round)
+                if done == 0 and now >= task.windows(round_)[1] and not self._took_part(round_):
+                    # Joined after this round's commit window: it missed reveals, so it sits the
+                    # round out rather than judge a partial view (and be slashed as a dissenter).
+                    round_ += 1
+            self.set_round(round_)
+            await self.round(task, round_)
+            done += 1
+            next_round = round_ + 1
+
+    def _took_part(self, round_: int) -> bool:
+        store = self.ctx.store
+        return (store.own_update(round_) is not None or store.attestation(round_) is not None
+                or bool(store.envelopes(round_)))
+
+    async def round(self, task: TaskInfo, round_: int) -> None:
+        ctx = self.ctx
+        commit_start, commit_end, reveal_end, _ = task.windows(round_)
+        start = await self._start_global(task, round_, commit_end)
+        if start is None:
+            ctx.store.finish_round(round_, Phase.FAILED, {"status": "no start global"})
+            ctx.reporter.phase(round_, Phase.FAILED, "the round's start global was not served in time: sat it out")
+            return
+        state, start_hash = start
+        if self.trainer is not None and ctx.config.node.behaviour is not Behaviour.NOSHOW:
+            await self.trainer.train_and_commit(round_, state, start_hash, commit_start, commit_end)
+        await ctx.sleep_until(commit_end)
+        await self._learn_commitments(round_)
+        if self.trainer is not None:
+            await self.trainer.reveal(round_)
+        if self.validator is not None:
+            await ctx.sleep_until(reveal_end + JUDGE_GRACE_S)
+            await self.validator.take_part(round_, task, state, start_hash)
+        await self.settlement.await_outcome(round_, task, state)
+
+    async def _learn_commitments(self, round_: int) -> None:
+        """The round's commitments, for the edge: the update that opens one always passes."""
+        for commit in await self.ctx.call(self.ctx.chain.commits, round_):
+            self.commitments[(commit.peer.lower(), round_)] = commit.commitment
+
+    async def _start_global(self, task: TaskInfo, round_: int, commit_end: float) -> tuple[Delta, str] | None:
+        """The global adapter the round trains from: the latest on chain when the round began, by
+        its hash (journaled: a node resuming a finalized round must not take the round's own result).
+        A late joiner fetches it from peers, until the round's commit window closes."""
+        ctx = self.ctx
+        wanted = ctx.store.start_global(round_, "0x" + task.latest_global.hex())
+        path = ctx.data_dir / "globals" / f"{wanted}.safetensors"
+        if not path.exists():
+            if wanted == "0x" + task.initial_global.hex():
+                _, data, digest = self.learner.initial_global()
+                if digest != wanted:
+                    raise ResultMismatch(f"initial global {digest} differs from the task's {wanted}")
+            else:
+                ctx.reporter.phase(round_, Phase.WAITING, f"fetching the start global {wanted}")
+                patience = max(commit_end - await ctx.call(ctx.chain.now), 1.0)
+                try:
+                    data = await self.blobs.fetch(bytes.fromhex(wanted[2:]), "global", patience)
+                except BlobUnavailable as exc:
+                    logger.warning("round %d: %s", round_, exc)
+                    return None
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(data)
+        return decode_delta(path.read_bytes(), self.learner.spec), wanted

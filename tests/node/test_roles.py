@@ -1,0 +1,320 @@
+"""The node's roles against fakes of the chain and the network (tests/node/fakes.py), on trio's
+mock clock: each phase's decisions, its journal and its restarts, in milliseconds. The network
+e2e test runs the same roles on a real chain with real peers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from pathlib import Path
+
+import pytest
+import trio
+from eth_account import Account
+from trio.testing import MockClock
+
+from loraswarm.node.blobs import Blobs
+from loraswarm.node.chain.task import FinalizedTuple
+from loraswarm.node.intake import Intake
+from loraswarm.node.p2p.envelope import Envelope, Update, decode
+from loraswarm.node.p2p.errors import BlobUnavailable
+from loraswarm.node.p2p.keys import identity_from_account
+from loraswarm.node.p2p.service import Received
+from loraswarm.node.results import ResultBook
+from loraswarm.node.roles.context import NodeContext
+from loraswarm.node.roles.settlement import SETTLE_FETCH_S, Settlement
+from loraswarm.node.roles.trainer import Trainer
+from loraswarm.node.roles.validator import Validator
+from loraswarm.node.round_result import RoundResult, VerdictRow
+from loraswarm.node.state.phase import Phase
+from loraswarm.node.state.store import SavedAttestation
+from loraswarm.protocol.chain import RoundStatus
+from loraswarm.protocol.codes import Reason
+from tests.node.fakes import (
+    DOMAIN,
+    SPEC,
+    START,
+    FakeChain,
+    FakeLearner,
+    FakeNetwork,
+    delta,
+    make_context,
+    signed_update,
+)
+
+ROUND = 0
+
+
+def run(clock: MockClock, fn, *args) -> None:  # type: ignore[no-untyped-def]
+    trio.run(fn, *args, clock=clock)
+
+
+async def _append(out: list[bool], pending: Awaitable[bool]) -> None:
+    out.append(await pending)
+
+
+def _saved(result: RoundResult) -> SavedAttestation:
+    accepted, global_hash, rewards, slashes, pool = result.roots()
+    hexes = ["0x" + b.hex() for b in (accepted, global_hash, rewards, slashes)]
+    return SavedAttestation(result.round, (*hexes, pool), "0x" + "11" * 32, "0x" + accepted.hex())  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def clock() -> MockClock:
+    return MockClock(autojump_threshold=0)
+
+
+def chain_of(ctx: NodeContext) -> FakeChain:
+    assert isinstance(ctx.chain, FakeChain)
+    return ctx.chain
+
+
+def network_of(ctx: NodeContext) -> FakeNetwork:
+    assert isinstance(ctx.network, FakeNetwork)
+    return ctx.network
+
+
+# trainer ------------------------------------------------------------------------------------------
+def test_the_commitment_is_the_digest_of_the_signed_update_and_a_restart_reveals_the_same_bytes(
+        tmp_path: Path, clock: MockClock) -> None:
+    account = Account.create()
+    ctx = make_context(tmp_path, clock, account, roles=["trainer"])
+    chain = chain_of(ctx)
+    learner = FakeLearner()
+    chain.refuse["commit"] = "RpcStalled"  # the node dies between journaling and the commit
+    start_hash = "0x" + chain.info.latest_global.hex()
+    commit_start, commit_end, *_ = chain.info.windows(ROUND)
+
+    async def life(trainer: Trainer) -> bool:
+        return await trainer.train_and_commit(ROUND, SPEC.zeros(), start_hash, commit_start, commit_end)
+
+    identity = identity_from_account(account)
+    first = Trainer(ctx, learner, identity, DOMAIN)  # type: ignore[arg-type]
+    committed: list[bool] = []
+    run(clock, lambda: _append(committed, life(first)))
+    assert committed == [False] and learner.trainings == 1
+    own = ctx.store.own_update(ROUND)
+    assert own is not None
+    envelope = decode(own.envelope)
+    assert isinstance(envelope.body, Update) and envelope.body.peer == account.address
+    assert "0x" + envelope.digest.hex() == own.digest
+
+    del chain.refuse["commit"]
+    second = Trainer(ctx, learner, identity, DOMAIN)  # type: ignore[arg-type]
+    run(clock, lambda: _append(committed, life(second)))
+    assert committed[-1] is True and learner.trainings == 1  # not trained again
+    assert chain.sent == [("commit", (ROUND, envelope.digest))]
+    # the reveal gossips exactly the committed bytes, once (the commit must be mined first)
+    ctx.store.record_transaction(f"commit:{ROUND}", 0, "0x01", "0x")
+    ctx.store.finish_transaction(f"commit:{ROUND}", "mined", 1)
+    run(clock, second.reveal, ROUND)
+    run(clock, second.reveal, ROUND)
+    assert [e.encode() for e in network_of(ctx).published] == [own.envelope]
+    assert ctx.store.round(ROUND) is not None and ctx.store.round(ROUND).phase is Phase.REVEALED  # type: ignore[union-attr]
+
+
+def test_a_node_that_wakes_after_the_commit_window_does_not_train(tmp_path: Path, clock: MockClock) -> None:
+    ctx = make_context(tmp_path, clock, Account.create(), roles=["trainer"])
+    learner = FakeLearner()
+    trainer = Trainer(ctx, learner, identity_from_account(Account.create()), DOMAIN)  # type: ignore[arg-type]
+    committed: list[bool] = []
+    # chain time is far past this window
+    run(clock, lambda: _append(committed, trainer.train_and_commit(ROUND, SPEC.zeros(), "0x" + "00" * 32, 0.0, 1.0)))
+    assert committed == [False] and learner.trainings == 0 and not chain_of(ctx).sent
+
+
+# validator ----------------------------------------------------------------------------------------
+def _round_with_peers(ctx: NodeContext, orders: list[list[int]], junk: bool) -> list[Envelope]:
+    """Three honest peers committed; the node holds their updates in the given order; with
+    ``junk``, peer 0 also signed a second, different update (which must change nothing)."""
+    chain, network = chain_of(ctx), network_of(ctx)
+    base = "0x" + chain.info.latest_global.hex()
+    accounts = [Account.from_key(bytes([i + 1]) * 32) for i in range(3)]
+    envelopes = [signed_update(a, ROUND, network, delta(i), base) for i, a in enumerate(accounts)]
+    for a, e in zip(accounts, envelopes, strict=True):
+        chain.add_commit(a.address, ROUND, e.digest)
+    other = signed_update(accounts[0], ROUND, network, delta(99), base)
+    held = [envelopes[i] for i in orders[0]] + ([other] if junk else [])
+    for e in held:
+        ctx.store.save_envelope(ROUND, e.body.peer.lower(), "0x" + e.digest.hex(), e.encode(), 0.0)
+    return envelopes
+
+
+def _validator(ctx: NodeContext) -> Validator:
+    blobs = Blobs(network_of(ctx), ctx.reporter.metrics)
+    return Validator(ctx, SPEC, blobs, ResultBook(ctx.data_dir / "results", blobs))
+
+
+def _validate(ctx: NodeContext, clock: MockClock, after: float | None = None) -> None:
+    """Run the validator role at ``after`` (chain time; default: just after the reveal window)."""
+    validator, info = _validator(ctx), chain_of(ctx).info
+
+    async def go() -> None:
+        await trio.sleep_until((info.windows(ROUND)[2] + 2 if after is None else after) - START)
+        await validator.take_part(ROUND, info, SPEC.zeros(), "0x" + info.latest_global.hex())
+
+    run(clock, go)
+
+
+def _attested(ctx: NodeContext) -> tuple[tuple[str, str, str, str, int], RoundResult]:
+    saved = ctx.store.attestation(ROUND)
+    assert saved is not None
+    return saved.tuple, RoundResult.decode(network_of(ctx).store.get(bytes.fromhex(saved.result_hash[2:])))
+
+
+def _judge(tmp: Path, clock: MockClock, order: list[int], junk: bool) -> tuple[tuple[str, str, str, str, int],
+                                                                               RoundResult]:
+    ctx = make_context(tmp, clock, Account.create(), roles=["validator"])
+    _round_with_peers(ctx, [order], junk)
+    _validate(ctx, clock)
+    assert chain_of(ctx).names() == ["seal", "attest"]
+    return _attested(ctx)
+
+
+def test_validators_holding_updates_in_any_order_and_extra_signed_updates_attest_the_same_tuple(
+        tmp_path: Path, clock: MockClock) -> None:
+    one, result = _judge(tmp_path / "a", clock, [0, 1, 2], junk=False)
+    two, _ = _judge(tmp_path / "b", MockClock(autojump_threshold=0), [2, 1, 0], junk=True)
+    assert one == two
+    assert [Reason(v.reason) for v in result.verdicts] == [Reason.ACCEPTED] * 3
+    assert one[4] == result.peer_pool > 0  # the attested pool is what the reward tree pays
+
+
+def test_an_equivocation_on_chain_at_the_pinned_block_rejects_the_peer(tmp_path: Path, clock: MockClock) -> None:
+    ctx = make_context(tmp_path, clock, Account.create(), roles=["validator"])
+    envelopes = _round_with_peers(ctx, [[0, 1, 2]], junk=True)
+    chain_of(ctx).equivocated.add(envelopes[0].body.peer.lower())
+    _validate(ctx, clock)
+    _, result = _attested(ctx)
+    reasons = {v.peer.lower(): Reason(v.reason) for v in result.verdicts}
+    assert reasons[envelopes[0].body.peer.lower()] is Reason.EQUIVOCATION
+    # slashed on chain by the evidence: no second slash leaf, and no reward
+    assert all(a.lower() != envelopes[0].body.peer.lower() for a, *_ in result.slashes + result.rewards)
+
+
+def test_a_restarted_validator_opens_the_seal_it_made_without_judging_again(tmp_path: Path, clock: MockClock) -> None:
+    ctx = make_context(tmp_path, clock, Account.create(), roles=["validator"])
+    _round_with_peers(ctx, [[0, 1, 2]], junk=False)
+    chain = chain_of(ctx)
+    chain.refuse["attest"] = "NotInAttestWindow"
+    _validate(ctx, clock)
+    saved = ctx.store.attestation(ROUND)
+    del chain.refuse["attest"]
+    network_of(ctx).remote.clear()  # nothing to fetch: judging again would have to fail
+    _validate(ctx, clock, after=chain.now())
+    assert ctx.store.attestation(ROUND) == saved and chain.names() == ["seal", "seal", "attest"]
+    assert saved is not None and chain.sent[-1][1][2] == bytes.fromhex(saved.salt[2:])
+
+
+def test_no_attestation_once_the_seal_window_has_closed(tmp_path: Path, clock: MockClock) -> None:
+    ctx = make_context(tmp_path, clock, Account.create(), roles=["validator"])
+    chain = chain_of(ctx)
+    _validate(ctx, clock, after=chain.info.seal_end(ROUND) + 1)
+    assert ctx.store.attestation(ROUND) is None and not chain.sent
+
+
+# settlement ---------------------------------------------------------------------------------------
+def _finalized(ctx: NodeContext, result: RoundResult) -> None:
+    chain, network = chain_of(ctx), network_of(ctx)
+    roots = result.roots()
+    chain.final[ROUND] = FinalizedTuple(*roots)
+    chain.status[ROUND] = RoundStatus.FINALIZED
+    network.remote[roots[0]] = result.encode()
+
+
+def _settlement(ctx: NodeContext) -> Settlement:
+    blobs = Blobs(network_of(ctx), ctx.reporter.metrics)
+    return Settlement(ctx, blobs, ResultBook(ctx.data_dir / "results", blobs), None, None, lambda r: {})
+
+
+def test_settling_claims_pays_validators_punishes_and_adopts_the_global(tmp_path: Path, clock: MockClock) -> None:
+    account = Account.create()
+    ctx = make_context(tmp_path, clock, account, roles=["trainer", "validator"])
+    chain, network = chain_of(ctx), network_of(ctx)
+    cheat, absent = Account.create().address, Account.create().address
+    chain.validators = [account.address, absent]
+    global_bytes = network.put_blob(b"a global")
+    result = RoundResult(1, ROUND, "0x" + global_bytes.hex(),
+                         (VerdictRow(account.address, 0), VerdictRow(cheat, int(Reason.NORM_BOUND))),
+                         ((account.address, 900),), ((cheat, 50, int(Reason.NORM_BOUND)),))
+    network.remote[global_bytes] = network.store.blobs.pop(global_bytes)
+    _finalized(ctx, result)
+    ctx.store.save_attestation(_saved(result))
+    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info, SPEC.zeros())
+    assert chain.names() == ["claim", "claim_validator", "execute_slash", "slash_validator"]
+    assert chain.sent[2][1] == (ROUND, cheat, 50, int(Reason.NORM_BOUND)) and chain.sent[3][1] == (ROUND, absent)
+    assert (tmp_path / "globals" / f"{result.global_hash}.safetensors").read_bytes() == b"a global"
+    record = ctx.store.round(ROUND)
+    assert record is not None and record.phase is Phase.SETTLED and record.global_hash == result.global_hash
+    assert {(c.kind, c.status) for c in ctx.store.claims()} == {("reward", "claimed"), ("validator", "claimed")}
+    assert ctx.reporter.status.rewards == 900
+
+
+def test_a_refused_claim_is_recorded_as_refused(tmp_path: Path, clock: MockClock) -> None:
+    account = Account.create()
+    ctx = make_context(tmp_path, clock, account, roles=["trainer"])
+    chain, network = chain_of(ctx), network_of(ctx)
+    chain.refuse["claim"] = "ClaimWindowClosed"
+    result = RoundResult(1, ROUND, "0x" + network.put_blob(b"g").hex(), (VerdictRow(account.address, 0),),
+                         ((account.address, 900),), ())
+    _finalized(ctx, result)
+    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info, SPEC.zeros())
+    assert [(c.kind, c.status, c.detail) for c in ctx.store.claims()] == [("reward", "refused", "ClaimWindowClosed")]
+    assert ctx.reporter.status.rewards == 0
+
+
+def test_a_result_nobody_serves_ends_the_round_after_a_deadline(tmp_path: Path, clock: MockClock) -> None:
+    ctx = make_context(tmp_path, clock, Account.create(), roles=["trainer"])
+    chain, network = chain_of(ctx), network_of(ctx)
+    result = RoundResult(1, ROUND, "0x" + "ab" * 32, (), (), ())
+    _finalized(ctx, result)
+    network.remote.clear()
+    began = clock.current_time()
+    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info, SPEC.zeros())
+    record = ctx.store.round(ROUND)
+    assert record is not None and record.phase is Phase.SETTLED and record.outcome == {
+        "status": "finalized", "result": "unavailable"}
+    assert SETTLE_FETCH_S <= clock.current_time() - began < SETTLE_FETCH_S + 30 and not chain.sent
+
+
+def test_a_round_without_quorum_is_marked_failed_and_absent_validators_are_slashed(
+        tmp_path: Path, clock: MockClock) -> None:
+    account = Account.create()
+    ctx = make_context(tmp_path, clock, account, roles=["validator"])
+    chain = chain_of(ctx)
+    absent = Account.create().address
+    chain.validators = [account.address, absent]
+    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info, SPEC.zeros())
+    assert chain.names() == ["mark_failed", "slash_validator"] and chain.sent[1][1] == (ROUND, absent)
+    record = ctx.store.round(ROUND)
+    assert record is not None and record.phase is Phase.FAILED
+
+
+# intake and blobs ---------------------------------------------------------------------------------
+def test_two_signed_updates_of_a_peer_are_reported_once(tmp_path: Path, clock: MockClock) -> None:
+    ctx = make_context(tmp_path, clock, Account.create())
+    network = network_of(ctx)
+    intake = Intake(ctx, Blobs(network, ctx.reporter.metrics))
+    peer = Account.create()
+    updates = [signed_update(peer, ROUND, network, delta(i), "0x" + "00" * 32) for i in range(3)]
+
+    async def go() -> None:
+        async with trio.open_nursery() as nursery:
+            for envelope in [updates[0], updates[0], updates[1], updates[2]]:
+                await intake.take(Received(envelope, None, "t"), nursery)  # type: ignore[arg-type]
+
+    run(clock, go)
+    assert chain_of(ctx).sent == [("report_equivocation", (peer.address, ROUND))]
+    assert len(ctx.store.envelopes(ROUND)) == 3
+
+
+def test_a_blob_nobody_serves_raises_after_its_patience(tmp_path: Path, clock: MockClock) -> None:
+    ctx = make_context(tmp_path, clock, Account.create())
+    blobs = Blobs(network_of(ctx), ctx.reporter.metrics)
+
+    async def go() -> None:
+        with pytest.raises(BlobUnavailable):
+            await blobs.fetch(b"\1" * 32, "update", 30.0)
+
+    began = clock.current_time()
+    run(clock, go)
+    assert 30.0 <= clock.current_time() - began < 40.0 and network_of(ctx).fetches >= 4
