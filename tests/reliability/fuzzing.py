@@ -24,6 +24,7 @@ from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loraswarm.consensus.types import Fingerprint
 from loraswarm.evm.deploy import BadDeploymentFile, Deployment
 from loraswarm.keccak import keccak256
 from loraswarm.node.codec import Codec, CodecError, decode_delta, encode_delta
@@ -317,7 +318,7 @@ def check_deployment(data: bytes) -> None:
 # --- round result documents -----------------------------------------------------------------------
 _RESULT_VALID = [RoundResult(
     TASK_ID, 3, "0x" + "11" * 32,
-    (VerdictRow(KEYS[0].address, 0, {"norm": 1.5}), VerdictRow(KEYS[1].address, 45, {})),
+    (VerdictRow(KEYS[0].address, 0, Fingerprint("0x" + "22" * 32, (3, -1, 0))), VerdictRow(KEYS[1].address, 45)),
     ((KEYS[0].address, 10**18),), ((KEYS[1].address, 5 * 10**17, 45),),
 ).encode()]
 
@@ -329,6 +330,7 @@ def check_round_result(data: bytes) -> None:
         return
     result.roots()  # what a reader does next: it must not fail on anything decode accepted
     result.slash_orders()
+    result.fingerprints()
 
 
 # --- task files -----------------------------------------------------------------------------------

@@ -170,6 +170,7 @@ def _outcome(data_dir: Path, round_: int) -> str:
     """The round's outcome as the node recorded it in its state."""
     store = StateStore(data_dir / "state.sqlite")
     try:
-        return str((store.round_outcome(round_) or {}).get("status"))
+        record = store.round(round_)
+        return str(((record.outcome if record else None) or {}).get("status"))
     finally:
         store.close()
