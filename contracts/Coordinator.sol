@@ -4,114 +4,164 @@ pragma solidity 0.8.28;
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Staking} from "./Staking.sol";
 
 /// @title loraswarm task and round coordinator
-/// @notice Tasks, registrations, commit/attest rounds, Merkle reward claims and Merkle slashes.
+/// @notice Tasks, registrations, commit/seal/open rounds, quorum finalization, pull payments
+/// (Merkle claims for peers, seal-weight shares for validators) and scoped slashes.
 ///
 /// Time: a task's rounds follow from block timestamps alone. Round r of a task starting at
 /// `start` with windows (c, v, a) and period p = c + v + a has
-///   commit window [start + r*p, +c), reveal window [.., +v), attest window [.., +a).
-/// Nothing waits for a missing peer: a commit after its window reverts, and a round without a
-/// validator quorum by the end of its attest window has failed (the previous global stays).
+///   commit [start + r*p, +c), reveal [.., +v), attest [.., +a) = seal [.., +a/2) open [.., end).
+/// A round without a validator quorum by the end of its attest window has failed.
 ///
-/// Quorum: the attestation that brings the stake of the validators who attested the same
-/// (acceptedRoot, globalHash, rewardsRoot, slashRoot) to `quorumBps` of the task's validator
-/// stake finalizes the round in O(1) gas, whatever the number of peers.
+/// Stake is bound to one task until every round it took part in is settled: `leave` only
+/// requests an exit; the stake stays locked (and slashable for the rounds it took part in) until
+/// `release`, which opens when the last of those rounds can no longer be slashed. Every slash
+/// takes only stake locked in the slashing task, only from the role at fault, and only from an
+/// account registered in that task for that round.
 ///
-/// Attestations are sealed, then opened: in the first half of the attest window a validator
-/// stores seal = keccak256(abi.encode(taskId, round, validator, tupleHash, salt)) and in the
-/// second half it opens it with `attest`. No tuple is visible on chain before every seal is in,
-/// so a validator that copies others' attestations instead of validating has nothing to copy.
-/// A seal that is never opened (or cannot be) counts as dissent and can be slashed.
+/// Quorum: the denominator of round r is the validator weight at the start of round r (a lazy
+/// checkpoint keeps it while registrations, exits and slashes change the live weight during the
+/// round). A validator's attestation weighs what it had locked when it sealed; openings add that
+/// seal-time weight to the tuple's support, and the opening that brings the support to
+/// `quorumBps` of the denominator finalizes the round in O(1) gas, whatever the number of peers.
 ///
-/// Money: the owner deposits the reward reserve; `createTask` moves a budget from it to the task.
-/// On finalization the round's pool = min(rewardPerRound, budget) + all tokens slashed in the task
-/// since the previous finalization. Peers and validators pull their share with a Merkle proof
-/// (`claim`), and the total paid for a round can never exceed its pool. Slashes against the
-/// round's slashRoot are executed one by one by anyone (`executeSlash`, O(log N)); a validator who
-/// attested a tuple other than the finalized one can be slashed by anyone (`slashDissenter`).
+/// Money: the owner deposits the reward reserve, `createTask` moves a budget from it to the task.
+/// The attested tuple names the peers' pool; at finalization the round takes that pool plus the
+/// validators' share (`validatorBps` of what is available) from the task's slash pool first, then
+/// from its budget; whatever it does not take waits for later rounds. Peers claim with a Merkle
+/// proof, validators who opened the finalized tuple claim by seal weight, both until the claim
+/// deadline; `sweep` then returns what nobody claimed to the budget. A closed task's money goes
+/// back to the reserve once its last claim deadline has passed.
 ///
 /// Merkle leaves follow OpenZeppelin's StandardMerkleTree: keccak256(keccak256(abi.encode(..))).
 ///   reward leaf: (uint256 taskId, uint256 round, uint256 index, address account, uint256 amount)
 ///   slash leaf:  (uint256 taskId, uint256 round, address account, uint256 amount, uint8 reason)
-/// A reward tree holds one leaf per account; `index` is its position in the list. An account is
-/// paid at most once per round (a per-account bitmap of claimed rounds).
-///
-/// Registration: an account takes part in one task at a time, so its locked stake backs exactly
-/// one task; a validator's weight is the stake it locked for the task.
-contract Coordinator is Ownable {
+contract Coordinator is Ownable, EIP712 {
     using SafeERC20 for IERC20;
 
-    /// @notice Everything `createTask` fixes for the life of a task.
+    /// @notice Everything `createTask` fixes for the life of a task (`taskInfo` returns the
+    /// budget left in `budget` and the effective start in `startTime`).
     struct TaskParams {
+        bytes32 specHash;
         bytes32 baseModelHash;
         bytes32 initialGlobalHash;
         uint16 aggregationRule;
         uint16 quorumBps;
+        uint16 validatorBps;
         uint64 startTime;
         uint32 commitWindow;
         uint32 revealWindow;
         uint32 attestWindow;
+        uint32 claimWindow;
         uint128 rewardPerRound;
         uint128 minPeerStake;
         uint128 minValidatorStake;
         uint128 validatorSlash;
+        uint128 absenceSlash;
         uint128 budget;
     }
 
-    /// @dev Packed so that commit reads one slot and a finalizing attestation four.
+    /// @notice A peer's revealed update, as it signs it (EIP-712, see `updateDigest`).
+    struct Update {
+        uint256 taskId;
+        uint64 round;
+        address peer;
+        bytes32 baseHash;
+        bytes32 deltaHash;
+        uint64 deltaSize;
+        uint64 sampleCount;
+        uint16 codecId;
+        bytes32 salt;
+    }
+
+    /// @dev An attested outcome; its hash (`tupleHashOf`) is abi.encode of the five fields.
+    struct Tuple {
+        bytes32 acceptedRoot;
+        bytes32 globalHash;
+        bytes32 rewardsRoot;
+        bytes32 slashRoot;
+        uint256 peerPool;
+    }
+
+    /// @dev Packed so that commit, seal and open read slot 0 only, and a finalizing opening
+    /// slots 0, 2 and 3 (and 4 when the validator weight changed during the round).
     struct Task {
-        // slot 0: timing and quorum
-        uint64 start;
+        // slot 0: timing, quorum, closure (commitWindow != 0 marks an existing task)
+        uint40 start;
         uint32 commitWindow;
         uint32 revealWindow;
         uint32 attestWindow;
+        uint32 claimWindow;
         uint16 quorumBps;
         uint16 aggregationRule;
-        bool exists;
+        uint16 validatorBps;
+        uint32 lastRoundPlusOne;
         // slot 1
         uint128 minPeerStake;
         uint128 minValidatorStake;
-        // slot 2: money waiting for the next finalization, and the newest finalized round + 1
+        // slot 2: money waiting for a round, and the newest finalized round + 1
         uint96 budget;
         uint96 slashPool;
         uint64 finalizedPlusOne;
-        // slot 3
-        uint128 rewardPerRound;
-        uint128 validatorWeight;
-        // slot 4
+        // slot 3: live validator weight and the key (round + 1, 0 before the start) of the
+        // period in which it last changed
+        uint96 rewardPerRound;
+        uint96 liveWeight;
+        uint64 checkpointKey;
+        // slot 4: the live weight when that period began
+        uint96 checkpointWeight;
         uint128 validatorSlash;
-        // slot 5, 6, 7
+        // slot 5
+        uint128 absenceSlash;
+        // slots 6-9
         bytes32 latestGlobal;
         bytes32 baseModelHash;
         bytes32 initialGlobal;
+        bytes32 specHash;
     }
 
+    /// @dev Written once at finalization (three fresh slots); the pools count down as they are
+    /// claimed, so that claims, validator claims and sweeps update one packed slot. The
+    /// validators' pool and the round's quorum denominator live in the finalized tuple's
+    /// `_support` slot (see `_finalTerms`).
     struct Round {
         bytes32 rewardsRoot;
         bytes32 slashRoot;
-        uint96 pool;
-        uint96 claimed;
+        uint96 peerLeft;
+        uint96 validatorLeft;
+        uint40 claimDeadline;
         RoundStatus status;
+        bool swept;
     }
 
-    /// @dev One slot, read and written by commit. lastCommitPlusOne survives `leave`, so that
-    /// leaving and re-registering cannot buy a second commitment in the same round.
+    /// @dev One slot, the only one commit reads and writes besides the commitment.
+    /// lastCommitPlusOne survives `release`, so that leaving and re-registering cannot buy a
+    /// second commitment in the same round.
     struct Participant {
         uint96 peerStake;
         uint96 validatorStake;
-        uint64 lastCommitPlusOne;
+        uint32 lastCommitPlusOne;
+        uint32 exitRoundPlusOne;
     }
 
-    /// @dev Kept after `leave`; registeredAt != 0 keeps the slot non-zero so that claim updates
-    /// it at the cheap non-zero -> non-zero price.
-    struct Totals {
-        uint64 registeredAt;
-        uint96 claimed;
+    /// @dev Registration times per role: a later registration in the other role never moves a
+    /// role's eligibility (a peer cannot dodge a pending slash by registering as a validator).
+    struct Membership {
+        uint64 peerJoinedAt;
+        uint64 validatorJoinedAt;
         uint96 slashed;
+    }
+
+    /// @dev A validator's weight in a round, fixed when it seals.
+    struct SealRecord {
+        uint96 weight;
+        bool claimed;
     }
 
     enum RoundStatus {
@@ -131,29 +181,38 @@ contract Coordinator is Ownable {
     }
 
     error QuorumOutOfRange(uint16 quorumBps);
+    error ValidatorShareOutOfRange(uint16 validatorBps);
     error EmptyWindow();
+    error ClaimWindowTooShort(uint256 claimWindow, uint256 period);
     error ZeroMinimumStake();
-    error ZeroInitialGlobal();
-    error PeriodExceedsUnstakeDelay(uint256 period, uint256 withdrawalDelay);
+    error ZeroHash();
     error InsufficientReserve(uint256 requested, uint256 reserve);
     error UnknownTask(uint256 taskId);
     error ZeroAmount();
+    error TaskClosed(uint256 taskId, uint64 lastRound);
+    error TaskNotClosed(uint256 taskId);
+    error BudgetLocked(uint256 taskId, uint256 unlocksAt);
     error BusyInAnotherTask(address account, uint256 taskId);
     error AlreadyRegistered(uint256 taskId, address account);
     error NotRegistered(uint256 taskId, address account);
+    error ExitPending(uint256 taskId, address account, uint256 releaseAt);
+    error NoExitPending(uint256 taskId, address account);
+    error ReleaseNotReady(uint256 taskId, address account, uint256 releaseAt);
     error StakeBelowMinimum(uint256 amount, uint256 minimum);
     error NotPeer(uint256 taskId, address account);
     error NotValidator(uint256 taskId, address account);
+    error NotEligible(uint256 taskId, uint64 round, address account);
     error NotInCommitWindow(uint64 round, uint256 opens, uint256 closes, uint256 nowTs);
+    error NotInSealWindow(uint64 round, uint256 opens, uint256 closes, uint256 nowTs);
     error NotInAttestWindow(uint64 round, uint256 opens, uint256 closes, uint256 nowTs);
     error ZeroCommitment();
     error AlreadyCommitted(uint256 taskId, uint64 round, address peer);
-    error AlreadyAttested(uint256 taskId, uint64 round, address validator);
-    error NotInSealWindow(uint64 round, uint256 opens, uint256 closes, uint256 nowTs);
     error ZeroSeal();
     error AlreadySealed(uint256 taskId, uint64 round, address validator);
     error NotSealed(uint256 taskId, uint64 round, address validator);
     error SealMismatch(uint256 taskId, uint64 round, address validator);
+    error AlreadyAttested(uint256 taskId, uint64 round, address validator);
+    error PoolUnavailable(uint256 peerPool, uint256 available);
     error RoundAlreadyFinalized(uint256 taskId, uint64 round);
     error RoundAlreadyFailed(uint256 taskId, uint64 round);
     error RoundNotExpired(uint256 taskId, uint64 round, uint256 attestEnd);
@@ -161,29 +220,35 @@ contract Coordinator is Ownable {
     error InvalidProof();
     error AlreadyClaimed(uint256 taskId, uint64 round, address account);
     error PoolExceeded(uint256 taskId, uint64 round, uint256 amount, uint256 left);
+    error NotFinalAttester(uint256 taskId, uint64 round, address validator);
+    error ClaimExpired(uint256 taskId, uint64 round, uint256 deadline);
+    error ClaimWindowOpen(uint256 taskId, uint64 round, uint256 deadline);
+    error AlreadySwept(uint256 taskId, uint64 round);
     error AlreadySlashed(uint256 taskId, uint64 round, address account);
-    error NotADissenter(uint256 taskId, uint64 round, address validator);
+    error SlashExpired(uint256 taskId, uint64 round, uint256 deadline);
+    error NotSlashable(uint256 taskId, uint64 round, address account);
+    error MalformedEvidence();
+    error WrongSigner(address peer);
 
     event ReserveDeposited(address indexed from, uint256 amount, uint256 reserve);
-    event TaskCreated(
-        uint256 indexed taskId,
-        bytes32 baseModelHash,
-        bytes32 initialGlobalHash,
-        uint16 aggregationRule,
-        uint16 quorumBps,
-        uint64 startTime,
-        uint32 commitWindow,
-        uint32 revealWindow,
-        uint32 attestWindow,
-        uint256 rewardPerRound,
-        uint256 budget
-    );
+    event ReserveWithdrawn(address indexed to, uint256 amount, uint256 reserve);
+    event TaskCreated(uint256 indexed taskId, bytes32 indexed specHash, TaskParams params);
     event TaskFunded(uint256 indexed taskId, address indexed from, uint256 amount, uint256 budget);
-    event PeerRegistered(uint256 indexed taskId, address indexed account, uint256 stake);
-    event ValidatorRegistered(uint256 indexed taskId, address indexed account, uint256 stake);
+    event TaskEnded(uint256 indexed taskId, uint64 lastRound);
+    event BudgetWithdrawn(uint256 indexed taskId, uint256 amount, uint256 reserve);
+    /// @param firstRound the first round the registration counts in
+    event PeerRegistered(uint256 indexed taskId, address indexed account, uint256 stake, uint64 firstRound);
+    /// @param firstRound the first round whose weight snapshot holds the registration
+    event ValidatorRegistered(uint256 indexed taskId, address indexed account, uint256 stake, uint64 firstRound);
+    /// @param round the last round the account takes part in; `forced` when an absence ejected it
+    event ExitRequested(
+        uint256 indexed taskId, address indexed account, uint64 round, uint256 releaseAt, bool forced
+    );
     event ParticipantLeft(uint256 indexed taskId, address indexed account, uint256 released);
     event UpdateCommitted(uint256 indexed taskId, uint64 indexed round, address indexed peer, bytes32 commitment);
-    event AttestationSealed(uint256 indexed taskId, uint64 indexed round, address indexed validator, bytes32 seal);
+    event AttestationSealed(
+        uint256 indexed taskId, uint64 indexed round, address indexed validator, bytes32 seal, uint256 weight
+    );
     event Attested(
         uint256 indexed taskId,
         uint64 indexed round,
@@ -193,6 +258,7 @@ contract Coordinator is Ownable {
         bytes32 globalHash,
         bytes32 rewardsRoot,
         bytes32 slashRoot,
+        uint256 peerPool,
         uint256 weight
     );
     event RoundFinalized(
@@ -202,23 +268,56 @@ contract Coordinator is Ownable {
         bytes32 globalHash,
         bytes32 rewardsRoot,
         bytes32 slashRoot,
-        uint256 pool,
-        uint256 support
+        uint256 peerPool,
+        uint256 validatorPool,
+        uint256 support,
+        uint256 denominator
     );
     event RoundFailed(uint256 indexed taskId, uint64 indexed round);
     event RewardClaimed(
         uint256 indexed taskId, uint64 indexed round, address indexed account, uint256 index, uint256 amount
     );
+    event ValidatorRewardClaimed(
+        uint256 indexed taskId, uint64 indexed round, address indexed validator, uint256 amount
+    );
+    event RoundSwept(uint256 indexed taskId, uint64 indexed round, uint256 amount, uint256 budget);
     event SlashExecuted(
-        uint256 indexed taskId, uint64 indexed round, address indexed account, uint256 amount, uint8 reason
+        uint256 indexed taskId,
+        uint64 indexed round,
+        address indexed account,
+        uint256 amount,
+        uint8 reason,
+        address executor,
+        uint256 bounty
+    );
+    event EquivocationReported(
+        uint256 indexed taskId,
+        uint64 indexed round,
+        address indexed peer,
+        bytes32 digestA,
+        bytes32 digestB,
+        address reporter
     );
 
-    /// @notice Reason recorded for `slashDissenter` slashes; leaf reasons are the protocol's
-    /// reason codes (loraswarm.protocol.codes.Reason), all below this value.
-    uint8 public constant DISSENT_REASON = 255;
     uint16 public constant BPS = 10_000;
-    /// @dev `support` value that marks the finalized tuple of a round (no real stake reaches it).
-    uint256 private constant FINAL = type(uint256).max;
+    /// @notice Share of every slash paid to whoever executes it (the rest goes to the task's
+    /// slash pool): executing a slash is never out of pocket.
+    uint16 public constant SLASH_BOUNTY_BPS = 500;
+    /// @notice Reason of `reportEquivocation` slashes (loraswarm.protocol.codes.Reason.EQUIVOCATION).
+    uint8 public constant EQUIVOCATION_REASON = 54;
+    /// @notice Reason of `slashValidator` for a validator that did not attest.
+    uint8 public constant ABSENCE_REASON = 254;
+    /// @notice Reason of `slashValidator` for a validator that attested against the quorum.
+    uint8 public constant DISSENT_REASON = 255;
+    /// @notice EIP-712 type of `Update` (loraswarm.protocol.wire.UPDATE_TYPE).
+    bytes32 public constant UPDATE_TYPEHASH = keccak256(
+        "Update(uint256 taskId,uint64 round,address peer,bytes32 baseHash,bytes32 deltaHash,uint64 deltaSize,"
+        "uint64 sampleCount,uint16 codecId,bytes32 salt)"
+    );
+    /// @dev Flag of the finalized tuple's `_support` slot; below it sit the validators' pool
+    /// (bits 96..191) and the round's quorum denominator (bits 0..95). No real support reaches it.
+    uint256 private constant FINAL = 1 << 255;
+    uint256 private constant LOW96 = type(uint96).max;
     /// @dev Placeholder commitment of a registered peer that has not committed yet.
     bytes32 private constant NO_COMMITMENT = bytes32(uint256(1));
 
@@ -226,7 +325,7 @@ contract Coordinator is Ownable {
     IERC20 public immutable rewardToken;
     /// @notice The stake escrow this coordinator locks and slashes.
     Staking public immutable staking;
-    /// @notice Tokens held for tasks not yet created.
+    /// @notice Tokens held for tasks not yet created (and returned by closed ones).
     uint256 public reserve;
     /// @notice Number of tasks; task ids are 1..taskCount (0 means "no task").
     uint256 public taskCount;
@@ -236,24 +335,34 @@ contract Coordinator is Ownable {
     mapping(uint256 taskId => Task) private _tasks;
     mapping(uint256 taskId => mapping(uint64 round => Round)) private _rounds;
     mapping(uint256 taskId => mapping(address account => Participant)) private _participants;
-    mapping(uint256 taskId => mapping(address account => Totals)) private _totals;
+    mapping(uint256 taskId => mapping(address account => Membership)) private _members;
     /// @dev A peer's latest commitment (older ones are in UpdateCommitted logs). Registration
     /// stores NO_COMMITMENT here so that every commit rewrites a non-zero slot (5k gas, not 22k).
     mapping(uint256 taskId => mapping(address peer => bytes32)) private _latestCommitment;
+    /// @dev A validator's seal until it opens it, then the tuple hash it opened.
     mapping(uint256 taskId => mapping(uint64 round => mapping(address validator => bytes32))) private _attestations;
+    mapping(uint256 taskId => mapping(uint64 round => mapping(address validator => SealRecord))) private _seals;
+    /// @dev Seal-time weight behind a tuple; FINAL | terms for the finalized tuple.
     mapping(uint256 taskId => mapping(uint64 round => mapping(bytes32 tupleHash => uint256))) private _support;
     /// @dev Per account, a bitmap of the rounds it has claimed: bit (round + 1) % 256 of word
     /// (round + 1) / 256. Bit 0 of word 0 is set at registration, so the first claims (rounds
     /// 0..254) update a non-zero word; one claim per 256 rounds pays for a fresh word.
     mapping(uint256 taskId => mapping(address account => mapping(uint256 word => uint256))) private _claimedRounds;
+    /// @dev Executed slashes: Merkle leaf hashes and `validatorSlashKey`s.
     mapping(bytes32 key => bool) private _slashed;
+    mapping(uint256 taskId => mapping(uint64 round => mapping(address peer => bool))) private _equivocated;
 
-    constructor(IERC20 token, Staking stakeEscrow, address initialOwner) Ownable(initialOwner) {
+    /// @dev The EIP-712 domain's name and version are loraswarm.protocol.wire.EIP712_NAME and
+    /// EIP712_VERSION (`eip712Domain()` returns them; a test compares).
+    constructor(IERC20 token, Staking stakeEscrow, address initialOwner)
+        Ownable(initialOwner)
+        EIP712("loraswarm", "1")
+    {
         rewardToken = token;
         staking = stakeEscrow;
     }
 
-    // ---------------------------------------------------------------- money in, tasks
+    // ---------------------------------------------------------------- reserve and tasks
 
     /// @notice Add `amount` tokens (needs an allowance) to the reserve that funds new tasks.
     function depositReserve(uint256 amount) external {
@@ -263,7 +372,16 @@ contract Coordinator is Ownable {
         rewardToken.safeTransferFrom(msg.sender, address(this), amount);
     }
 
-    /// @notice Create a task; its budget comes out of the reserve.
+    /// @notice Pay `amount` of the reserve (never a task's budget or pools) to `to`.
+    function withdrawReserve(address to, uint256 amount) external onlyOwner {
+        if (amount == 0) revert ZeroAmount();
+        if (amount > reserve) revert InsufficientReserve(amount, reserve);
+        reserve -= amount;
+        emit ReserveWithdrawn(to, amount, reserve);
+        rewardToken.safeTransfer(to, amount);
+    }
+
+    /// @notice Create a task; its budget comes out of the reserve. A start in the past starts now.
     /// @return taskId the new task's id (1, 2, ...)
     function createTask(TaskParams calldata p) external onlyOwner returns (uint256 taskId) {
         _checkParams(p);
@@ -271,101 +389,146 @@ contract Coordinator is Ownable {
         reserve -= p.budget;
         taskId = ++taskCount;
         Task storage task = _tasks[taskId];
-        // A start in the past would open rounds that already ended: start now instead.
         // slither-disable-next-line timestamp
-        task.start = p.startTime < block.timestamp ? uint64(block.timestamp) : p.startTime;
+        task.start = SafeCast.toUint40(p.startTime < block.timestamp ? block.timestamp : p.startTime);
         task.commitWindow = p.commitWindow;
         task.revealWindow = p.revealWindow;
         task.attestWindow = p.attestWindow;
+        task.claimWindow = p.claimWindow;
         task.quorumBps = p.quorumBps;
         task.aggregationRule = p.aggregationRule;
-        task.exists = true;
+        task.validatorBps = p.validatorBps;
         task.minPeerStake = p.minPeerStake;
         task.minValidatorStake = p.minValidatorStake;
         task.budget = SafeCast.toUint96(p.budget);
-        task.rewardPerRound = p.rewardPerRound;
+        task.rewardPerRound = SafeCast.toUint96(p.rewardPerRound);
         task.validatorSlash = p.validatorSlash;
+        task.absenceSlash = p.absenceSlash;
         task.latestGlobal = p.initialGlobalHash;
         task.baseModelHash = p.baseModelHash;
         task.initialGlobal = p.initialGlobalHash;
-        emit TaskCreated(
-            taskId,
-            p.baseModelHash,
-            p.initialGlobalHash,
-            p.aggregationRule,
-            p.quorumBps,
-            task.start,
-            p.commitWindow,
-            p.revealWindow,
-            p.attestWindow,
-            p.rewardPerRound,
-            p.budget
-        );
+        task.specHash = p.specHash;
+        emit TaskCreated(taskId, p.specHash, _paramsOf(task));
     }
 
-    /// @notice Top up a task's budget from the caller's tokens (needs an allowance).
+    /// @notice Top up a running task's budget from the caller's tokens (needs an allowance).
     function fundTask(uint256 taskId, uint256 amount) external {
         Task storage task = _task(taskId);
+        _checkOpen(task, taskId);
         if (amount == 0) revert ZeroAmount();
         task.budget += SafeCast.toUint96(amount);
         emit TaskFunded(taskId, msg.sender, amount, task.budget);
         rewardToken.safeTransferFrom(msg.sender, address(this), amount);
     }
 
+    /// @notice End a task: the current round (round 0 before the start) is its last; commits,
+    /// seals and registrations for later rounds revert with TaskClosed.
+    function closeTask(uint256 taskId) external onlyOwner {
+        Task storage task = _task(taskId);
+        _checkOpen(task, taskId);
+        uint64 last = _currentKey(task);
+        if (last != 0) last -= 1;
+        task.lastRoundPlusOne = SafeCast.toUint32(uint256(last) + 1);
+        emit TaskEnded(taskId, last);
+    }
+
+    /// @notice Move a closed task's budget and slash pool to the reserve, once the last round's
+    /// claim deadline (which is after its slash deadline) has passed. Callable again for what
+    /// later sweeps and slashes bring in.
+    function withdrawBudget(uint256 taskId) external onlyOwner {
+        Task storage task = _task(taskId);
+        if (task.lastRoundPlusOne == 0) revert TaskNotClosed(taskId);
+        (,,, uint256 attestEnd) = _windows(task, task.lastRoundPlusOne - 1);
+        uint256 unlocksAt = attestEnd + task.claimWindow;
+        // Windows are minutes long and validators' clocks drift by seconds.
+        // slither-disable-next-line timestamp
+        if (block.timestamp < unlocksAt) revert BudgetLocked(taskId, unlocksAt);
+        uint256 amount = uint256(task.budget) + task.slashPool;
+        if (amount == 0) revert ZeroAmount();
+        task.budget = 0;
+        task.slashPool = 0;
+        reserve += amount;
+        emit BudgetWithdrawn(taskId, amount, reserve);
+    }
+
     // ---------------------------------------------------------------- registration
 
-    /// @notice Register as a peer: locks the task's minimum peer stake.
+    /// @notice Register as a peer: locks the task's minimum peer stake. The registration counts
+    /// from the first round whose commit window has not closed yet.
     function registerPeer(uint256 taskId) external {
         Task storage task = _task(taskId);
-        Participant storage part = _join(taskId);
+        (Participant storage part, Membership storage member) = _join(task, taskId);
         if (part.peerStake != 0) revert AlreadyRegistered(taskId, msg.sender);
         uint128 amount = task.minPeerStake;
         part.peerStake = SafeCast.toUint96(amount);
+        member.peerJoinedAt = uint64(block.timestamp);
         if (_latestCommitment[taskId][msg.sender] == bytes32(0)) {
             _latestCommitment[taskId][msg.sender] = NO_COMMITMENT;
         }
-        emit PeerRegistered(taskId, msg.sender, amount);
+        uint64 firstRound = _currentKey(task);
+        if (firstRound != 0) {
+            (, uint256 commitEnd,,) = _windows(task, firstRound - 1);
+            // slither-disable-next-line timestamp
+            if (block.timestamp < commitEnd) firstRound -= 1;
+        }
+        emit PeerRegistered(taskId, msg.sender, amount, firstRound);
         staking.lock(msg.sender, amount);
     }
 
-    /// @notice Register as a validator, locking `amount` of stake: the validator's quorum weight.
+    /// @notice Register as a validator, locking `amount` of stake: its weight, counted in the
+    /// quorum from the next round's snapshot on (from round 0 if the task has not started).
     function registerValidator(uint256 taskId, uint256 amount) external {
         Task storage task = _task(taskId);
         if (amount < task.minValidatorStake) revert StakeBelowMinimum(amount, task.minValidatorStake);
-        Participant storage part = _join(taskId);
+        (Participant storage part, Membership storage member) = _join(task, taskId);
         if (part.validatorStake != 0) revert AlreadyRegistered(taskId, msg.sender);
         uint96 weight = SafeCast.toUint96(amount);
         part.validatorStake = weight;
-        task.validatorWeight += weight;
-        emit ValidatorRegistered(taskId, msg.sender, amount);
+        member.validatorJoinedAt = uint64(block.timestamp);
+        _moveWeight(task, weight, 0);
+        emit ValidatorRegistered(taskId, msg.sender, amount, _currentKey(task));
         staking.lock(msg.sender, amount);
     }
 
-    /// @notice Leave the task: the locked stake becomes free stake, which still needs
-    /// `requestUnstake` and the withdrawal delay to leave the escrow (slashable until then).
+    /// @notice Leave the task. Before it starts, the stake is released at once. Otherwise the
+    /// account takes part in the current round k (it may still commit, seal and open in it and
+    /// stays slashable for it), its validator weight leaves the quorum from round k + 1 on, and
+    /// its stake stays locked until `release`, at the end of round k + 1 (k's slash deadline).
     function leave(uint256 taskId) external {
         Task storage task = _task(taskId);
         if (activeTask[msg.sender] != taskId) revert NotRegistered(taskId, msg.sender);
-        Participant memory part = _participants[taskId][msg.sender];
-        // Slashes may have taken all of it; leaving still frees the account for another task.
-        uint256 released = uint256(part.peerStake) + part.validatorStake;
-        task.validatorWeight -= part.validatorStake;
-        _dropSupport(taskId, msg.sender, part.validatorStake);
-        _participants[taskId][msg.sender].peerStake = 0;
-        _participants[taskId][msg.sender].validatorStake = 0;
-        activeTask[msg.sender] = 0;
-        emit ParticipantLeft(taskId, msg.sender, released);
-        staking.unlock(msg.sender, released);
+        Participant storage part = _participants[taskId][msg.sender];
+        _checkNoExit(task, part, taskId, msg.sender);
+        // slither-disable-next-line timestamp
+        if (block.timestamp < task.start) {
+            _moveWeight(task, 0, part.validatorStake);
+            _release(taskId, part);
+            return;
+        }
+        _requestExit(task, part, taskId, msg.sender, false);
+    }
+
+    /// @notice Unlock what slashes left of the stake of an account that left, once the slash
+    /// deadline of the last round it took part in has passed; it may then join any task.
+    function release(uint256 taskId) external {
+        Task storage task = _task(taskId);
+        Participant storage part = _participants[taskId][msg.sender];
+        if (part.exitRoundPlusOne == 0) revert NoExitPending(taskId, msg.sender);
+        uint256 releaseAt = _releaseAt(task, part.exitRoundPlusOne);
+        // slither-disable-next-line timestamp
+        if (block.timestamp < releaseAt) revert ReleaseNotReady(taskId, msg.sender, releaseAt);
+        _release(taskId, part);
     }
 
     // ---------------------------------------------------------------- rounds
 
-    /// @notice Commit to an update: commitment = keccak256(abi.encode(peer, round, contentHash,
-    /// salt)), checked off-chain by validators against the revealed envelope.
+    /// @notice Commit to an update: `commitment` is the EIP-712 digest of the Update the peer
+    /// signs (see `updateDigest`); validators open it with the signed update from gossip.
     function commit(uint256 taskId, uint64 round, bytes32 commitment) external {
         Task storage task = _tasks[taskId];
         Participant storage part = _participants[taskId][msg.sender];
         if (part.peerStake == 0) revert NotPeer(taskId, msg.sender);
+        _checkRoundOpen(task, part, taskId, round);
         (uint256 opens, uint256 closes,,) = _windows(task, round);
         // Windows are minutes long and validators' clocks drift by seconds.
         // slither-disable-next-line timestamp
@@ -373,26 +536,43 @@ contract Coordinator is Ownable {
             revert NotInCommitWindow(round, opens, closes, block.timestamp);
         }
         if (commitment == bytes32(0) || commitment == NO_COMMITMENT) revert ZeroCommitment();
-        if (part.lastCommitPlusOne == round + 1) revert AlreadyCommitted(taskId, round, msg.sender);
-        part.lastCommitPlusOne = round + 1;
+        // The window check bounds the round by the block's timestamp: round + 1 fits 32 bits.
+        uint32 plusOne = uint32(round + 1);
+        if (part.lastCommitPlusOne == plusOne) revert AlreadyCommitted(taskId, round, msg.sender);
+        part.lastCommitPlusOne = plusOne;
         _latestCommitment[taskId][msg.sender] = commitment;
         emit UpdateCommitted(taskId, round, msg.sender, commitment);
     }
 
     /// @notice Seal an attestation in the first half of the round's attest window:
     /// seal = keccak256(abi.encode(taskId, round, msg.sender, tupleHash, salt)) (see `sealFor`).
+    /// Only validators in the round's weight snapshot may seal; the seal weighs the stake they
+    /// have locked now.
     function sealAttestation(uint256 taskId, uint64 round, bytes32 seal) external {
-        _checkAttester(taskId, round, true);
+        Task storage task = _tasks[taskId];
+        Participant storage part = _participants[taskId][msg.sender];
+        uint96 weight = part.validatorStake;
+        if (weight == 0) revert NotValidator(taskId, msg.sender);
+        _checkRoundOpen(task, part, taskId, round);
+        (uint256 commitStart,, uint256 revealEnd, uint256 attestEnd) = _windows(task, round);
+        if (_members[taskId][msg.sender].validatorJoinedAt >= commitStart) revert NotEligible(taskId, round, msg.sender);
+        uint256 sealEnd = revealEnd + (attestEnd - revealEnd) / 2;
+        // slither-disable-next-line timestamp
+        if (block.timestamp < revealEnd || block.timestamp >= sealEnd) {
+            revert NotInSealWindow(round, revealEnd, sealEnd, block.timestamp);
+        }
         if (seal == bytes32(0)) revert ZeroSeal();
         if (_attestations[taskId][round][msg.sender] != bytes32(0)) revert AlreadySealed(taskId, round, msg.sender);
         _attestations[taskId][round][msg.sender] = seal;
-        emit AttestationSealed(taskId, round, msg.sender, seal);
+        _seals[taskId][round][msg.sender].weight = weight;
+        emit AttestationSealed(taskId, round, msg.sender, seal, weight);
     }
 
-    /// @notice Open a sealed attestation of the outcome of a round, in the second half of its
-    /// attest window. The attestation that brings the stake behind this exact tuple to the
-    /// quorum finalizes the round (O(1) gas). Openings after that are recorded and change nothing:
-    /// a validator slower than the quorum shows that it matched, and its seal is not left unopened.
+    /// @notice Open a sealed attestation of the round's outcome, in the second half of its attest
+    /// window. The opening that brings the seal-time weight behind this exact tuple to the quorum
+    /// finalizes the round (O(1) gas). Openings after that are recorded and add nothing: honest
+    /// validators open at the same moment and need not race, and a late opener is paid by the
+    /// weight it committed to when it sealed, before any tuple was visible.
     function attest(
         uint256 taskId,
         uint64 round,
@@ -400,34 +580,19 @@ contract Coordinator is Ownable {
         bytes32 globalHash,
         bytes32 rewardsRoot,
         bytes32 slashRoot,
+        uint256 peerPool,
         bytes32 salt
     ) external {
-        uint256 weight = _checkAttester(taskId, round, false);
-        bytes32 tupleHash =
-            _open(taskId, round, keccak256(abi.encode(acceptedRoot, globalHash, rewardsRoot, slashRoot)), salt);
-        emit Attested(
-            taskId, round, msg.sender, tupleHash, acceptedRoot, globalHash, rewardsRoot, slashRoot, weight
-        );
-        Round storage r = _rounds[taskId][round];
-        if (r.status == RoundStatus.Finalized) return;
-        uint256 support = _support[taskId][round][tupleHash] + weight;
-        Task storage task = _tasks[taskId];
-        if (support * BPS < uint256(task.quorumBps) * task.validatorWeight) {
-            _support[taskId][round][tupleHash] = support;
-            return;
-        }
-        // Quorum: finalize. Only constant-size state is written, whatever the number of peers.
-        _support[taskId][round][tupleHash] = FINAL;
-        uint256 pool = _finalize(task, r, round, globalHash, rewardsRoot, slashRoot);
-        emit RoundFinalized(taskId, round, acceptedRoot, globalHash, rewardsRoot, slashRoot, pool, support);
+        // One memory pointer instead of five stack slots: the event and the finalization need
+        // every field, and the flat ABI is what nodes and tools call.
+        _attest(taskId, round, Tuple(acceptedRoot, globalHash, rewardsRoot, slashRoot, peerPool), salt);
     }
 
     /// @notice Record that a round ended without quorum (anyone may call after its attest
-    /// window); the previous global adapter stays and no budget is spent.
+    /// window); the previous global adapter stays and the round takes no money.
     function markFailed(uint256 taskId, uint64 round) external {
         Task storage task = _task(taskId);
         (,,, uint256 attestEnd) = _windows(task, round);
-        // Windows are minutes long and validators' clocks drift by seconds.
         // slither-disable-next-line timestamp
         if (block.timestamp < attestEnd) revert RoundNotExpired(taskId, round, attestEnd);
         Round storage r = _rounds[taskId][round];
@@ -437,35 +602,72 @@ contract Coordinator is Ownable {
         emit RoundFailed(taskId, round);
     }
 
-    // ---------------------------------------------------------------- pull payments, slashes
+    // ---------------------------------------------------------------- pull payments
 
     /// @notice Claim the caller's reward for a finalized round with a proof against its
-    /// rewardsRoot. An account is paid at most once per round (so a reward tree holds one leaf
-    /// per account; `index` is that leaf's position in the list and part of its hash), and a
-    /// round never pays more than its pool.
+    /// rewardsRoot, before the claim deadline. An account is paid at most once per round (so a
+    /// reward tree holds one leaf per account; `index` is that leaf's position in the list and
+    /// part of its hash), and the round's peers are never paid more than its peerPool.
     function claim(uint256 taskId, uint64 round, uint256 index, uint256 amount, bytes32[] calldata proof)
         external
     {
         Round storage r = _rounds[taskId][round];
-        if (r.status != RoundStatus.Finalized) revert RoundNotFinalized(taskId, round);
+        _checkClaimable(r, taskId, round);
         uint256 position = uint256(round) + 1;
         uint256 bit = 1 << (position & 0xff);
         uint256 word = _claimedRounds[taskId][msg.sender][position >> 8];
         if (word & bit != 0) revert AlreadyClaimed(taskId, round, msg.sender);
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(taskId, round, index, msg.sender, amount))));
         if (!MerkleProof.verifyCalldata(proof, r.rewardsRoot, leaf)) revert InvalidProof();
-        uint256 left = r.pool - r.claimed;
+        uint256 left = r.peerLeft;
         if (amount > left) revert PoolExceeded(taskId, round, amount, left);
         _claimedRounds[taskId][msg.sender][position >> 8] = word | bit;
-        r.claimed += uint96(amount);
-        _totals[taskId][msg.sender].claimed += uint96(amount);
+        r.peerLeft = uint96(left - amount);
         emit RewardClaimed(taskId, round, msg.sender, index, amount);
         rewardToken.safeTransfer(msg.sender, amount);
     }
 
-    /// @notice Execute one slash of a finalized round's slashRoot (anyone may call; the tokens
-    /// go to the task's next reward pool). Reverts with Staking.SlashExceedsStake if the leaf asks
-    /// for more than the account has staked.
+    /// @notice Claim the caller's validator share of a finalized round whose final tuple it
+    /// opened (also after finalization), before the claim deadline:
+    /// validatorPool * sealWeight / denominator, rounded down.
+    function claimValidator(uint256 taskId, uint64 round) external {
+        Round storage r = _rounds[taskId][round];
+        _checkClaimable(r, taskId, round);
+        SealRecord storage record = _seals[taskId][round][msg.sender];
+        if (record.claimed) revert AlreadyClaimed(taskId, round, msg.sender);
+        (bool isFinal, uint256 validatorPool, uint256 denominator) = _finalTerms(taskId, round, msg.sender);
+        if (!isFinal) revert NotFinalAttester(taskId, round, msg.sender);
+        uint256 amount = validatorPool * record.weight / denominator;
+        record.claimed = true;
+        // Seal weights of the round's final attesters add up to at most the denominator.
+        r.validatorLeft -= uint96(amount);
+        emit ValidatorRewardClaimed(taskId, round, msg.sender, amount);
+        rewardToken.safeTransfer(msg.sender, amount);
+    }
+
+    /// @notice After a finalized round's claim deadline, return what nobody claimed (peers'
+    /// and validators') to the task's budget. Anyone may call, once per round.
+    function sweep(uint256 taskId, uint64 round) external {
+        Task storage task = _task(taskId);
+        Round storage r = _rounds[taskId][round];
+        if (r.status != RoundStatus.Finalized) revert RoundNotFinalized(taskId, round);
+        // slither-disable-next-line timestamp
+        if (block.timestamp < r.claimDeadline) revert ClaimWindowOpen(taskId, round, r.claimDeadline);
+        if (r.swept) revert AlreadySwept(taskId, round);
+        uint256 amount = uint256(r.peerLeft) + r.validatorLeft;
+        r.swept = true;
+        r.peerLeft = 0;
+        r.validatorLeft = 0;
+        task.budget = SafeCast.toUint96(task.budget + amount);
+        emit RoundSwept(taskId, round, amount, task.budget);
+    }
+
+    // ---------------------------------------------------------------- slashes
+
+    /// @notice Execute one leaf of a finalized round's slashRoot (anyone may call, until the
+    /// round's slash deadline, the end of round + 1): takes min(amount, peer stake locked in
+    /// this task) from a peer registered in the task for that round. The executor gets
+    /// SLASH_BOUNTY_BPS of it, the task's slash pool the rest.
     function executeSlash(
         uint256 taskId,
         uint64 round,
@@ -474,36 +676,78 @@ contract Coordinator is Ownable {
         uint8 reason,
         bytes32[] calldata proof
     ) external {
+        Task storage task = _task(taskId);
         Round storage r = _rounds[taskId][round];
         if (r.status != RoundStatus.Finalized) revert RoundNotFinalized(taskId, round);
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(taskId, round, account, amount, reason))));
         if (_slashed[leaf]) revert AlreadySlashed(taskId, round, account);
         if (!MerkleProof.verifyCalldata(proof, r.slashRoot, leaf)) revert InvalidProof();
         _slashed[leaf] = true;
-        _slash(taskId, round, account, amount, reason);
+        _slashPeer(task, taskId, round, account, amount, reason);
     }
 
-    /// @notice Slash a validator who attested a tuple other than the one the round finalized
-    /// with, or sealed an attestation and never opened it, by the task's `validatorSlash`
-    /// (capped at its stake). Anyone may call.
-    function slashDissenter(uint256 taskId, uint64 round, address validator) external {
+    /// @notice Slash a validator of the round's weight snapshot that did not do its job (anyone
+    /// may call, once per round and validator, until the round's slash deadline):
+    /// - DISSENT_REASON, `validatorSlash`: the round finalized and it opened another tuple, or
+    ///   sealed and never opened;
+    /// - ABSENCE_REASON, `absenceSlash`: it never sealed, or sealed and never opened in a round
+    ///   that failed; it is also ejected (a forced `leave`), so that offline stake stops
+    ///   counting in the quorum from the next round's snapshot on.
+    /// A validator that opened the final tuple, or any tuple of a failed round, is not slashable.
+    function slashValidator(uint256 taskId, uint64 round, address validator) external {
         Task storage task = _task(taskId);
-        if (_rounds[taskId][round].status != RoundStatus.Finalized) revert RoundNotFinalized(taskId, round);
-        bytes32 attested = _attestations[taskId][round][validator];
-        if (attested == bytes32(0) || _support[taskId][round][attested] == FINAL) {
-            revert NotADissenter(taskId, round, validator);
-        }
-        bytes32 key = keccak256(abi.encode(taskId, round, validator, DISSENT_REASON));
+        _checkSlashDeadline(task, taskId, round);
+        bytes32 key = validatorSlashKey(taskId, round, validator);
         if (_slashed[key]) revert AlreadySlashed(taskId, round, validator);
+        Participant storage part = _participants[taskId][validator];
+        (uint256 commitStart,,, uint256 attestEnd) = _windows(task, round);
+        if (!_tookPart(part, _members[taskId][validator].validatorJoinedAt, commitStart, round)) {
+            revert NotSlashable(taskId, round, validator);
+        }
+        uint8 reason = _validatorFault(taskId, round, validator, attestEnd);
+        uint96 stake = part.validatorStake;
+        uint256 amount = _min(reason == DISSENT_REASON ? task.validatorSlash : task.absenceSlash, stake);
+        if (amount == 0) revert NotSlashable(taskId, round, validator);
         _slashed[key] = true;
-        uint256 stake = staking.stakeOf(validator);
-        uint256 amount = task.validatorSlash < stake ? task.validatorSlash : stake;
-        _slash(taskId, round, validator, amount, DISSENT_REASON);
+        part.validatorStake = stake - uint96(amount);
+        if (part.exitRoundPlusOne == 0) {
+            if (reason == ABSENCE_REASON) {
+                // Ejected: all of its stake leaves the live weight, the slashed part included.
+                _moveWeight(task, 0, stake);
+                _requestExit(task, part, taskId, validator, true);
+            } else {
+                _moveWeight(task, 0, amount);
+            }
+        }
+        _collect(task, taskId, round, validator, amount, reason);
+    }
+
+    /// @notice Report a peer that signed two different updates for the same task and round:
+    /// its whole peer stake in the task is slashed (EQUIVOCATION_REASON), the reporter gets the
+    /// bounty. Valid until the round's slash deadline, once per task, round and peer.
+    function reportEquivocation(Update calldata a, bytes calldata sigA, Update calldata b, bytes calldata sigB)
+        external
+    {
+        if (a.taskId != b.taskId || a.round != b.round || a.peer != b.peer) revert MalformedEvidence();
+        bytes32 digestA = updateDigest(a);
+        bytes32 digestB = updateDigest(b);
+        if (digestA == digestB) revert MalformedEvidence();
+        // OpenZeppelin's recover rejects malformed signatures and malleable (high-s) ones.
+        if (ECDSA.recover(digestA, sigA) != a.peer || ECDSA.recover(digestB, sigB) != a.peer) {
+            revert WrongSigner(a.peer);
+        }
+        Task storage task = _task(a.taskId);
+        if (_equivocated[a.taskId][a.round][a.peer]) revert AlreadySlashed(a.taskId, a.round, a.peer);
+        _equivocated[a.taskId][a.round][a.peer] = true;
+        emit EquivocationReported(a.taskId, a.round, a.peer, digestA, digestB, msg.sender);
+        _slashPeer(task, a.taskId, a.round, a.peer, type(uint256).max, EQUIVOCATION_REASON);
     }
 
     // ---------------------------------------------------------------- views
 
-    /// @notice The task's fixed parameters and its live state.
+    /// @notice The task's parameters (`budget`: what is left of it now) and its live state;
+    /// `validatorWeight` is the live weight (the quorum of a round uses its snapshot,
+    /// `quorumWeight`).
     function taskInfo(uint256 taskId)
         external
         view
@@ -517,34 +761,35 @@ contract Coordinator is Ownable {
         )
     {
         Task storage task = _task(taskId);
-        params = TaskParams({
-            baseModelHash: task.baseModelHash,
-            initialGlobalHash: task.initialGlobal,
-            aggregationRule: task.aggregationRule,
-            quorumBps: task.quorumBps,
-            startTime: task.start,
-            commitWindow: task.commitWindow,
-            revealWindow: task.revealWindow,
-            attestWindow: task.attestWindow,
-            rewardPerRound: task.rewardPerRound,
-            minPeerStake: task.minPeerStake,
-            minValidatorStake: task.minValidatorStake,
-            validatorSlash: task.validatorSlash,
-            budget: task.budget
-        });
         hasFinalized = task.finalizedPlusOne != 0;
         latestFinalizedRound = hasFinalized ? task.finalizedPlusOne - 1 : 0;
-        return (params, task.slashPool, task.validatorWeight, task.latestGlobal, hasFinalized, latestFinalizedRound);
+        return (_paramsOf(task), task.slashPool, task.liveWeight, task.latestGlobal, hasFinalized, latestFinalizedRound);
     }
 
-    /// @notice Per-round state: status, roots, pool and the amount claimed so far.
+    /// @notice Whether the task was closed, and its last round.
+    function taskEnd(uint256 taskId) external view returns (bool closed, uint64 lastRound) {
+        Task storage task = _task(taskId);
+        closed = task.lastRoundPlusOne != 0;
+        return (closed, closed ? task.lastRoundPlusOne - 1 : 0);
+    }
+
+    /// @notice Per-round state. The pools count down as peers and validators claim (the
+    /// amounts at finalization are in RoundFinalized); `claimDeadline` is 0 until finalization.
     function roundInfo(uint256 taskId, uint64 round)
         external
         view
-        returns (RoundStatus status, bytes32 rewardsRoot, bytes32 slashRoot, uint256 pool, uint256 claimed)
+        returns (
+            RoundStatus status,
+            bytes32 rewardsRoot,
+            bytes32 slashRoot,
+            uint256 peerPoolLeft,
+            uint256 validatorPoolLeft,
+            uint256 claimDeadline,
+            bool swept
+        )
     {
         Round storage r = _rounds[taskId][round];
-        return (r.status, r.rewardsRoot, r.slashRoot, r.pool, r.claimed);
+        return (r.status, r.rewardsRoot, r.slashRoot, r.peerLeft, r.validatorLeft, r.claimDeadline, r.swept);
     }
 
     /// @notice The round's windows: commit [commitStart, commitEnd), reveal [commitEnd,
@@ -578,15 +823,41 @@ contract Coordinator is Ownable {
         return Phase.Failed;
     }
 
-    /// @notice A participant's locked stakes and lifetime totals in a task.
+    /// @notice The quorum denominator of `round`: the validator weight when it began. Exact
+    /// for the current round and any later one (which see the live weight so far); for a
+    /// finalized round see RoundFinalized or `validatorPayOf`.
+    function quorumWeight(uint256 taskId, uint64 round) external view returns (uint256) {
+        return _quorumWeight(_task(taskId), round);
+    }
+
+    /// @notice A participant's stakes locked in a task, its registration times per role, its
+    /// pending exit (the last round it takes part in; stake released at the end of the next
+    /// round) and its lifetime slashed total.
     function participantOf(uint256 taskId, address account)
         external
         view
-        returns (uint256 peerStake, uint256 validatorStake, uint256 registeredAt, uint256 claimed, uint256 slashed)
+        returns (
+            uint256 peerStake,
+            uint256 validatorStake,
+            uint256 peerJoinedAt,
+            uint256 validatorJoinedAt,
+            bool exiting,
+            uint64 exitRound,
+            uint256 slashed
+        )
     {
         Participant storage part = _participants[taskId][account];
-        Totals storage totals = _totals[taskId][account];
-        return (part.peerStake, part.validatorStake, totals.registeredAt, totals.claimed, totals.slashed);
+        Membership storage member = _members[taskId][account];
+        exiting = part.exitRoundPlusOne != 0;
+        return (
+            part.peerStake,
+            part.validatorStake,
+            member.peerJoinedAt,
+            member.validatorJoinedAt,
+            exiting,
+            exiting ? part.exitRoundPlusOne - 1 : 0,
+            member.slashed
+        );
     }
 
     /// @notice The commitment a peer made in a round, if that is its latest one (zero if none);
@@ -596,35 +867,95 @@ contract Coordinator is Ownable {
         return _latestCommitment[taskId][peer];
     }
 
-    /// @notice The tuple hash a validator attested in a round, its seal while unopened, zero
-    /// if neither.
+    /// @notice The tuple hash a validator opened in a round, its seal while unopened, zero if
+    /// neither.
     function attestationOf(uint256 taskId, uint64 round, address validator) external view returns (bytes32) {
         return _attestations[taskId][round][validator];
     }
 
-    /// @notice Stake behind a tuple in a round; for the finalized tuple, `isFinal` is true.
+    /// @notice The weight a validator's seal fixed for a round (0 if it did not seal).
+    function sealWeightOf(uint256 taskId, uint64 round, address validator) external view returns (uint256) {
+        return _seals[taskId][round][validator].weight;
+    }
+
+    /// @notice Seal-time weight behind a tuple; for the finalized tuple, `isFinal` is true
+    /// and the weight is in RoundFinalized.
     function supportOf(uint256 taskId, uint64 round, bytes32 tupleHash)
         external
         view
         returns (uint256 weight, bool isFinal)
     {
         uint256 support = _support[taskId][round][tupleHash];
-        return support == FINAL ? (0, true) : (support, false);
+        return support & FINAL != 0 ? (0, true) : (support, false);
     }
 
-    /// @notice Whether an account has claimed its reward of a round.
+    /// @notice What `claimValidator` pays (or paid) a validator for a round, and whether it did.
+    function validatorPayOf(uint256 taskId, uint64 round, address validator)
+        external
+        view
+        returns (uint256 amount, bool claimed)
+    {
+        (bool isFinal, uint256 validatorPool, uint256 denominator) = _finalTerms(taskId, round, validator);
+        SealRecord storage record = _seals[taskId][round][validator];
+        return (isFinal ? validatorPool * record.weight / denominator : 0, record.claimed);
+    }
+
+    /// @notice Whether an account has claimed its peer reward of a round.
     function isClaimed(uint256 taskId, uint64 round, address account) external view returns (bool) {
         uint256 position = uint256(round) + 1;
         return _claimedRounds[taskId][account][position >> 8] & (1 << (position & 0xff)) != 0;
     }
 
-    /// @notice The commitment a peer must submit (same formula the validators check off-chain).
-    function commitmentFor(address peer, uint64 round, bytes32 contentHash, bytes32 salt)
+    /// @notice Whether a slash was executed: `key` is a slash leaf's hash (`slashLeafHash`) or
+    /// a `validatorSlashKey`.
+    function isSlashed(bytes32 key) external view returns (bool) {
+        return _slashed[key];
+    }
+
+    /// @notice Whether a peer was reported for equivocation in a round (validators reject its
+    /// updates of that round).
+    function isEquivocated(uint256 taskId, uint64 round, address peer) external view returns (bool) {
+        return _equivocated[taskId][round][peer];
+    }
+
+    /// @notice When claims of a finalized round end (0 if it is not finalized).
+    function claimDeadline(uint256 taskId, uint64 round) external view returns (uint256) {
+        return _rounds[taskId][round].claimDeadline;
+    }
+
+    /// @notice The EIP-712 digest of an Update under this contract's domain: what the peer
+    /// signs and commits.
+    function updateDigest(Update calldata u) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    UPDATE_TYPEHASH,
+                    u.taskId,
+                    u.round,
+                    u.peer,
+                    u.baseHash,
+                    u.deltaHash,
+                    u.deltaSize,
+                    u.sampleCount,
+                    u.codecId,
+                    u.salt
+                )
+            )
+        );
+    }
+
+    /// @notice The `isSlashed` key of a `slashValidator` slash.
+    function validatorSlashKey(uint256 taskId, uint64 round, address validator) public pure returns (bytes32) {
+        return keccak256(abi.encode(taskId, round, validator));
+    }
+
+    /// @notice The `isSlashed` key of a slash leaf: its StandardMerkleTree leaf hash.
+    function slashLeafHash(uint256 taskId, uint64 round, address account, uint256 amount, uint8 reason)
         external
         pure
         returns (bytes32)
     {
-        return keccak256(abi.encode(peer, round, contentHash, salt));
+        return keccak256(bytes.concat(keccak256(abi.encode(taskId, round, account, amount, reason))));
     }
 
     /// @notice The seal a validator stores before opening its attestation of `tupleHash`.
@@ -637,39 +968,133 @@ contract Coordinator is Ownable {
     }
 
     /// @notice The hash under which attestations of one tuple are counted.
-    function tupleHashOf(bytes32 acceptedRoot, bytes32 globalHash, bytes32 rewardsRoot, bytes32 slashRoot)
-        external
-        pure
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(acceptedRoot, globalHash, rewardsRoot, slashRoot));
+    function tupleHashOf(
+        bytes32 acceptedRoot,
+        bytes32 globalHash,
+        bytes32 rewardsRoot,
+        bytes32 slashRoot,
+        uint256 peerPool
+    ) external pure returns (bytes32) {
+        return keccak256(abi.encode(acceptedRoot, globalHash, rewardsRoot, slashRoot, peerPool));
     }
 
-    // ---------------------------------------------------------------- internals
+    // ---------------------------------------------------------------- internals: registration
 
-    /// @dev The caller's validator weight, after checking the seal (first half of the attest
-    /// window) or open (second half) window.
-    function _checkAttester(uint256 taskId, uint64 round, bool sealing) private view returns (uint256 weight) {
-        weight = _participants[taskId][msg.sender].validatorStake;
-        if (weight == 0) revert NotValidator(taskId, msg.sender);
-        (,, uint256 revealEnd, uint256 attestEnd) = _windows(_tasks[taskId], round);
-        uint256 sealEnd = revealEnd + (attestEnd - revealEnd) / 2;
-        // Windows are minutes long and validators' clocks drift by seconds.
-        if (sealing) {
-            // slither-disable-next-line timestamp
-            if (block.timestamp < revealEnd || block.timestamp >= sealEnd) {
-                revert NotInSealWindow(round, revealEnd, sealEnd, block.timestamp);
-            }
-            return weight;
+    function _task(uint256 taskId) private view returns (Task storage task) {
+        task = _tasks[taskId];
+        if (task.commitWindow == 0) revert UnknownTask(taskId);
+    }
+
+    function _checkOpen(Task storage task, uint256 taskId) private view {
+        if (task.lastRoundPlusOne != 0) revert TaskClosed(taskId, task.lastRoundPlusOne - 1);
+    }
+
+    function _checkNoExit(Task storage task, Participant storage part, uint256 taskId, address account)
+        private
+        view
+    {
+        if (part.exitRoundPlusOne != 0) revert ExitPending(taskId, account, _releaseAt(task, part.exitRoundPlusOne));
+    }
+
+    /// @dev Bind the caller to `taskId` (one task per account) and return its records.
+    function _join(Task storage task, uint256 taskId)
+        private
+        returns (Participant storage part, Membership storage member)
+    {
+        _checkOpen(task, taskId);
+        uint256 current = activeTask[msg.sender];
+        if (current != 0 && current != taskId) revert BusyInAnotherTask(msg.sender, current);
+        part = _participants[taskId][msg.sender];
+        _checkNoExit(task, part, taskId, msg.sender);
+        activeTask[msg.sender] = taskId;
+        if (_claimedRounds[taskId][msg.sender][0] == 0) _claimedRounds[taskId][msg.sender][0] = 1;
+        member = _members[taskId][msg.sender];
+    }
+
+    /// @dev Start an exit at the current round k: weight out of the live weight now (a forced
+    /// exit's caller has moved it already), stake locked until the end of round k + 1.
+    function _requestExit(Task storage task, Participant storage part, uint256 taskId, address account, bool forced)
+        private
+    {
+        uint64 round = _currentKey(task) - 1;
+        part.exitRoundPlusOne = SafeCast.toUint32(uint256(round) + 1);
+        if (!forced) _moveWeight(task, 0, part.validatorStake);
+        emit ExitRequested(taskId, account, round, _releaseAt(task, part.exitRoundPlusOne), forced);
+    }
+
+    /// @dev Unlock the caller's stakes and free it for another task (its weight already left).
+    function _release(uint256 taskId, Participant storage part) private {
+        uint256 released = uint256(part.peerStake) + part.validatorStake;
+        part.peerStake = 0;
+        part.validatorStake = 0;
+        part.exitRoundPlusOne = 0;
+        Membership storage member = _members[taskId][msg.sender];
+        member.peerJoinedAt = 0;
+        member.validatorJoinedAt = 0;
+        activeTask[msg.sender] = 0;
+        emit ParticipantLeft(taskId, msg.sender, released);
+        staking.unlock(msg.sender, released);
+    }
+
+    /// @dev The end of round exitRound + 1: the slash deadline of the last round taken part in.
+    function _releaseAt(Task storage task, uint32 exitRoundPlusOne) private view returns (uint256 attestEnd) {
+        (,,, attestEnd) = _windows(task, exitRoundPlusOne);
+    }
+
+    /// @dev Commits and seals are for rounds the task still runs and the account still takes
+    /// part in.
+    function _checkRoundOpen(Task storage task, Participant storage part, uint256 taskId, uint64 round) private view {
+        uint32 last = task.lastRoundPlusOne;
+        if (last != 0 && round >= last) revert TaskClosed(taskId, last - 1);
+        uint32 exit = part.exitRoundPlusOne;
+        if (exit != 0 && round >= exit) revert NotEligible(taskId, round, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- internals: weight
+
+    /// @dev Period key of now: 0 before the start, round + 1 after.
+    function _currentKey(Task storage task) private view returns (uint64) {
+        // slither-disable-next-line timestamp
+        if (block.timestamp < task.start) return 0;
+        return uint64((block.timestamp - task.start) / _period(task) + 1);
+    }
+
+    /// @dev Change the live validator weight, first checkpointing the weight the current period
+    /// began with if this is the period's first change.
+    function _moveWeight(Task storage task, uint256 add, uint256 sub) private {
+        uint64 key = _currentKey(task);
+        uint96 live = task.liveWeight;
+        if (task.checkpointKey != key) {
+            task.checkpointKey = key;
+            task.checkpointWeight = live;
         }
+        task.liveWeight = SafeCast.toUint96(uint256(live) + add - sub);
+    }
+
+    function _quorumWeight(Task storage task, uint64 round) private view returns (uint256) {
+        return task.checkpointKey == uint256(round) + 1 ? task.checkpointWeight : task.liveWeight;
+    }
+
+    // ---------------------------------------------------------------- internals: rounds, money
+
+    /// @dev The end of the round's attest window, after checking that openings are due (its
+    /// second half).
+    function _checkOpenWindow(Task storage task, uint64 round) private view returns (uint256 attestEnd) {
+        uint256 revealEnd;
+        (,, revealEnd, attestEnd) = _windows(task, round);
+        uint256 sealEnd = revealEnd + (attestEnd - revealEnd) / 2;
         // slither-disable-next-line timestamp
         if (block.timestamp < sealEnd || block.timestamp >= attestEnd) {
             revert NotInAttestWindow(round, sealEnd, attestEnd, block.timestamp);
         }
     }
 
-    /// @dev Replace the caller's seal by the tuple it seals; returns `tupleHash`.
-    function _open(uint256 taskId, uint64 round, bytes32 tupleHash, bytes32 salt) private returns (bytes32) {
+    /// @dev Replace the caller's seal by the tuple it seals (`tupleHash` of `t`) and log the
+    /// attestation; returns the seal's weight.
+    function _open(uint256 taskId, uint64 round, bytes32 tupleHash, bytes32 salt, Tuple memory t)
+        private
+        returns (uint256 weight)
+    {
         bytes32 stored = _attestations[taskId][round][msg.sender];
         if (stored == tupleHash) revert AlreadyAttested(taskId, round, msg.sender);
         if (stored == bytes32(0)) revert NotSealed(taskId, round, msg.sender);
@@ -678,106 +1103,202 @@ contract Coordinator is Ownable {
         }
         // Overwrites the seal: a non-zero -> non-zero store, cheaper than the first write.
         _attestations[taskId][round][msg.sender] = tupleHash;
-        return tupleHash;
+        weight = _seals[taskId][round][msg.sender].weight;
+        emit Attested(
+            taskId, round, msg.sender, tupleHash, t.acceptedRoot, t.globalHash, t.rewardsRoot, t.slashRoot,
+            t.peerPool, weight
+        );
     }
 
-    /// @dev Fund the round's pool (budget share + everything slashed since the last
-    /// finalization), record its roots and make its global the task's latest.
-    function _finalize(
-        Task storage task,
-        Round storage r,
-        uint64 round,
-        bytes32 globalHash,
-        bytes32 rewardsRoot,
-        bytes32 slashRoot
-    ) private returns (uint96 pool) {
-        uint96 budget = task.budget;
-        uint96 fromBudget = task.rewardPerRound < budget ? uint96(task.rewardPerRound) : budget;
-        pool = fromBudget + task.slashPool;
-        task.budget = budget - fromBudget;
-        task.slashPool = 0;
-        task.finalizedPlusOne = round + 1;
-        task.latestGlobal = globalHash;
-        r.rewardsRoot = rewardsRoot;
-        r.slashRoot = slashRoot;
-        r.pool = pool;
-        r.status = RoundStatus.Finalized;
-    }
-
-    function _task(uint256 taskId) private view returns (Task storage task) {
-        task = _tasks[taskId];
-        if (!task.exists) revert UnknownTask(taskId);
-    }
-
-    /// @dev Bind the caller to `taskId` (one task per account) and return its record.
-    function _join(uint256 taskId) private returns (Participant storage) {
-        uint256 current = activeTask[msg.sender];
-        if (current != 0 && current != taskId) revert BusyInAnotherTask(msg.sender, current);
-        activeTask[msg.sender] = taskId;
-        Totals storage totals = _totals[taskId][msg.sender];
-        if (totals.registeredAt == 0) {
-            totals.registeredAt = uint64(block.timestamp);
-            _claimedRounds[taskId][msg.sender][0] = 1;
-        }
-        return _participants[taskId][msg.sender];
-    }
-
-    /// @dev Effects first (locks, weight, pool, totals), then the one external call.
-    /// All of an account's locked stake backs its current task (one task at a time), which may no
-    /// longer be the task of the fault: the lock (and quorum weight) shrinks there, the tokens go
-    /// to the pool of the task of the fault.
-    function _slash(uint256 taskId, uint64 round, address account, uint256 amount, uint8 reason) private {
-        uint256 current = activeTask[account];
-        Participant storage part = _participants[current][account];
-        // Dissent is a validator's fault: take its validator lock first; otherwise the peer lock.
-        uint256 fromValidator;
-        uint256 fromPeer;
-        if (reason == DISSENT_REASON) {
-            fromValidator = _min(amount, part.validatorStake);
-            fromPeer = _min(amount - fromValidator, part.peerStake);
-        } else {
-            fromPeer = _min(amount, part.peerStake);
-            fromValidator = _min(amount - fromPeer, part.validatorStake);
-        }
-        part.peerStake -= uint96(fromPeer);
-        part.validatorStake -= uint96(fromValidator);
-        _tasks[current].validatorWeight -= uint128(fromValidator);
-        _dropSupport(current, account, fromValidator);
-        _tasks[taskId].slashPool += SafeCast.toUint96(amount);
-        _totals[taskId][account].slashed += SafeCast.toUint96(amount);
-        emit SlashExecuted(taskId, round, account, amount, reason);
-        staking.slash(account, amount, fromPeer + fromValidator);
-    }
-
-    /// @dev Stake that leaves a validator (leave, slash) also leaves the support it gave in the
-    /// round now open, so it never counts for a tuple while no longer counted in the total.
-    /// Only the current round can still finalize: windows of different rounds never overlap.
-    function _dropSupport(uint256 taskId, address validator, uint256 weight) private {
+    function _attest(uint256 taskId, uint64 round, Tuple memory t, bytes32 salt) private {
         Task storage task = _tasks[taskId];
-        // slither-disable-next-line timestamp
-        if (weight == 0 || block.timestamp < task.start) return;
-        uint64 round = uint64((block.timestamp - task.start) / _period(task));
-        bytes32 attested = _attestations[taskId][round][validator];
-        if (attested == bytes32(0)) return;
-        uint256 support = _support[taskId][round][attested];
-        // zero: a seal not opened yet backs no tuple
-        if (support == FINAL || support == 0) return;
-        _support[taskId][round][attested] = support - _min(weight, support);
+        uint256 attestEnd = _checkOpenWindow(task, round);
+        bytes32 tupleHash = keccak256(abi.encode(t));
+        uint256 weight = _open(taskId, round, tupleHash, salt, t);
+        Round storage r = _rounds[taskId][round];
+        if (r.status == RoundStatus.Finalized) return;
+        uint256 support = _support[taskId][round][tupleHash] + weight;
+        uint256 denominator = _quorumWeight(task, round);
+        if (support * BPS < uint256(task.quorumBps) * denominator) {
+            _support[taskId][round][tupleHash] = support;
+            return;
+        }
+        uint256 validatorPool = _takePools(task, t.peerPool);
+        // Quorum: finalize. Only constant-size state is written, whatever the number of peers.
+        _support[taskId][round][tupleHash] = FINAL | (validatorPool << 96) | denominator;
+        task.finalizedPlusOne = round + 1;
+        task.latestGlobal = t.globalHash;
+        r.rewardsRoot = t.rewardsRoot;
+        r.slashRoot = t.slashRoot;
+        r.peerLeft = SafeCast.toUint96(t.peerPool);
+        r.validatorLeft = SafeCast.toUint96(validatorPool);
+        r.claimDeadline = uint40(attestEnd + task.claimWindow);
+        r.status = RoundStatus.Finalized;
+        _emitFinalized(taskId, round, t, validatorPool, support, denominator);
     }
 
-    function _checkParams(TaskParams calldata p) private view {
+    function _emitFinalized(
+        uint256 taskId,
+        uint64 round,
+        Tuple memory t,
+        uint256 validatorPool,
+        uint256 support,
+        uint256 denominator
+    ) private {
+        emit RoundFinalized(
+            taskId, round, t.acceptedRoot, t.globalHash, t.rewardsRoot, t.slashRoot, t.peerPool, validatorPool,
+            support, denominator
+        );
+    }
+
+    /// @dev Take the attested peer pool and the validators' share of what is available now
+    /// (min(rewardPerRound, budget) + slashPool; it can only have grown since the validators
+    /// read it) from the slash pool first, then from the budget. Returns the validators' pool.
+    function _takePools(Task storage task, uint256 peerPool) private returns (uint256 validatorPool) {
+        uint256 budget = task.budget;
+        uint256 slashPool = task.slashPool;
+        uint256 available = _min(task.rewardPerRound, budget) + slashPool;
+        validatorPool = available * task.validatorBps / BPS;
+        if (peerPool > available - validatorPool) revert PoolUnavailable(peerPool, available - validatorPool);
+        uint256 take = peerPool + validatorPool;
+        uint256 fromSlashes = _min(take, slashPool);
+        task.slashPool = uint96(slashPool - fromSlashes);
+        task.budget = uint96(budget - (take - fromSlashes));
+    }
+
+    /// @dev (isFinal, validatorPool, denominator) of the tuple `validator` opened in a round.
+    function _finalTerms(uint256 taskId, uint64 round, address validator)
+        private
+        view
+        returns (bool isFinal, uint256 validatorPool, uint256 denominator)
+    {
+        uint256 support = _support[taskId][round][_attestations[taskId][round][validator]];
+        return (support & FINAL != 0, (support >> 96) & LOW96, support & LOW96);
+    }
+
+    function _checkClaimable(Round storage r, uint256 taskId, uint64 round) private view {
+        if (r.status != RoundStatus.Finalized) revert RoundNotFinalized(taskId, round);
+        // slither-disable-next-line timestamp
+        if (block.timestamp >= r.claimDeadline) revert ClaimExpired(taskId, round, r.claimDeadline);
+    }
+
+    // ---------------------------------------------------------------- internals: slashes
+
+    /// @dev Slashes of round r close at the end of round r + 1: `release` waits for exactly that.
+    function _checkSlashDeadline(Task storage task, uint256 taskId, uint64 round) private view {
+        (,,, uint256 deadline) = _windows(task, round + 1);
+        // slither-disable-next-line timestamp
+        if (block.timestamp >= deadline) revert SlashExpired(taskId, round, deadline);
+    }
+
+    /// @dev Registered in the role before `cutoff` and not exited before `round`.
+    function _tookPart(Participant storage part, uint64 joinedAt, uint256 cutoff, uint64 round)
+        private
+        view
+        returns (bool)
+    {
+        uint32 exit = part.exitRoundPlusOne;
+        return joinedAt != 0 && joinedAt < cutoff && (exit == 0 || round < exit);
+    }
+
+    /// @dev DISSENT_REASON or ABSENCE_REASON for a validator of the round's snapshot; reverts if
+    /// it did its job or may still do it. "Opened" = the tuple it holds has support: a seal
+    /// hash never gets any, and before finalization every opening adds its (non-zero) weight.
+    function _validatorFault(uint256 taskId, uint64 round, address validator, uint256 attestEnd)
+        private
+        view
+        returns (uint8)
+    {
+        RoundStatus status = _rounds[taskId][round].status;
+        bytes32 attested = _attestations[taskId][round][validator];
+        uint256 support = attested == bytes32(0) ? 0 : _support[taskId][round][attested];
+        // slither-disable-next-line timestamp
+        bool expired = block.timestamp >= attestEnd;
+        if (status == RoundStatus.Finalized) {
+            // Finalization comes after the seal window: a validator without a seal stays so.
+            if (attested == bytes32(0)) return ABSENCE_REASON;
+            if (support & FINAL != 0) revert NotSlashable(taskId, round, validator);
+            // An unopened seal may still open the final tuple until the window closes.
+            if (support == 0 && !expired) revert RoundNotExpired(taskId, round, attestEnd);
+            return DISSENT_REASON;
+        }
+        if (!expired) revert RoundNotExpired(taskId, round, attestEnd);
+        if (support != 0) revert NotSlashable(taskId, round, validator);
+        return ABSENCE_REASON;
+    }
+
+    /// @dev A peer slash: from the peer stake locked in this task, by a peer registered for the
+    /// round (before its commits closed, not exited before it), capped at that stake.
+    function _slashPeer(
+        Task storage task,
+        uint256 taskId,
+        uint64 round,
+        address account,
+        uint256 amount,
+        uint8 reason
+    ) private {
+        _checkSlashDeadline(task, taskId, round);
+        Participant storage part = _participants[taskId][account];
+        (, uint256 commitEnd,,) = _windows(task, round);
+        uint96 stake = part.peerStake;
+        amount = _min(amount, stake);
+        if (amount == 0 || !_tookPart(part, _members[taskId][account].peerJoinedAt, commitEnd, round)) {
+            revert NotSlashable(taskId, round, account);
+        }
+        part.peerStake = stake - uint96(amount);
+        _collect(task, taskId, round, account, amount, reason);
+    }
+
+    /// @dev Effects first (pool, totals), then the external calls: the escrow sends the slashed
+    /// tokens here, and the executor's bounty goes on to it.
+    function _collect(Task storage task, uint256 taskId, uint64 round, address account, uint256 amount, uint8 reason)
+        private
+    {
+        uint256 bounty = amount * SLASH_BOUNTY_BPS / BPS;
+        task.slashPool += SafeCast.toUint96(amount - bounty);
+        _members[taskId][account].slashed += uint96(amount);
+        emit SlashExecuted(taskId, round, account, amount, reason, msg.sender, bounty);
+        staking.slash(account, amount);
+        if (bounty != 0) rewardToken.safeTransfer(msg.sender, bounty);
+    }
+
+    // ---------------------------------------------------------------- internals: parameters, time
+
+    function _checkParams(TaskParams calldata p) private pure {
         // Above one half, two different tuples can never both reach the quorum.
         if (p.quorumBps <= BPS / 2 || p.quorumBps > BPS) revert QuorumOutOfRange(p.quorumBps);
+        if (p.validatorBps > BPS) revert ValidatorShareOutOfRange(p.validatorBps);
         // The attest window is halved into seal and open windows; each needs a second at least.
         if (p.commitWindow == 0 || p.revealWindow == 0 || p.attestWindow < 2) revert EmptyWindow();
+        // Claims end after the next round's slash deadline: a round's pool is never swept while
+        // slashes of the round before could still reach its peers.
+        uint256 period = uint256(p.commitWindow) + p.revealWindow + p.attestWindow;
+        if (p.claimWindow < period) revert ClaimWindowTooShort(p.claimWindow, period);
         // A zero minimum would make "registered" indistinguishable from a zero locked stake.
         if (p.minPeerStake == 0 || p.minValidatorStake == 0) revert ZeroMinimumStake();
-        if (p.initialGlobalHash == bytes32(0)) revert ZeroInitialGlobal();
-        // A leaver's stake must stay slashable until the rounds it took part in are settled:
-        // its unstake delay must cover two full rounds (the round itself and one to slash in).
-        uint256 period = uint256(p.commitWindow) + p.revealWindow + p.attestWindow;
-        uint256 delay = staking.withdrawalDelay();
-        if (2 * period > delay) revert PeriodExceedsUnstakeDelay(period, delay);
+        if (p.initialGlobalHash == bytes32(0) || p.specHash == bytes32(0)) revert ZeroHash();
+    }
+
+    function _paramsOf(Task storage task) private view returns (TaskParams memory) {
+        return TaskParams({
+            specHash: task.specHash,
+            baseModelHash: task.baseModelHash,
+            initialGlobalHash: task.initialGlobal,
+            aggregationRule: task.aggregationRule,
+            quorumBps: task.quorumBps,
+            validatorBps: task.validatorBps,
+            startTime: task.start,
+            commitWindow: task.commitWindow,
+            revealWindow: task.revealWindow,
+            attestWindow: task.attestWindow,
+            claimWindow: task.claimWindow,
+            rewardPerRound: task.rewardPerRound,
+            minPeerStake: task.minPeerStake,
+            minValidatorStake: task.minValidatorStake,
+            validatorSlash: task.validatorSlash,
+            absenceSlash: task.absenceSlash,
+            budget: task.budget
+        });
     }
 
     function _windows(Task storage task, uint64 round)

@@ -7,12 +7,14 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 /// @title loraswarm stake escrow
 /// @notice Holds the reward-token stake of peers and validators. Stake leaves only through
-/// `requestUnstake` + `withdraw`, separated by `withdrawalDelay`; unlocking stake stays slashable
-/// for the whole delay, so a participant cannot escape a slash that is still pending.
+/// `requestUnstake` + `withdraw`, separated by `withdrawalDelay`, and only stake that no task
+/// registration holds (free stake) can be requested. Slashes take locked stake only: the
+/// coordinator keeps a participant's stake locked until every round it took part in can no longer
+/// be slashed, so free and unlocking stake are never at risk.
 /// @dev Per account: `stake` = all tokens escrowed here; `locked` = the part the coordinator holds
 /// for a task registration (cannot be unstaked); `unlocking` = the part waiting for its delay.
 /// Invariant: locked + unlocking <= stake. Only the coordinator locks, unlocks and slashes, and
-/// slashed tokens always go to the coordinator (the reward pool), never to a caller.
+/// slashed tokens always go to the coordinator (the task's pool and the executor's bounty).
 contract Staking {
     using SafeERC20 for IERC20;
 
@@ -31,7 +33,6 @@ contract Staking {
     error InsufficientFreeStake(address account, uint256 requested, uint256 free);
     error NothingToWithdraw(address account);
     error UnstakeNotReady(address account, uint256 unlockAt, uint256 nowTs);
-    error SlashExceedsStake(address account, uint256 amount, uint256 stake);
     error BadLockRelease(address account, uint256 amount, uint256 locked);
 
     event CoordinatorSet(address indexed coordinator);
@@ -129,21 +130,13 @@ contract Staking {
         emit StakeUnlocked(who, amount, account.locked);
     }
 
-    /// @notice Take `amount` of the account's stake and send it to the coordinator's reward pool.
-    /// @param fromLocked how much of `amount` the coordinator releases from its lock; the rest is
-    /// taken from free stake first and then from unlocking stake.
-    function slash(address who, uint256 amount, uint256 fromLocked) external onlyCoordinator {
+    /// @notice Take `amount` of the account's locked stake and send it to the coordinator.
+    /// Free and unlocking stake are never touched.
+    function slash(address who, uint256 amount) external onlyCoordinator {
         Account storage account = _accounts[who];
-        if (amount > account.stake) revert SlashExceedsStake(who, amount, account.stake);
-        if (fromLocked > account.locked || fromLocked > amount) {
-            revert BadLockRelease(who, fromLocked, account.locked);
-        }
+        if (amount > account.locked) revert BadLockRelease(who, amount, account.locked);
+        account.locked -= uint128(amount);
         account.stake -= uint128(amount);
-        account.locked -= uint128(fromLocked);
-        // Whatever free stake could not cover comes out of the pending withdrawal.
-        if (uint256(account.locked) + account.unlocking > account.stake) {
-            account.unlocking = account.stake - account.locked;
-        }
         emit StakeSlashed(who, amount, account.stake);
         token.safeTransfer(msg.sender, amount);
     }
