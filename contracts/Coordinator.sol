@@ -1306,10 +1306,14 @@ contract Coordinator is Ownable, EIP712 {
         view
         returns (uint256 commitStart, uint256 commitEnd, uint256 revealEnd, uint256 attestEnd)
     {
-        commitStart = uint256(task.start) + uint256(round) * _period(task);
-        commitEnd = commitStart + task.commitWindow;
-        revealEnd = commitEnd + task.revealWindow;
-        attestEnd = revealEnd + task.attestWindow;
+        // Each window read once: every round transaction computes windows.
+        uint256 commitWindow = task.commitWindow;
+        uint256 revealWindow = task.revealWindow;
+        uint256 attestWindow = task.attestWindow;
+        commitStart = uint256(task.start) + uint256(round) * (commitWindow + revealWindow + attestWindow);
+        commitEnd = commitStart + commitWindow;
+        revealEnd = commitEnd + revealWindow;
+        attestEnd = revealEnd + attestWindow;
     }
 
     function _period(Task storage task) private view returns (uint256) {
