@@ -24,6 +24,8 @@ from web3.exceptions import ContractLogicError
 
 from harness import chaintime
 from loraswarm.evm.deploy import Deployment, attach, deploy_all
+from loraswarm.evm.tasks import TaskTerms as ChainTerms
+from loraswarm.evm.tasks import read_params, task_params
 from loraswarm.protocol.chain import COORDINATOR, STAKING, TOKEN, RoundStatus
 
 UNIT = 10**18  # one whole token in its smallest unit
@@ -143,15 +145,14 @@ class SimChain:
     # ------------------------------------------------------------------ tasks
 
     def create_task(self, terms: TaskTerms, global_hash: bytes, dissent_slash: int) -> int:
-        """Create a task funded from the coordinator's reserve (deploy_all filled it);
-        ``dissent_slash`` is what a validator attesting a losing tuple loses, in token units."""
-        budget = terms.budget * UNIT
-        params = (
-            b"\x01" * 32, global_hash, 0, terms.quorum_bps, 0,
-            terms.window_s, terms.window_s, terms.window_s,
-            terms.reward_per_round * UNIT, terms.peer_stake * UNIT, terms.validator_stake * UNIT,
-            dissent_slash, budget,
-        )
+        """Create a task funded from the coordinator's reserve (deploy_all filled it), starting at
+        once; ``dissent_slash`` is what a validator attesting a losing tuple loses, in token units."""
+        window = terms.window_s
+        chain_terms = ChainTerms(commit_s=window, reveal_s=window, attest_s=window, quorum_bps=terms.quorum_bps,
+                                 reward_per_round=terms.reward_per_round * UNIT, budget=terms.budget * UNIT,
+                                 peer_stake=terms.peer_stake * UNIT, validator_stake=terms.validator_stake * UNIT,
+                                 validator_slash=dissent_slash)
+        params = task_params(chain_terms, 0, keccak(b"simulated task"), b"\x01" * 32, global_hash, rule=0)
         self.coordinator.functions.createTask(params).transact({"from": self.funder})
         return int(self.coordinator.functions.taskCount().call())
 
@@ -177,10 +178,10 @@ class SimChain:
         return int(self.coordinator.functions.participantOf(task_id, who).call()[1])
 
     def next_pool(self, task_id: int) -> int:
-        """The pool the coordinator will give the next round it finalizes."""
-        params, slash_pool, *_ = self.coordinator.functions.taskInfo(task_id).call()
-        reward_per_round, budget = int(params[8]), int(params[12])
-        return min(reward_per_round, budget) + int(slash_pool)
+        """What a round finalized now could pay out: min(rewardPerRound, budget) + slashPool."""
+        params = read_params(self.coordinator, task_id)
+        slash_pool = int(self.coordinator.functions.taskInfo(task_id).call()[1])
+        return min(int(params["rewardPerRound"]), int(params["budget"])) + slash_pool
 
     def is_finalized(self, task_id: int, round_id: int) -> bool:
         status = int(self.coordinator.functions.roundInfo(task_id, round_id).call()[0])

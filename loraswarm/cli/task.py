@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from web3 import HTTPProvider, Web3
 
-from loraswarm.demo.network import TOKEN, TaskTerms, create_task, model_facts
+from loraswarm.demo.network import model_facts
 from loraswarm.evm.deploy import Deployment, attach, deployer_account
+from loraswarm.evm.tasks import TOKEN, TaskTerms, create_task
 from loraswarm.protocol.taskspec import TaskSpec
 
 app = typer.Typer(help="Create and inspect tasks.", no_args_is_help=True)
@@ -21,8 +22,9 @@ def create(
     out: Annotated[Path, typer.Option(help="Task file to write (peers' chain.task_file).")] = Path("task.json"),
     model: Annotated[Path | None, typer.Option(help="Local HF model directory (default: SmolLM2-135M).")] = None,
     commit_s: int = 150, reveal_s: int = 20, attest_s: int = 40, start_delay_s: int = 60,
-    quorum_bps: int = 6_000, reward_per_round: int = 1_000, budget: int = 100_000,
-    peer_stake: int = 100, validator_stake: int = 1_000,
+    quorum_bps: int = 6_000, validator_bps: int = 1_000, reward_per_round: int = 1_000, budget: int = 100_000,
+    peer_stake: int = 100, validator_stake: int = 1_000, validator_slash: int = 200, absence_slash: int = 50,
+    claim_periods: Annotated[int, typer.Option(help="Claim window after each round, in round periods.")] = 10,
 ) -> None:
     """Create a task (the deployer must own the coordinator); token amounts are whole LSW."""
     dep = Deployment.from_file(deployment)
@@ -31,9 +33,10 @@ def create(
     count = int(attach(dep, w3)["Coordinator"].functions.taskCount().call())
     spec = TaskSpec(task_id=count + 1, validator_stake=validator_stake * TOKEN)
     terms = TaskTerms(commit_s=commit_s, reveal_s=reveal_s, attest_s=attest_s, quorum_bps=quorum_bps,
-                      reward_per_round=reward_per_round * TOKEN, budget=budget * TOKEN,
+                      validator_bps=validator_bps, reward_per_round=reward_per_round * TOKEN, budget=budget * TOKEN,
                       peer_stake=peer_stake * TOKEN, validator_stake=validator_stake * TOKEN,
-                      start_delay_s=start_delay_s)
+                      validator_slash=validator_slash * TOKEN, absence_slash=absence_slash * TOKEN,
+                      claim_periods=claim_periods, start_delay_s=start_delay_s)
     model_hash, initial_global = model_facts(spec, model)
     task_id = create_task(w3, dep, owner, spec, terms, model_hash, initial_global)
     spec.write(out)

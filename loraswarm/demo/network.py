@@ -4,7 +4,6 @@ end-to-end tests; every step is a plain function a test can call."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,32 +15,14 @@ from web3 import Web3
 
 from loraswarm.evm.deploy import Deployment, attach, send
 from loraswarm.evm.localchain import free_port
+from loraswarm.evm.tasks import TOKEN, TaskTerms
+from loraswarm.evm.tasks import create_task as create_task  # re-exported: loraswarm.demo.run creates its task
 from loraswarm.node.keys import write_key
-from loraswarm.protocol.rules import DEFAULT_RULE
 from loraswarm.protocol.taskspec import TaskSpec
 
-TOKEN = 10**18
 # Text-heavy fortunes topics (the ascii-art ones teach a language model little).
 DEMO_TOPICS = ("computers", "science", "politics", "food", "education", "law", "literature", "love",
                "humorists", "work", "medicine", "people")
-
-
-@dataclass(frozen=True)
-class TaskTerms:
-    commit_s: int = 150
-    reveal_s: int = 20
-    attest_s: int = 40
-    quorum_bps: int = 6_000
-    reward_per_round: int = 1_000 * TOKEN
-    budget: int = 100_000 * TOKEN
-    peer_stake: int = 100 * TOKEN
-    validator_stake: int = 1_000 * TOKEN
-    validator_slash: int = 200 * TOKEN
-    start_delay_s: int = 60
-
-    @property
-    def period_s(self) -> int:
-        return self.commit_s + self.reveal_s + self.attest_s
 
 
 @dataclass(frozen=True)
@@ -74,22 +55,6 @@ def model_facts(spec_file: TaskSpec, model: Path | None = None) -> tuple[str, st
     spec = adapter_spec(base, lora_params(spec_file))
     _data, global_hash = encode_global(initial_adapter(spec, spec_file.init_seed), spec)
     return model_hash, global_hash
-
-
-def create_task(w3: Web3, deployment: Deployment, owner: str, spec: TaskSpec, terms: TaskTerms,
-                model_hash: str, initial_global: str) -> int:
-    coordinator = attach(deployment, w3)["Coordinator"]
-    start = int(max(time.time(), w3.eth.get_block("latest")["timestamp"])) + terms.start_delay_s
-    params = (
-        bytes.fromhex(model_hash[2:]), bytes.fromhex(initial_global[2:]), int(DEFAULT_RULE), terms.quorum_bps,
-        start, terms.commit_s, terms.reveal_s, terms.attest_s, terms.reward_per_round, terms.peer_stake,
-        terms.validator_stake, terms.validator_slash, terms.budget,
-    )
-    send(w3, coordinator.functions.createTask(params), owner)
-    task_id = int(coordinator.functions.taskCount().call())
-    if task_id != spec.task_id:
-        raise ValueError(f"the chain made task {task_id}, the spec says {spec.task_id}")
-    return task_id
 
 
 def default_plans(peers: int, validators: int = 3, topics: Sequence[str] = DEMO_TOPICS,
