@@ -2,18 +2,30 @@
 
     python benchmarks/gas.py [--quick]
 
-For each N, on a fresh task of one anvil chain: N peers stake, register and commit; three
-validators (equal stake, quorum 60 %) attest one outcome whose reward tree has a leaf per peer and
-per validator (two seal it, then open it; the second opening reaches quorum); then a sample of peers claim (the first
-leaves and the deepest ones, whose proofs are longest) and a slash is executed. Peers keep part
-of their tokens, as real participants do, so a claim credits a non-zero balance. Setup
-transactions go out as JSON-RPC batches (web3's per-call overhead would dominate at N=1024);
-every measured figure is the gasUsed of a real transaction's receipt.
+For each N, on a fresh task of one anvil chain: N peers stake, register and commit; four
+validators (1,000, 1,000, 500 and 500 of stake, quorum 60 %) take part: the first two seal and
+open the honest outcome (the second opening reaches quorum), the third seals and opens another
+tuple, the fourth never seals. The reward tree has a leaf per peer. Then a sample of peers claim,
+the two honest validators claim their share, a slash leaf is executed, the dissenter and the
+absent validator are slashed and a peer's equivocation is reported. Every measured figure is the
+gasUsed of a real transaction's receipt; setup transactions go out as JSON-RPC batches (web3's
+per-call overhead would dominate at N=1024).
 
-Ends with one JSON line: commit_gas (max over all commits), attest_gas (seal + opening of a
-non-final attestation; also seal_gas and open_gas), finalize_gas (N -> gas of the quorum
-opening), finalize_ratio (largest N / 4), claim_gas_max (max over the sampled claims at the
-largest N), plus claim_gas and slash_gas by N.
+Each key is measured on its most expensive path:
+- commit_gas: max over all commits (each peer's first; later ones cost the same);
+- seal_gas: a seal (two fresh slots: the seal and its weight); open_gas: the first, non-final
+  opening (a fresh support slot); attest_gas = seal + open;
+- finalize_gas: the opening that reaches quorum after another opening; finalize_solo_gas: the
+  opening of a validator that reaches quorum alone (its tuple's support slot is fresh too: the
+  worst finalization), measured at the largest N;
+- claim_gas: max over the first claims and the deepest proofs, to accounts whose token balance is
+  zero (peers stake all they were given): a fresh balance slot, the worst claim;
+- claim_validator_gas, execute_slash_gas, slash_validator_gas (max of dissent and absence, the
+  latter ejects the validator), report_equivocation_gas: each pays its amount or bounty to an
+  account whose token balance is zero.
+
+Ends with one JSON line: the keys above (per N where it matters), finalize_ratio (largest N / 4)
+and claim_gas_max (claim_gas at the largest N).
 """
 
 from __future__ import annotations
@@ -29,12 +41,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # harness/ and tests/ live in the source tree
 
 import requests
+from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 
 from harness import chaintime
 from loraswarm.evm import deploy, localchain
+from loraswarm.evm.tasks import TaskTerms, task_params
 from loraswarm.incentives.merkle import StandardMerkleTree
 from loraswarm.protocol import chain
 from loraswarm.protocol.codes import Reason
@@ -43,10 +57,13 @@ SIZES = (4, 16, 64, 256, 1024)
 QUICK_SIZES = (4, 16, 64)
 PORTS = range(8600, 8650)
 UNIT = 10**18
-PEER_GRANT = 1_000 * UNIT
 BATCH = 200
 TX_GAS = 1_000_000  # explicit gas: no estimate round trip; receipts report what was used
 TARGETS = {"commit_gas": 50_000, "finalize_gas_max": 150_000, "finalize_ratio": 1.05, "claim_gas_max": 80_000}
+TERMS = TaskTerms(commit_s=600, reveal_s=600, attest_s=600, quorum_bps=6_000, validator_bps=1_000,
+                  reward_per_round=1_000 * UNIT, budget=100_000 * UNIT, peer_stake=100 * UNIT,
+                  validator_stake=500 * UNIT, validator_slash=100 * UNIT, absence_slash=50 * UNIT)
+VALIDATOR_STAKES = (1_000 * UNIT, 1_000 * UNIT, 500 * UNIT, 500 * UNIT)  # honest, honest, dissenter, absent
 
 
 class Rpc:
@@ -94,65 +111,124 @@ class Rpc:
         return [int(r["gasUsed"], 16) for r in receipts]
 
 
+def key(n: int, i: int) -> bytes:
+    return keccak(text=f"gas bench {n} {i}")
+
+
 def account(n: int, i: int) -> str:
-    return to_checksum_address(keccak(text=f"gas bench {n} {i}")[:20])
+    """Accounts are impersonated to send; peers' keys also sign their updates."""
+    return to_checksum_address(Account.from_key(key(n, i)).address)
 
 
-def measure(w3: Web3, rpc: Rpc, contracts: dict[str, Contract], treasury: str, n: int) -> dict[str, Any]:
-    token, staking, coordinator = (contracts[k] for k in (chain.TOKEN, chain.STAKING, chain.COORDINATOR))
-    peers = [account(n, i) for i in range(n)]
-    validators = [account(n, -i - 1) for i in range(3)]
-    everyone = peers + validators
-    rpc.batch([("anvil_setBalance", [a, hex(10**20)]) for a in everyone])
-    params = {
-        "baseModelHash": keccak(text="base"), "initialGlobalHash": keccak(text="g0"), "aggregationRule": 1,
-        "quorumBps": 6_000, "startTime": chaintime.now(w3) + 60, "commitWindow": 600, "revealWindow": 600,
-        "attestWindow": 600, "rewardPerRound": 1_000 * UNIT, "minPeerStake": 100 * UNIT,
-        "minValidatorStake": 1_000 * UNIT, "validatorSlash": 100 * UNIT, "budget": 100_000 * UNIT,
-    }
-    rpc.txs([(treasury, coordinator, "createTask", [params])])
-    task = int(coordinator.functions.taskCount().call())
-    stakes = {who: 1_000 * UNIT if who in validators else 100 * UNIT for who in everyone}
-    # One phase per dependency level: a peer approves only once it holds its grant, and so on.
-    rpc.txs([(treasury, token, "transfer", [who, PEER_GRANT]) for who in everyone])
-    rpc.txs([(who, token, "approve", [staking.address, stakes[who]]) for who in everyone])
-    rpc.txs([(who, staking, "stake", [stakes[who]]) for who in everyone])
-    rpc.txs([(who, coordinator, "registerPeer", [task]) for who in peers]
-            + [(who, coordinator, "registerValidator", [task, stakes[who]]) for who in validators])
+def update(task: int, round_: int, peer: str, label: str) -> tuple[object, ...]:
+    return (task, round_, peer, keccak(text="base"), keccak(text=f"{label} {peer}"), 2_000_000, 64, 1,
+            keccak(text=f"salt {peer}"))
 
-    commit_start, _, reveal_end, _ = coordinator.functions.roundWindows(task, 0).call()
-    chaintime.travel_to(w3, commit_start + 1)
-    commit_gas = rpc.txs([(p, coordinator, "commit", [task, 0, chain.commitment(p, 0, keccak(text=p), b"\x01" * 32)])
-                          for p in peers])
 
-    share = 900 * UNIT // n
-    rewards = StandardMerkleTree.of(
-        [chain.reward_leaf(task, 0, i, who, share if who in peers else 30 * UNIT) for i, who in enumerate(everyone)],
-        chain.REWARD_LEAF_TYPES)
-    slashes = StandardMerkleTree.of([chain.slash_leaf(task, 0, p, 10 * UNIT, Reason.NOT_REVEALED) for p in peers],
-                                    chain.SLASH_LEAF_TYPES)
-    outcome = [keccak(text=f"accepted {n}"), keccak(text=f"global {n}"), rewards.root, slashes.root]
-    chaintime.travel_to(w3, reveal_end + 1)
-    salts = [keccak(text=f"salt {v}") for v in validators[:2]]
-    seal_gas = rpc.txs([(v, coordinator, "sealAttestation",
-                         [task, 0, chain.attestation_seal(task, 0, v, chain.tuple_hash(*outcome), salt)])
-                        for v, salt in zip(validators[:2], salts, strict=True)])
-    _, _, reveal_end, attest_end = coordinator.functions.roundWindows(task, 0).call()
-    chaintime.travel_to(w3, chain.seal_end(reveal_end, attest_end) + 1)
-    [open_gas] = rpc.txs([(validators[0], coordinator, "attest", [task, 0, *outcome, salts[0]])])
-    [finalize_gas] = rpc.txs([(validators[1], coordinator, "attest", [task, 0, *outcome, salts[1]])])
-    assert coordinator.functions.roundInfo(task, 0).call()[0] == chain.RoundStatus.FINALIZED
+class Bench:
+    def __init__(self, w3: Web3, rpc: Rpc, contracts: dict[str, Contract], treasury: str) -> None:
+        self.w3, self.rpc, self.treasury = w3, rpc, treasury
+        self.token, self.staking, self.coordinator = (contracts[k] for k in (chain.TOKEN, chain.STAKING,
+                                                                             chain.COORDINATOR))
 
-    # First claims of the round (fresh bitmap word) and the leaves with the longest proofs.
-    depth = max(len(rewards.proof(i)) for i in range(n))
-    deepest = [i for i in range(n) if len(rewards.proof(i)) == depth][:8]
-    sample = sorted(set(range(min(n, 8))) | set(deepest))
-    claim_gas = rpc.txs([(peers[i], coordinator, "claim", [task, 0, i, share, rewards.proof(i)]) for i in sample])
-    slash_gas = rpc.txs([(treasury, coordinator, "executeSlash",
-                          [task, 0, peers[0], 10 * UNIT, Reason.NOT_REVEALED, slashes.proof(0)])])[0]
-    return {"n": n, "commit": max(commit_gas), "seal": max(seal_gas), "open": open_gas,
-            "attest": max(seal_gas) + open_gas, "finalize": finalize_gas,
-            "claim": max(claim_gas), "slash": slash_gas, "proof_depth": depth}
+    def create_task(self, stakes: dict[str, int], peers: list[str], validators: list[str]) -> int:
+        """A task starting in a minute, its participants funded with exactly their stake (so that
+        their token balance is zero) and registered."""
+        coordinator = self.coordinator
+        params = task_params(TERMS, chaintime.now(self.w3) + 60, keccak(text="spec"), keccak(text="base"),
+                             keccak(text="g0"))
+        self.rpc.txs([(self.treasury, coordinator, "createTask", [params])])
+        task = int(coordinator.functions.taskCount().call())
+        everyone = list(stakes)
+        self.rpc.batch([("anvil_setBalance", [a, hex(10**20)]) for a in everyone])
+        # One phase per dependency level: an account approves only once it holds its grant, and so on.
+        self.rpc.txs([(self.treasury, self.token, "transfer", [who, stakes[who]]) for who in everyone])
+        self.rpc.txs([(who, self.token, "approve", [self.staking.address, stakes[who]]) for who in everyone])
+        self.rpc.txs([(who, self.staking, "stake", [stakes[who]]) for who in everyone])
+        self.rpc.txs([(who, coordinator, "registerPeer", [task]) for who in peers]
+                     + [(who, coordinator, "registerValidator", [task, stakes[who]]) for who in validators])
+        return task
+
+    def seal(self, task: int, outcome: list[Any], validators: list[str]) -> tuple[list[bytes], list[int]]:
+        salts = [keccak(text=f"salt {v}") for v in validators]
+        gas = self.rpc.txs([(v, self.coordinator, "sealAttestation",
+                             [task, 0, chain.attestation_seal(task, 0, v, chain.tuple_hash(*outcome), salt)])
+                            for v, salt in zip(validators, salts, strict=True)])
+        return salts, gas
+
+    def enter_open(self, task: int) -> None:
+        _, _, reveal_end, attest_end = self.coordinator.functions.roundWindows(task, 0).call()
+        chaintime.travel_to(self.w3, chain.seal_end(reveal_end, attest_end) + 1)
+
+    def measure(self, n: int) -> dict[str, Any]:
+        coordinator = self.coordinator
+        peers = [account(n, i) for i in range(n)]
+        validators = [account(n, -i - 1) for i in range(len(VALIDATOR_STAKES))]
+        keeper = account(n, -100)  # executes slashes and reports: no tokens before its first bounty
+        stakes = {p: TERMS.peer_stake for p in peers} | dict(zip(validators, VALIDATOR_STAKES, strict=True))
+        task = self.create_task(stakes, peers, validators)
+        self.rpc.batch([("anvil_setBalance", [keeper, hex(10**20)])])
+        chain_id = int(self.w3.eth.chain_id)
+
+        commit_start, _, reveal_end, _ = coordinator.functions.roundWindows(task, 0).call()
+        chaintime.travel_to(self.w3, commit_start + 1)
+        commits = [chain.commitment(chain_id, coordinator.address, update(task, 0, p, "delta")) for p in peers]
+        commit_gas = self.rpc.txs([(p, coordinator, "commit", [task, 0, c]) for p, c in zip(peers, commits,
+                                                                                            strict=True)])
+
+        share = 900 * UNIT // n  # the peer pool: what is available (1,000) less the validators' 10 %
+        rewards = StandardMerkleTree.of([chain.reward_leaf(task, 0, i, p, share) for i, p in enumerate(peers)],
+                                        chain.REWARD_LEAF_TYPES)
+        slashes = StandardMerkleTree.of([chain.slash_leaf(task, 0, p, 10 * UNIT, Reason.NOT_REVEALED) for p in peers],
+                                        chain.SLASH_LEAF_TYPES)
+        honest = [keccak(text=f"accepted {n}"), keccak(text=f"global {n}"), rewards.root, slashes.root, share * n]
+        other = [keccak(text=f"other {n}"), *honest[1:]]
+        chaintime.travel_to(self.w3, reveal_end + 1)
+        salts, seal_gas = self.seal(task, honest, validators[:2])
+        [dissent_salt], _ = self.seal(task, other, validators[2:3])
+        self.enter_open(task)
+        [open_gas] = self.rpc.txs([(validators[0], coordinator, "attest", [task, 0, *honest, salts[0]])])
+        self.rpc.txs([(validators[2], coordinator, "attest", [task, 0, *other, dissent_salt])])
+        [finalize_gas] = self.rpc.txs([(validators[1], coordinator, "attest", [task, 0, *honest, salts[1]])])
+        assert coordinator.functions.roundInfo(task, 0).call()[0] == chain.RoundStatus.FINALIZED
+
+        # First claims of the round and the leaves with the longest proofs.
+        depth = max(len(rewards.proof(i)) for i in range(n))
+        deepest = [i for i in range(n) if len(rewards.proof(i)) == depth][:8]
+        sample = sorted(set(range(min(n, 8))) | set(deepest))
+        claim_gas = self.rpc.txs([(peers[i], coordinator, "claim", [task, 0, i, share, rewards.proof(i)])
+                                  for i in sample])
+        claim_validator_gas = self.rpc.txs([(v, coordinator, "claimValidator", [task, 0]) for v in validators[:2]])
+        [execute_slash_gas] = self.rpc.txs([(keeper, coordinator, "executeSlash",
+                                             [task, 0, peers[-1], 10 * UNIT, Reason.NOT_REVEALED,
+                                              slashes.proof(n - 1)])])
+        signed = [Account.from_key(key(n, 0)).unsafe_sign_hash(
+            chain.commitment(chain_id, coordinator.address, update(task, 0, peers[0], label))).signature
+            for label in ("delta", "other delta")]
+        [report_gas] = self.rpc.txs([(keeper, coordinator, "reportEquivocation",
+                                      [update(task, 0, peers[0], "delta"), signed[0],
+                                       update(task, 0, peers[0], "other delta"), signed[1]])])
+        slash_validator_gas = self.rpc.txs([(keeper, coordinator, "slashValidator", [task, 0, v])
+                                            for v in validators[2:]])
+        return {"n": n, "commit": max(commit_gas), "seal": max(seal_gas), "open": open_gas,
+                "attest": max(seal_gas) + open_gas, "finalize": finalize_gas, "claim": max(claim_gas),
+                "claim_validator": max(claim_validator_gas), "execute_slash": execute_slash_gas,
+                "slash_validator": max(slash_validator_gas), "report_equivocation": report_gas,
+                "proof_depth": depth}
+
+    def finalize_solo(self, n: int) -> int:
+        """The finalizing opening of a validator that holds the quorum alone."""
+        validator = account(n, -200)
+        task = self.create_task({validator: TERMS.validator_stake}, [], [validator])
+        _, _, reveal_end, _ = self.coordinator.functions.roundWindows(task, 0).call()
+        chaintime.travel_to(self.w3, reveal_end + 1)
+        outcome = [keccak(text=f"solo {n}"), keccak(text="global"), keccak(text="rewards"), keccak(text="slashes"),
+                   0]
+        [salt], _ = self.seal(task, outcome, [validator])
+        self.enter_open(task)
+        [gas] = self.rpc.txs([(validator, self.coordinator, "attest", [task, 0, *outcome, salt])])
+        assert self.coordinator.functions.roundInfo(task, 0).call()[0] == chain.RoundStatus.FINALIZED
+        return gas
 
 
 def main() -> None:
@@ -168,19 +244,27 @@ def main() -> None:
             w3 = Web3(HTTPProvider(record.rpc_url))
             treasury = w3.eth.accounts[0]
             deployment = deploy.deploy_all(w3, deploy.LOCAL, record.rpc_url, treasury)
-            contracts = deploy.attach(deployment, w3)
             rpc = Rpc(record.rpc_url)
             rpc.batch([("anvil_autoImpersonateAccount", [True])])
+            bench = Bench(w3, rpc, deploy.attach(deployment, w3), treasury)
+            code_size = len(w3.eth.get_code(deployment.addresses[chain.COORDINATOR]))
             rows = []
-            print(f"{'N':>6} {'commit':>8} {'attest':>8} {'finalize':>9} {'claim max':>10} {'slash':>8} {'depth':>6}")
+            print(f"{'N':>6} {'commit':>7} {'attest':>7} {'finalize':>9} {'claim':>7} {'claimV':>7} "
+                  f"{'slash':>7} {'slashV':>7} {'equiv':>7} {'depth':>6}")
             for n in sizes:
-                row = measure(w3, rpc, contracts, treasury, n)
+                row = bench.measure(n)
                 rows.append(row)
-                print(f"{n:>6} {row['commit']:>8} {row['attest']:>8} {row['finalize']:>9} {row['claim']:>10} "
-                      f"{row['slash']:>8} {row['proof_depth']:>6}", flush=True)
+                print(f"{n:>6} {row['commit']:>7} {row['attest']:>7} {row['finalize']:>9} {row['claim']:>7} "
+                      f"{row['claim_validator']:>7} {row['execute_slash']:>7} {row['slash_validator']:>7} "
+                      f"{row['report_equivocation']:>7} {row['proof_depth']:>6}", flush=True)
+            finalize_solo = bench.finalize_solo(sizes[-1])
         finally:
             localchain.stop_chain(state_dir)
     first, last = rows[0], rows[-1]
+
+    def by_n(name: str) -> dict[str, int]:
+        return {str(r["n"]): r[name] for r in rows}
+
     result = {
         "commit_gas": max(r["commit"] for r in rows),
         # a validator's attestation is two transactions: the seal, then the opening
@@ -188,17 +272,22 @@ def main() -> None:
         "seal_gas": max(r["seal"] for r in rows),
         "open_gas": max(r["open"] for r in rows),
         "claim_gas_max": last["claim"],
-        "finalize_gas": {str(r["n"]): r["finalize"] for r in rows},
+        "finalize_gas": by_n("finalize"),
+        "finalize_solo_gas": finalize_solo,
         "finalize_ratio": round(last["finalize"] / first["finalize"], 4),
-        "claim_gas": {str(r["n"]): r["claim"] for r in rows},
-        "slash_gas": {str(r["n"]): r["slash"] for r in rows},
+        "claim_gas": by_n("claim"),
+        "claim_validator_gas": max(r["claim_validator"] for r in rows),
+        "execute_slash_gas": by_n("execute_slash"),
+        "slash_validator_gas": max(r["slash_validator"] for r in rows),
+        "report_equivocation_gas": max(r["report_equivocation"] for r in rows),
+        "coordinator_bytes": code_size,
         "largest_n": last["n"],
         "chain": "anvil",
         "seconds": round(time.monotonic() - started, 1),
     }
     checks = {
         "commit_gas": result["commit_gas"] <= TARGETS["commit_gas"],
-        "finalize_gas": max(r["finalize"] for r in rows) <= TARGETS["finalize_gas_max"],
+        "finalize_gas": max(max(r["finalize"] for r in rows), finalize_solo) <= TARGETS["finalize_gas_max"],
         "finalize_ratio": result["finalize_ratio"] <= TARGETS["finalize_ratio"],
         "claim_gas_max": result["claim_gas_max"] <= TARGETS["claim_gas_max"],
     }

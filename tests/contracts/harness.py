@@ -6,14 +6,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 import requests
 from eth_abi import decode
 from eth_tester.exceptions import TransactionFailed
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 from eth_utils.abi import get_abi_output_types
 from web3 import Web3
 from web3.contract import Contract
@@ -23,34 +23,26 @@ from web3.logs import DISCARD
 from harness import chaintime
 from loraswarm.evm import deploy
 from loraswarm.evm.compile import compile_contracts
+from loraswarm.evm.tasks import TaskTerms, read_params, task_params
 from loraswarm.incentives.merkle import StandardMerkleTree
 from loraswarm.protocol import chain
 
 TOKEN_UNIT = 10**18
 STAKE_GRANT = 10_000 * TOKEN_UNIT
 PERIOD_WINDOWS = (100, 100, 100)  # commit, reveal, attest seconds
+# 100 s windows, a 60 % quorum, a 1,000-token round of which validators get 10 %.
+TEST_TERMS = TaskTerms(
+    commit_s=PERIOD_WINDOWS[0], reveal_s=PERIOD_WINDOWS[1], attest_s=PERIOD_WINDOWS[2], quorum_bps=6_000,
+    validator_bps=1_000, reward_per_round=1_000 * TOKEN_UNIT, budget=10_000 * TOKEN_UNIT,
+    peer_stake=100 * TOKEN_UNIT, validator_stake=1_000 * TOKEN_UNIT, validator_slash=500 * TOKEN_UNIT,
+    absence_slash=100 * TOKEN_UNIT, claim_periods=3, start_delay_s=10)
+ZERO_ADDRESS = "0x" + "00" * 20
 
 
 def default_params(start: int, **overrides: Any) -> dict[str, Any]:
-    """TaskParams for tests: 100 s windows, 2/3-ish quorum, a 1,000-token pool per round."""
-    commit_s, reveal_s, attest_s = PERIOD_WINDOWS
-    params: dict[str, Any] = {
-        "baseModelHash": keccak(text="base model"),
-        "initialGlobalHash": keccak(text="global 0"),
-        "aggregationRule": 1,
-        "quorumBps": 6_000,
-        "startTime": start,
-        "commitWindow": commit_s,
-        "revealWindow": reveal_s,
-        "attestWindow": attest_s,
-        "rewardPerRound": 1_000 * TOKEN_UNIT,
-        "minPeerStake": 100 * TOKEN_UNIT,
-        "minValidatorStake": 1_000 * TOKEN_UNIT,
-        "validatorSlash": 500 * TOKEN_UNIT,
-        "budget": 10_000 * TOKEN_UNIT,
-    }
-    params.update(overrides)
-    return params
+    """TaskParams for tests: TEST_TERMS with `overrides` (TaskTerms fields)."""
+    return task_params(replace(TEST_TERMS, **overrides), start, keccak(text="task spec"), keccak(text="base model"),
+                       keccak(text="global 0"))
 
 
 def _error_selectors() -> dict[str, str]:
@@ -59,14 +51,21 @@ def _error_selectors() -> dict[str, str]:
     for artifact in compile_contracts().values():
         for entry in artifact.abi:
             if entry["type"] == "error":
-                signature = f"{entry['name']}({','.join(i['type'] for i in entry['inputs'])})"
+                signature = f"{entry['name']}({','.join(_abi_type(i) for i in entry['inputs'])})"
                 selectors["0x" + keccak(text=signature)[:4].hex()] = entry["name"]
     return selectors
 
 
+def _abi_type(entry: dict[str, Any]) -> str:
+    if entry["type"].startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in entry["components"]) + ")" + entry["type"][len("tuple"):]
+    return str(entry["type"])
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """One round's attested tuple and the trees behind its roots."""
+    """One round's attested tuple and the trees behind its roots; the peer pool is what the
+    reward tree pays."""
 
     accepted_root: bytes
     global_hash: bytes
@@ -74,8 +73,12 @@ class Outcome:
     slashes: StandardMerkleTree
 
     @property
-    def args(self) -> tuple[bytes, bytes, bytes, bytes]:
-        return (self.accepted_root, self.global_hash, self.rewards.root, self.slashes.root)
+    def peer_pool(self) -> int:
+        return sum(int(values[4]) for values in self.rewards.values)
+
+    @property
+    def args(self) -> tuple[bytes, bytes, bytes, bytes, int]:
+        return (self.accepted_root, self.global_hash, self.rewards.root, self.slashes.root, self.peer_pool)
 
     @property
     def tuple_hash(self) -> bytes:
@@ -90,19 +93,24 @@ def salt_of(validator: str, round_: int) -> bytes:
 def build_outcome(task_id: int, round_: int, rewards: Sequence[tuple[str, int]],
                   slashes: Sequence[tuple[str, int, int]], label: str = "global") -> Outcome:
     """Trees for a round: reward leaves indexed in list order; an empty list gets one zero leaf
-    (a tree needs a leaf; a zero reward or slash pays and takes nothing)."""
+    (a tree needs a leaf; a zero reward pays nothing, a zero slash is refused)."""
     reward_values = [chain.reward_leaf(task_id, round_, i, who, amount)
                      for i, (who, amount) in enumerate(rewards)]
     slash_values = [chain.slash_leaf(task_id, round_, who, amount, reason) for who, amount, reason in slashes]
-    zero = "0x" + "00" * 20
     return Outcome(
         accepted_root=keccak(text=f"accepted {task_id}/{round_}/{label}"),
         global_hash=keccak(text=f"{label} {task_id}/{round_}"),
-        rewards=StandardMerkleTree.of(reward_values or [chain.reward_leaf(task_id, round_, 0, zero, 0)],
+        rewards=StandardMerkleTree.of(reward_values or [chain.reward_leaf(task_id, round_, 0, ZERO_ADDRESS, 0)],
                                       chain.REWARD_LEAF_TYPES),
-        slashes=StandardMerkleTree.of(slash_values or [chain.slash_leaf(task_id, round_, zero, 0, 0)],
+        slashes=StandardMerkleTree.of(slash_values or [chain.slash_leaf(task_id, round_, ZERO_ADDRESS, 0, 0)],
                                       chain.SLASH_LEAF_TYPES),
     )
+
+
+def update_values(task_id: int, round_: int, peer: str, label: str = "delta") -> tuple[object, ...]:
+    """A peer's Update for a round (wire.UPDATE_TYPE order); `label` varies its delta."""
+    return (task_id, round_, to_checksum_address(peer), keccak(text=f"base {task_id}/{round_}"),
+            keccak(text=f"{label} {peer} {round_}"), 2_000_000, 64, 1, keccak(text=f"salt {peer} {round_}"))
 
 
 @dataclass
@@ -139,10 +147,13 @@ class Swarm:
             results.append(values[0] if len(values) == 1 else list(values))
         return results
 
-
     @property
     def treasury(self) -> str:
         return self.deployment.deployer
+
+    @property
+    def chain_id(self) -> int:
+        return self.deployment.chain_id
 
     @property
     def token(self) -> Contract:
@@ -193,7 +204,8 @@ class Swarm:
         self.send(self.staking.functions.stake(amount), account)
 
     def create_task(self, **overrides: Any) -> int:
-        params = default_params(chaintime.now(self.w3) + 10, **overrides)
+        """A task on TEST_TERMS with `overrides` (TaskTerms fields), starting 10 s from now."""
+        params = default_params(chaintime.now(self.w3) + TEST_TERMS.start_delay_s, **overrides)
         receipt = self.send(self.coordinator.functions.createTask(params), self.treasury)
         return int(self.event(receipt, "TaskCreated")["taskId"])
 
@@ -203,17 +215,24 @@ class Swarm:
         self.send(self.coordinator.functions.registerPeer(task_id), account)
 
     def join_validator(self, task_id: int, account: str, weight: int = 1_000 * TOKEN_UNIT) -> None:
-        self.grant(account)
+        self.grant(account, max(STAKE_GRANT, weight))
         self.stake(account, weight)
         self.send(self.coordinator.functions.registerValidator(task_id, weight), account)
+
+    def leave(self, task_id: int, account: str) -> Any:
+        return self.send(self.coordinator.functions.leave(task_id), account)
 
     # -- time ------------------------------------------------------------------------------------
 
     def windows(self, task_id: int, round_: int) -> tuple[int, int, int, int]:
         return tuple(self.coordinator.functions.roundWindows(task_id, round_).call())  # type: ignore[return-value]
 
+    def current_round(self, task_id: int) -> int:
+        return int(self.coordinator.functions.roundAt(task_id, chaintime.now(self.w3) + 1).call())
+
     def enter(self, task_id: int, round_: int, phase: chain.Phase) -> None:
-        """Move the chain a few seconds into a phase of a round (ATTEST: its seal window)."""
+        """Move the chain a few seconds into a phase of a round (ATTEST: its seal window; FAILED:
+        just past its attest window)."""
         commit_start, commit_end, reveal_end, attest_end = self.windows(task_id, round_)
         start = {chain.Phase.COMMIT: commit_start, chain.Phase.REVEAL: commit_end,
                  chain.Phase.ATTEST: reveal_end, chain.Phase.FAILED: attest_end}[phase]
@@ -227,10 +246,19 @@ class Swarm:
         if chaintime.now(self.w3) < opens + 1:
             chaintime.travel_to(self.w3, opens + 1)
 
+    def past_claims(self, task_id: int, round_: int) -> None:
+        """Move the chain past a finalized round's claim deadline."""
+        deadline = int(self.coordinator.functions.claimDeadline(task_id, round_).call())
+        if chaintime.now(self.w3) < deadline:
+            chaintime.travel_to(self.w3, deadline)
+
     # -- rounds ----------------------------------------------------------------------------------
 
+    def commitment(self, task_id: int, round_: int, peer: str, label: str = "delta") -> bytes:
+        return chain.commitment(self.chain_id, self.coordinator.address, update_values(task_id, round_, peer, label))
+
     def commit(self, task_id: int, round_: int, peer: str) -> bytes:
-        value = chain.commitment(peer, round_, keccak(text=f"delta {peer} {round_}"), keccak(text=f"salt {peer}"))
+        value = self.commitment(task_id, round_, peer)
         self.send(self.coordinator.functions.commit(task_id, round_, value), peer)
         return value
 
@@ -256,14 +284,43 @@ class Swarm:
         proof = outcome.rewards.proof(index)
         return self.send(self.coordinator.functions.claim(task_id, round_, index, amount, proof), str(account))
 
+    def claim_validator(self, task_id: int, round_: int, validator: str) -> Any:
+        return self.send(self.coordinator.functions.claimValidator(task_id, round_), validator)
+
     def execute_slash(self, task_id: int, round_: int, outcome: Outcome, index: int, sender: str) -> Any:
         _, _, account, amount, reason = outcome.slashes.values[index]
         proof = outcome.slashes.proof(index)
         call = self.coordinator.functions.executeSlash(task_id, round_, account, amount, reason, proof)
         return self.send(call, sender)
 
-    def round_info(self, task_id: int, round_: int) -> tuple[int, bytes, bytes, int, int]:
+    def slash_validator(self, task_id: int, round_: int, validator: str, sender: str) -> Any:
+        return self.send(self.coordinator.functions.slashValidator(task_id, round_, validator), sender)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def round_info(self, task_id: int, round_: int) -> tuple[int, bytes, bytes, int, int, int, bool]:
+        """(status, rewardsRoot, slashRoot, peerPoolLeft, validatorPoolLeft, claimDeadline, swept)."""
         return tuple(self.coordinator.functions.roundInfo(task_id, round_).call())  # type: ignore[return-value]
+
+    def params(self, task_id: int) -> dict[str, Any]:
+        return read_params(self.coordinator, task_id)
+
+    def budget(self, task_id: int) -> int:
+        return int(self.params(task_id)["budget"])
+
+    def slash_pool(self, task_id: int) -> int:
+        return int(self.coordinator.functions.taskInfo(task_id).call()[1])
+
+    def live_weight(self, task_id: int) -> int:
+        return int(self.coordinator.functions.taskInfo(task_id).call()[2])
+
+    def participant(self, task_id: int, account: str) -> dict[str, Any]:
+        names = ("peerStake", "validatorStake", "peerJoinedAt", "validatorJoinedAt", "exiting", "exitRound",
+                 "slashed")
+        return dict(zip(names, self.coordinator.functions.participantOf(task_id, account).call(), strict=True))
+
+    def support(self, task_id: int, round_: int, outcome: Outcome) -> tuple[int, bool]:
+        return tuple(self.coordinator.functions.supportOf(task_id, round_, outcome.tuple_hash).call())  # type: ignore[return-value]
 
     def stake_of(self, account: str) -> int:
         return int(self.staking.functions.stakeOf(account).call())
