@@ -35,7 +35,7 @@ TEST_TERMS = TaskTerms(
     commit_s=PERIOD_WINDOWS[0], reveal_s=PERIOD_WINDOWS[1], attest_s=PERIOD_WINDOWS[2], quorum_bps=6_000,
     validator_bps=1_000, reward_per_round=1_000 * TOKEN_UNIT, budget=10_000 * TOKEN_UNIT,
     peer_stake=100 * TOKEN_UNIT, validator_stake=1_000 * TOKEN_UNIT, validator_slash=500 * TOKEN_UNIT,
-    absence_slash=100 * TOKEN_UNIT, claim_periods=3, start_delay_s=10)
+    absence_slash=100 * TOKEN_UNIT, claim_periods=3, start_delay_s=120)
 ZERO_ADDRESS = "0x" + "00" * 20
 
 
@@ -64,17 +64,14 @@ def _abi_type(entry: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One round's attested tuple and the trees behind its roots; the peer pool is what the
-    reward tree pays."""
+    """One round's attested tuple and the trees behind its roots; an honest peer pool is what
+    the reward tree pays."""
 
     accepted_root: bytes
     global_hash: bytes
     rewards: StandardMerkleTree
     slashes: StandardMerkleTree
-
-    @property
-    def peer_pool(self) -> int:
-        return sum(int(values[4]) for values in self.rewards.values)
+    peer_pool: int
 
     @property
     def args(self) -> tuple[bytes, bytes, bytes, bytes, int]:
@@ -91,9 +88,11 @@ def salt_of(validator: str, round_: int) -> bytes:
 
 
 def build_outcome(task_id: int, round_: int, rewards: Sequence[tuple[str, int]],
-                  slashes: Sequence[tuple[str, int, int]], label: str = "global") -> Outcome:
+                  slashes: Sequence[tuple[str, int, int]], label: str = "global",
+                  peer_pool: int | None = None) -> Outcome:
     """Trees for a round: reward leaves indexed in list order; an empty list gets one zero leaf
-    (a tree needs a leaf; a zero reward pays nothing, a zero slash is refused)."""
+    (a tree needs a leaf; a zero reward pays nothing, a zero slash is refused). The peer pool is
+    the sum of the rewards unless given."""
     reward_values = [chain.reward_leaf(task_id, round_, i, who, amount)
                      for i, (who, amount) in enumerate(rewards)]
     slash_values = [chain.slash_leaf(task_id, round_, who, amount, reason) for who, amount, reason in slashes]
@@ -104,6 +103,7 @@ def build_outcome(task_id: int, round_: int, rewards: Sequence[tuple[str, int]],
                                       chain.REWARD_LEAF_TYPES),
         slashes=StandardMerkleTree.of(slash_values or [chain.slash_leaf(task_id, round_, ZERO_ADDRESS, 0, 0)],
                                       chain.SLASH_LEAF_TYPES),
+        peer_pool=sum(amount for _, amount in rewards) if peer_pool is None else peer_pool,
     )
 
 
@@ -204,8 +204,9 @@ class Swarm:
         self.send(self.staking.functions.stake(amount), account)
 
     def create_task(self, **overrides: Any) -> int:
-        """A task on TEST_TERMS with `overrides` (TaskTerms fields), starting 10 s from now."""
-        params = default_params(chaintime.now(self.w3) + TEST_TERMS.start_delay_s, **overrides)
+        """A task on TEST_TERMS with `overrides` (TaskTerms fields), starting start_delay_s from now."""
+        delay = replace(TEST_TERMS, **overrides).start_delay_s
+        params = default_params(chaintime.now(self.w3) + delay, **overrides)
         receipt = self.send(self.coordinator.functions.createTask(params), self.treasury)
         return int(self.event(receipt, "TaskCreated")["taskId"])
 
