@@ -3,7 +3,7 @@ root, and a Sybil set of colluding validators below the quorum. Each scenario pl
 the end and returns what it checked, so the tests and benchmarks/reliability.py share it.
 
 Setup per scenario: peers pa, pb commit; three honest validators of 1,000 stake each; quorum 60 %
-of validator stake (harness default)."""
+of validator stake (harness TEST_TERMS)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from dataclasses import dataclass
 
 from loraswarm.protocol import chain
 from loraswarm.protocol.codes import Reason
-from tests.contracts.harness import TOKEN_UNIT, Outcome, Swarm, build_outcome
-
-VALIDATOR_SLASH = 500 * TOKEN_UNIT  # harness default_params
+from tests.contracts.harness import TEST_TERMS, TOKEN_UNIT, Outcome, Swarm, build_outcome
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,8 @@ def _round(swarm: Swarm, adversaries: list[str], label: str) -> Played:
     good = build_outcome(task, 0, [(peers[0], 300 * TOKEN_UNIT), (peers[1], 200 * TOKEN_UNIT)], [])
     # The colluders pay themselves and slash an honest peer: a wrong root in every field.
     bad: Outcome = build_outcome(task, 0, [(a, 400 * TOKEN_UNIT) for a in adversaries],
-                                 [(peers[0], 100 * TOKEN_UNIT, Reason.NORM_BOUND)], label=label)
+                                 [(peers[0], 100 * TOKEN_UNIT, Reason.NORM_BOUND)], label=label,
+                                 peer_pool=400 * TOKEN_UNIT)
     swarm.enter(task, 0, chain.Phase.ATTEST)
     for adversary in adversaries:
         swarm.seal(task, 0, adversary, bad)
@@ -66,8 +65,8 @@ def _round(swarm: Swarm, adversaries: list[str], label: str) -> Played:
     slashed = 0
     for adversary in adversaries:
         before = swarm.stake_of(adversary)
-        swarm.send(swarm.coordinator.functions.slashDissenter(task, 0, adversary), accounts[9])
-        slashed += before - swarm.stake_of(adversary) == VALIDATOR_SLASH
+        swarm.slash_validator(task, 0, adversary, accounts[9])
+        slashed += before - swarm.stake_of(adversary) == TEST_TERMS.validator_slash
     with swarm.reverts("InvalidProof"):  # the colluders' own reward leaves pay nothing
         swarm.claim(task, 0, bad, 0)
     return Played(len(adversaries), finalized_honest, len(good.rewards.values), paid, slashed)

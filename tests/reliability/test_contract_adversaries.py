@@ -23,14 +23,17 @@ def test_colluding_sybils_below_quorum_cannot_finalize_and_are_all_slashed(swarm
 
 
 def test_every_privileged_function_refuses_other_callers(swarm: Swarm) -> None:
-    """Coordinator: createTask, transferOwnership, renounceOwnership (owner = treasury).
-    Staking: setCoordinator (admin, once), lock, unlock, slash (the coordinator only)."""
+    """Coordinator: createTask, closeTask, withdrawBudget, withdrawReserve, transferOwnership,
+    renounceOwnership (owner = treasury). Staking: setCoordinator (admin, once), lock, unlock,
+    slash (the coordinator only)."""
     outsider, victim = swarm.w3.eth.accounts[9], swarm.w3.eth.accounts[1]
     swarm.grant(victim)
     swarm.stake(victim, 1_000 * TOKEN_UNIT)
     coordinator, staking = swarm.coordinator.functions, swarm.staking.functions
     valid_task = default_params(chaintime.now(swarm.w3) + 10)  # valid: only the caller is wrong
-    for call in (coordinator.createTask(valid_task),
+    task = swarm.create_task()
+    for call in (coordinator.createTask(valid_task), coordinator.closeTask(task), coordinator.withdrawBudget(task),
+                 coordinator.withdrawReserve(outsider, 1),
                  coordinator.transferOwnership(outsider), coordinator.renounceOwnership()):
         with swarm.reverts("OwnableUnauthorizedAccount"):
             swarm.send(call, outsider)
@@ -39,7 +42,7 @@ def test_every_privileged_function_refuses_other_callers(swarm: Swarm) -> None:
     with swarm.reverts("CoordinatorAlreadySet"):  # not even the admin can replace the slasher
         swarm.send(staking.setCoordinator(outsider), swarm.treasury)
     for caller in (outsider, victim, swarm.treasury):
-        for call in (staking.lock(victim, 1), staking.unlock(victim, 1), staking.slash(victim, 1, 0)):
+        for call in (staking.lock(victim, 1), staking.unlock(victim, 1), staking.slash(victim, 1)):
             with swarm.reverts("NotCoordinator"):
                 swarm.send(call, caller)
     assert swarm.stake_of(victim) == 1_000 * TOKEN_UNIT

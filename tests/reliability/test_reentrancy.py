@@ -6,8 +6,8 @@ receiver calls), so a transfer runs no code of the recipient. Hence no untrusted
 gets control during a state change, and the only calls are Coordinator -> Staking -> RewardToken
 and Coordinator -> RewardToken: an acyclic graph of the three trusted contracts. (A malicious
 token cannot be swapped in: there is no setter, and a test-only token deployed beside them would
-not be the one they call.) On top of that, `claim` and `withdraw` update state before they
-transfer (checks-effects-interactions).
+not be the one they call.) On top of that, every function that moves tokens (claims, slashes
+and their bounty, withdrawals) updates state before it transfers (checks-effects-interactions).
 
 The test runs every token-moving function on anvil and walks each transaction's call tree
 (debug_traceTransaction, callTracer): every callee is one of the three contracts and no frame
@@ -55,18 +55,23 @@ def test_no_token_moving_call_reaches_untrusted_code_or_reenters(anvil: Swarm) -
     trusted = {swarm.token.address.lower(), swarm.staking.address.lower(), swarm.coordinator.address.lower()}
     assert swarm.coordinator.functions.rewardToken().call() == swarm.token.address
     assert swarm.staking.functions.token().call() == swarm.token.address
-    peer, validators, leaver = accounts[1], accounts[2:4], accounts[5]
+    peer, validators, dissenter, leaver = accounts[1], accounts[2:4], accounts[4], accounts[5]
     first_block = swarm.w3.eth.block_number + 1
     task = swarm.create_task()
     swarm.join_peer(task, peer)  # transfer, approve, stake (transferFrom), register (lock)
-    for validator in validators:
+    for validator in (*validators, dissenter):
         swarm.join_validator(task, validator)
     swarm.enter(task, 0, chain.Phase.COMMIT)
     swarm.commit(task, 0, peer)
     outcome = build_outcome(task, 0, [(peer, 100 * TOKEN_UNIT)], [(peer, 10 * TOKEN_UNIT, Reason.NORM_BOUND)])
-    swarm.attest_all(task, 0, [(validator, outcome) for validator in validators])
+    swarm.attest_all(task, 0, [(dissenter, build_outcome(task, 0, [], [], label="other"))]
+                     + [(validator, outcome) for validator in validators])
     swarm.claim(task, 0, outcome, 0)  # coordinator -> token transfer
-    swarm.execute_slash(task, 0, outcome, 0, accounts[9])  # coordinator -> staking -> token
+    swarm.claim_validator(task, 0, validators[0])  # coordinator -> token transfer
+    swarm.execute_slash(task, 0, outcome, 0, accounts[9])  # coordinator -> staking -> token, then the bounty
+    swarm.slash_validator(task, 0, dissenter, accounts[9])
+    swarm.past_claims(task, 0)
+    swarm.send(swarm.coordinator.functions.sweep(task, 0), accounts[9])
     swarm.grant(leaver)
     swarm.stake(leaver, 50 * TOKEN_UNIT)
     swarm.send(swarm.staking.functions.requestUnstake(50 * TOKEN_UNIT), leaver)
@@ -85,4 +90,4 @@ def test_no_token_moving_call_reaches_untrusted_code_or_reenters(anvil: Swarm) -
                 assert callee in trusted, (tree["to"], callee)
                 assert callee not in stack, f"reentrant call into {callee} via {stack}"
     # the run covered claims, slashes, stakes and withdrawals: token transfers made by contracts
-    assert traced >= 15 and moved >= 6
+    assert traced >= 20 and moved >= 9
