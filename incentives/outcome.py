@@ -1,8 +1,8 @@
 """What incentives needs to know about a finalized round, as plain typed values.
 
-The validation pipeline (consensus/) produces one verdict per committed peer; the chain records
-who attested which tuple. These types are the boundary: scoring, rewards and slashing read only
-them, so they do not depend on how a verdict was reached.
+The validation pipeline (consensus/) produces one verdict per committed peer. This type is the
+boundary: scoring, rewards and slashing read only it, so they do not depend on how a verdict was
+reached.
 """
 
 from __future__ import annotations
@@ -25,25 +25,6 @@ class PeerOutcome:
     reason: Reason
     sample_count: int
     agreement: float
-
-
-@dataclass(frozen=True)
-class AttestedTuple:
-    """What a validator attests for a round; the round finalizes on one such tuple."""
-
-    accepted_root: bytes
-    global_hash: bytes
-    rewards_root: bytes
-    slash_root: bytes
-
-
-@dataclass(frozen=True)
-class Attestation:
-    """A validator's attestation; ``stake`` is its quorum weight when it attested."""
-
-    validator: str
-    stake: int
-    attested: AttestedTuple
 
 
 def account_key(account: str) -> str:

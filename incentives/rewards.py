@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from loraswarm.incentives.outcome import account_key, check_unique
-from loraswarm.protocol.chain import BPS
+from loraswarm.protocol.chain import BPS, validator_pool
 
 
 def split_by_weight(amount: int, weights: Mapping[str, int]) -> dict[str, int]:
@@ -49,7 +49,7 @@ def peer_pool(available: int, validator_bps: int) -> int:
     floors it at finalization (it can only have grown since, so the attested pool always fits)."""
     if not 0 <= validator_bps <= BPS:
         raise ValueError(f"validator_bps must be within 0..{BPS}, got {validator_bps}")
-    return available - available * validator_bps // BPS
+    return available - validator_pool(available, validator_bps)
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,10 @@ from web3.exceptions import ContractLogicError
 
 from harness import chaintime
 from loraswarm.evm.deploy import Deployment, attach, deploy_all
-from loraswarm.evm.tasks import TaskTerms as ChainTerms
-from loraswarm.evm.tasks import read_params, task_params
+from loraswarm.evm.tasks import TaskTerms, read_params, task_params
 from loraswarm.protocol.chain import COORDINATOR, STAKING, TOKEN, RoundStatus
 
-UNIT = 10**18  # one whole token in its smallest unit
+UNIT = 10**18  # one whole token in its smallest unit (token amounts in TaskTerms are in it)
 GAS_LIMIT = 3_000_000
 # Dev chains start near 1 gwei and fall with empty blocks: a fixed cap avoids a fee query per tx.
 MAX_FEE_WEI = 50 * 10**9
@@ -39,16 +38,11 @@ class TxReverted(Exception):
     """A simulated transaction reverted (the message names the call)."""
 
 
-@dataclass(frozen=True)
-class TaskTerms:
-    """The coordinator task the simulation runs (token amounts in whole tokens)."""
-
-    reward_per_round: int = 200
-    budget: int = 1_000_000
-    peer_stake: int = 1_000
-    validator_stake: int = 5_000
-    quorum_bps: int = 6_667
-    window_s: int = 600
+# The coordinator task the simulation runs: long windows (the simulation moves chain time itself),
+# a 2/3 quorum, and 20 % of each round's pool for the validators that attested the final tuple.
+SIM_TERMS = TaskTerms(commit_s=600, reveal_s=600, attest_s=600, quorum_bps=6_667, validator_bps=2_000,
+                      reward_per_round=200 * UNIT, budget=1_000_000 * UNIT, peer_stake=1_000 * UNIT,
+                      validator_stake=5_000 * UNIT, validator_slash=1_000 * UNIT, absence_slash=250 * UNIT)
 
 
 @dataclass(frozen=True)
@@ -144,27 +138,24 @@ class SimChain:
 
     # ------------------------------------------------------------------ tasks
 
-    def create_task(self, terms: TaskTerms, global_hash: bytes, dissent_slash: int) -> int:
-        """Create a task funded from the coordinator's reserve (deploy_all filled it), starting at
-        once; ``dissent_slash`` is what a validator attesting a losing tuple loses, in token units."""
-        window = terms.window_s
-        chain_terms = ChainTerms(commit_s=window, reveal_s=window, attest_s=window, quorum_bps=terms.quorum_bps,
-                                 reward_per_round=terms.reward_per_round * UNIT, budget=terms.budget * UNIT,
-                                 peer_stake=terms.peer_stake * UNIT, validator_stake=terms.validator_stake * UNIT,
-                                 validator_slash=dissent_slash)
-        params = task_params(chain_terms, 0, keccak(b"simulated task"), b"\x01" * 32, global_hash, rule=0)
+    def create_task(self, terms: TaskTerms, global_hash: bytes) -> int:
+        """Create a task funded from the coordinator's reserve (deploy_all filled it). It starts a
+        period from now, so that the accounts that join meanwhile take part from round 0 (a
+        validator that registers during a round sits that round out)."""
+        start = chaintime.now(self.w3) + terms.period_s
+        params = task_params(terms, start, keccak(b"simulated task"), b"\x01" * 32, global_hash, rule=0)
         self.coordinator.functions.createTask(params).transact({"from": self.funder})
         return int(self.coordinator.functions.taskCount().call())
 
     def join(self, task_id: int, peers: Sequence[str], validators: Sequence[str], terms: TaskTerms) -> None:
         for peer in peers:
-            self.give_tokens(peer, terms.peer_stake * UNIT)
-            self.stake(peer, terms.peer_stake * UNIT)
+            self.give_tokens(peer, terms.peer_stake)
+            self.stake(peer, terms.peer_stake)
             self.send(peer, self.coordinator.functions.registerPeer(task_id))
         for validator in validators:
-            self.give_tokens(validator, terms.validator_stake * UNIT)
-            self.stake(validator, terms.validator_stake * UNIT)
-            self.send(validator, self.coordinator.functions.registerValidator(task_id, terms.validator_stake * UNIT))
+            self.give_tokens(validator, terms.validator_stake)
+            self.stake(validator, terms.validator_stake)
+            self.send(validator, self.coordinator.functions.registerValidator(task_id, terms.validator_stake))
 
     def windows(self, task_id: int, round_id: int) -> tuple[int, int, int, int]:
         return tuple(int(x) for x in self.coordinator.functions.roundWindows(task_id, round_id).call())
@@ -177,7 +168,7 @@ class SimChain:
     def validator_stake(self, task_id: int, who: str) -> int:
         return int(self.coordinator.functions.participantOf(task_id, who).call()[1])
 
-    def next_pool(self, task_id: int) -> int:
+    def available(self, task_id: int) -> int:
         """What a round finalized now could pay out: min(rewardPerRound, budget) + slashPool."""
         params = read_params(self.coordinator, task_id)
         slash_pool = int(self.coordinator.functions.taskInfo(task_id).call()[1])

@@ -1,9 +1,10 @@
 """The simulation loop: each round, peers commit on chain, the validation pipeline (consensus's,
 or the stand-in) judges their reveals, validators seal and then open their attestations (the
 lazy one guesses, the copier has nothing to copy before openings start and cannot open what it
-did not seal, the honest ones attest what the pipeline says), the
-round finalizes on chain, and every reward is claimed and every slash executed with Merkle
-proofs. Validators are paid one round late (settlement.py), so the last round's go unpaid.
+did not seal, the honest ones attest what the pipeline says), the round finalizes on chain,
+every peer claims its reward with a Merkle proof, every validator that opened the final tuple
+claims its share (Coordinator.claimValidator), and a keeper executes every slash leaf and slashes
+the validators that dissented or never opened (the coordinator pays it a bounty).
 
 Profit per account = (tokens held + stake in escrow, at the end) - (the same at the start)
 - stake cost, where the stake cost is the opportunity cost of the stake locked in the task
@@ -20,25 +21,28 @@ task, so their stake stops costing).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import astuple, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 from eth_utils import keccak
 
-from harness.sim.chain import UNIT, GasRecord, SimChain, TaskTerms
+from harness.sim.chain import SIM_TERMS, GasRecord, SimChain
 from harness.sim.standin import StandInJudge
 from harness.sim.strategies import RoundView, Strategy, make_delta
 from harness.sim.synthetic import SyntheticTask
 from harness.sim.verdicts import ConsensusJudge, Judge, Reveal, delta_digest
+from loraswarm.evm.tasks import TaskTerms
 from loraswarm.incentives.merkle import StandardMerkleTree
-from loraswarm.incentives.outcome import Attestation, AttestedTuple, PeerOutcome
+from loraswarm.incentives.outcome import PeerOutcome
 from loraswarm.incentives.reputation import ReputationBook, ReputationParams, Standing
-from loraswarm.incentives.rewards import BPS, RewardParams
-from loraswarm.incentives.settlement import IncentiveParams, PreviousRound, settle
-from loraswarm.incentives.slashing import dissent_slash
-from loraswarm.incentives.trees import RoundTrees, build_trees
-from loraswarm.protocol.chain import attestation_seal, commitment, seal_end, tuple_hash
+from loraswarm.incentives.rewards import peer_pool
+from loraswarm.incentives.settlement import IncentiveParams, settle
+from loraswarm.incentives.trees import RoundTrees, build_trees, settlement_leaves
+from loraswarm.protocol.chain import BPS, attestation_seal, commitment, seal_end, tuple_hash
 from loraswarm.protocol.codes import Reason
+
+# (acceptedRoot, globalHash, rewardsRoot, slashRoot, peerPool): what a validator attests
+Tuple = tuple[bytes, bytes, bytes, bytes, int]
 
 S = Strategy
 DEFAULT_PEERS: tuple[Strategy, ...] = (
@@ -71,8 +75,8 @@ class SimConfig:
     honest_validators: int = 5
     lazy_validators: int = 1
     copying_validators: int = 1
-    terms: TaskTerms = field(default_factory=TaskTerms)
-    params: IncentiveParams = field(default_factory=lambda: IncentiveParams(rewards=RewardParams(2_000)))
+    terms: TaskTerms = SIM_TERMS
+    params: IncentiveParams = field(default_factory=IncentiveParams)
     pipeline: str = "consensus"  # a PIPELINES key
     stake_cost_bps: int = 10
     seed: int = 1
@@ -126,13 +130,14 @@ def gas_by_n(chain: SimChain, ns: tuple[int, ...], config: SimConfig) -> dict[in
 
 def outcome_tuple(
     task_id: int, round_id: int, pool: int, outcomes: list[PeerOutcome], global_hash: bytes,
-    stakes: dict[str, int], previous: PreviousRound | None, params: IncentiveParams,
-    reputation: Standing | None = None,
-) -> tuple[AttestedTuple, RoundTrees]:
-    """What a validator attests for a set of verdicts, and the trees behind it."""
-    trees = build_trees(task_id, round_id, settle(pool, outcomes, stakes, previous, params, reputation))
+    stakes: dict[str, int], params: IncentiveParams, reputation: Standing | None = None,
+) -> tuple[Tuple, RoundTrees]:
+    """What a validator attests for a set of verdicts, and the trees behind it; ``pool`` is the
+    peers' pool."""
+    settlement = settle(pool, outcomes, stakes, params, reputation)
+    trees = build_trees(task_id, round_id, *settlement_leaves(settlement))
     verdicts = StandardMerkleTree.of([(o.peer, int(o.reason)) for o in outcomes], VERDICT_LEAF_TYPES)
-    return AttestedTuple(verdicts.root, global_hash, trees.rewards_root, trees.slash_root), trees
+    return (verdicts.root, global_hash, trees.rewards_root, trees.slash_root, settlement.rewards.paid), trees
 
 
 def _unvalidated(reveals: list[Reveal]) -> list[PeerOutcome]:
@@ -165,8 +170,7 @@ def _join(chain: SimChain, config: SimConfig, task_id: int) -> list[Member]:
 def run_simulation(chain: SimChain, config: SimConfig) -> SimResult:
     task = SyntheticTask(config.seed)
     terms = config.terms
-    dissent = dissent_slash(terms.validator_stake * UNIT, config.params.slashing)
-    task_id = chain.create_task(terms, keccak(b"initial global"), dissent)
+    task_id = chain.create_task(terms, keccak(b"initial global"))
     members = _join(chain, config, task_id)
     first_gas = len(chain.gas)
     peers = [m for m in members if m.role in {s.value for s in Strategy}]
@@ -177,7 +181,6 @@ def run_simulation(chain: SimChain, config: SimConfig) -> SimResult:
     stake_cost: Counter[str] = Counter()
     rejections: Counter[tuple[str, Reason]] = Counter()
     replayable: torch.Tensor | None = None
-    previous: PreviousRound | None = None
     finalized = 0
     for r in range(config.rounds):
         commit_start, _, reveal_end, _ = chain.windows(task_id, r)
@@ -195,31 +198,29 @@ def run_simulation(chain: SimChain, config: SimConfig) -> SimResult:
         view = RoundView(task, r, len(peers), honest, replayable, Counter(Strategy(m.role) for m in peers),
                          config.poison_round)
         deltas = {m.address: make_delta(Strategy(m.role), m.index, view) for m in peers}
-        _commit(chain, task_id, r, deltas, config.seed)
+        _commit(chain, task_id, r, {m.address: (deltas[m.address], m.sample_count) for m in peers}, config.seed)
 
         chain.warp(reveal_end)
         standing = book.standing() if book is not None else None
         reveals = [Reveal(m.address, m.sample_count, deltas[m.address],
                           None if standing is None else standing.multiplier(m.address)) for m in peers]
         judged = judge(r, reveals)
-        stakes = {m.address: locked[m.address] for m in peers}
-        pool = chain.next_pool(task_id)
-        honest_tuple, trees = outcome_tuple(task_id, r, pool, judged.outcomes, judged.global_hash, stakes, previous,
+        stakes = {m.address: chain.locked_stake(task_id, m.address) for m in peers}
+        pool = peer_pool(chain.available(task_id), terms.validator_bps)
+        honest_tuple, trees = outcome_tuple(task_id, r, pool, judged.outcomes, judged.global_hash, stakes,
                                             config.params, standing)
         lazy_tuple, _ = outcome_tuple(task_id, r, pool, _unvalidated(reveals), keccak(b"unvalidated"), stakes,
-                                      previous, config.params, standing)
-        attestations, unopened = _attest(chain, task_id, r, validators, honest_tuple, lazy_tuple)
+                                      config.params, standing)
+        opened = _attest(chain, task_id, r, validators, honest_tuple, lazy_tuple)
         replayable = honest
         if not chain.is_finalized(task_id, r):
-            previous = None  # a failed round pays nobody; its validators go unpaid
-            continue
+            continue  # a failed round pays nobody and moves no money
         finalized += 1
-        keeper = next(a.validator for a in attestations if a.attested == honest_tuple)
-        _pay_and_slash(chain, trees, keeper,
-                       [a.validator for a in attestations if a.attested != honest_tuple] + unopened)
+        keeper = next(v for v, attested in opened.items() if attested == honest_tuple)
+        _pay_and_slash(chain, trees, keeper, [v for v, attested in opened.items() if attested == honest_tuple],
+                       [m.address for m in validators if opened.get(m.address) != honest_tuple])
         role_of = {m.address: m.role for m in peers}
         rejections.update((role_of[o.peer], o.reason) for o in judged.outcomes)
-        previous = PreviousRound(attestations, honest_tuple)
         if book is not None:
             book.fold(r, {o.peer: o.reason for o in judged.outcomes})
 
@@ -241,75 +242,77 @@ def _renew_sybils(chain: SimChain, config: SimConfig, task_id: int, round_id: in
     return [Member(a, m.role, m.index, m.sample_count) for a, m in zip(fresh, old, strict=True)]
 
 
-def _commit(chain: SimChain, task_id: int, round_id: int, deltas: dict[str, torch.Tensor | None], seed: int) -> None:
-    """Every peer commits, a no-show too (to a content hash it will never reveal)."""
-    for peer, delta in deltas.items():
+def _commit(chain: SimChain, task_id: int, round_id: int, deltas: dict[str, tuple[torch.Tensor | None, int]],
+            seed: int) -> None:
+    """Every peer commits to the digest of its update, a no-show too (to a delta it will never
+    reveal); nobody reveals over gossip here: the judge receives the deltas directly."""
+    for peer, (delta, samples) in deltas.items():
         content = delta_digest(delta) if delta is not None else keccak(b"withheld" + peer.encode())
         salt = keccak(seed.to_bytes(8, "big") + peer.encode() + round_id.to_bytes(8, "big"))
-        call = chain.coordinator.functions.commit(task_id, round_id, commitment(peer, round_id, content, salt))
-        chain.send(peer, call, round_id, "commit")
+        update = (task_id, round_id, peer, keccak(b"initial global"), content, 0, samples, 0, salt)
+        digest = commitment(chain.chain_id, chain.coordinator.address, update)
+        chain.send(peer, chain.coordinator.functions.commit(task_id, round_id, digest), round_id, "commit")
 
 
-def _pay_and_slash(chain: SimChain, trees: RoundTrees, keeper: str, dissenters: list[str]) -> None:
-    """After finalization: every account claims its reward, and a keeper (any account: here an
-    honest validator) executes every slash leaf and slashes every dissenting validator."""
+def _pay_and_slash(chain: SimChain, trees: RoundTrees, keeper: str, matched: list[str], others: list[str]) -> None:
+    """After finalization: every peer claims its reward, every validator that opened the final
+    tuple its share, and a keeper (any account: here an honest validator) executes every slash
+    leaf and slashes every validator that dissented or never opened."""
     task_id, r = trees.task_id, trees.round_id
     functions = chain.coordinator.functions
     for account, claim in trees.claims().items():
         chain.send(account, functions.claim(task_id, r, claim.index, claim.amount, claim.proof), r, "claim")
+    for validator in matched:
+        chain.send(validator, functions.claimValidator(task_id, r), r, "claim_validator")
     for order in trees.slash_orders():
         call = functions.executeSlash(task_id, r, order.account, order.amount, order.reason, order.proof)
         chain.send(keeper, call, r, "slash")
-    for validator in dissenters:
-        chain.send(keeper, functions.slashDissenter(task_id, r, validator), r, "dissent")
+    for validator in others:
+        call = functions.slashValidator(task_id, r, validator)
+        if chain.would_succeed(keeper, call):  # slashed out of the set already: nothing to answer for
+            chain.send(keeper, call, r, "dissent")
 
 
-def _attest(
-    chain: SimChain, task_id: int, round_id: int, validators: list[Member],
-    honest_tuple: AttestedTuple, lazy_tuple: AttestedTuple,
-) -> tuple[list[Attestation], list[str]]:
-    """Validators seal, then open, their attestations; returns the opened ones and the accounts
-    whose seal stayed unopened.
+def _attest(chain: SimChain, task_id: int, round_id: int, validators: list[Member], honest_tuple: Tuple,
+            lazy_tuple: Tuple) -> dict[str, Tuple]:
+    """Validators seal, then open, their attestations; returns what each validator opened.
 
     In the seal window nothing can be copied yet, so the copier seals the lazy guess too; once
     openings start, it tries to open the first honest tuple instead, which its seal does not
     bind (the call would revert), and leaves its seal unopened. Openings go lazy first (they
     skip validation, so they are fastest), then the honest ones in an order that rotates every
-    round; openings after the quorum are recorded too."""
+    round; openings after the quorum are recorded (and paid) too."""
     by_role = {role: [m for m in validators if m.role == role] for role in VALIDATOR_ROLES}
     honest = by_role[HONEST_VALIDATOR]
     shift = round_id % len(honest)
     honest = honest[shift:] + honest[:shift]
     salts = {m.address: keccak(b"attestation salt" + m.address.encode() + round_id.to_bytes(8, "big"))
              for m in validators}
-    sealed: dict[str, tuple[AttestedTuple, int]] = {}
+    sealed: dict[str, Tuple] = {}
     for m in by_role[LAZY_VALIDATOR] + honest + by_role[COPYING_VALIDATOR]:
-        weight = chain.validator_stake(task_id, m.address)
-        if weight == 0:
+        if chain.validator_stake(task_id, m.address) == 0:
             continue  # slashed out of the validator set
         guess = honest_tuple if m.role == HONEST_VALIDATOR else lazy_tuple
-        seal = attestation_seal(task_id, round_id, m.address, tuple_hash(*astuple(guess)), salts[m.address])
+        seal = attestation_seal(task_id, round_id, m.address, tuple_hash(*guess), salts[m.address])
         chain.send(m.address, chain.coordinator.functions.sealAttestation(task_id, round_id, seal), round_id, "seal")
-        sealed[m.address] = (guess, weight)
+        sealed[m.address] = guess
     _, _, reveal_end, attest_end = chain.windows(task_id, round_id)
     chain.warp(seal_end(reveal_end, attest_end))
-    attestations: list[Attestation] = []
-    unopened: list[str] = []
+    opened: dict[str, Tuple] = {}
     for m in by_role[LAZY_VALIDATOR] + honest + by_role[COPYING_VALIDATOR]:
         if m.address not in sealed:
             continue
-        attested, weight = sealed[m.address]
-        call = chain.coordinator.functions.attest(task_id, round_id, *astuple(attested), salts[m.address])
+        attested = sealed[m.address]
+        call = chain.coordinator.functions.attest(task_id, round_id, *attested, salts[m.address])
         if m.role == COPYING_VALIDATOR:
-            copied = next((a.attested for a in attestations if a.attested != attested), None)
+            copied = next((t for t in opened.values() if t != attested), None)
             if copied is not None:
-                copy = chain.coordinator.functions.attest(task_id, round_id, *astuple(copied), salts[m.address])
+                copy = chain.coordinator.functions.attest(task_id, round_id, *copied, salts[m.address])
                 assert not chain.would_succeed(m.address, copy), "a seal opened a tuple it does not bind"
-            unopened.append(m.address)
             continue
         was_final = chain.is_finalized(task_id, round_id)
         chain.send(m.address, call, round_id, "attest")
-        attestations.append(Attestation(m.address, weight, attested))
+        opened[m.address] = attested
         if not was_final and chain.is_finalized(task_id, round_id):
             chain.relabel_last("finalize")
-    return attestations, unopened
+    return opened

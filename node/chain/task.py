@@ -83,8 +83,8 @@ class RoundInfo:
     status: RoundStatus
     rewards_root: bytes
     slash_root: bytes
-    peer_pool: int
-    validator_pool: int
+    peer_pool_left: int  # what peers have not claimed yet
+    validator_pool_left: int
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,8 @@ class TaskChain:
         self.task_id = task_id
         self.from_block = from_block
         self.address = client.address
+        outputs = self.coordinator.get_function_by_name("taskInfo").abi["outputs"]
+        self._param_names = [component["name"] for component in outputs[0]["components"]]
 
     # time ---------------------------------------------------------------------------------
     def now(self) -> float:
@@ -157,8 +159,9 @@ class TaskChain:
 
     # reads --------------------------------------------------------------------------------
     def task(self, block: BlockIdentifier = "latest") -> TaskInfo:
-        params, slash_pool, weight, latest, has_final, last_final = self.client.call(
+        values, slash_pool, weight, latest, has_final, last_final = self.client.call(
             self.coordinator.functions.taskInfo(self.task_id), "taskInfo", block)
+        params = dict(zip(self._param_names, values, strict=True))
         return TaskInfo(
             self.task_id, bytes(params["baseModelHash"]), bytes(params["initialGlobalHash"]),
             bytes(params["specHash"]), int(params["aggregationRule"]), int(params["quorumBps"]),
@@ -169,15 +172,16 @@ class TaskChain:
             int(weight), bytes(latest), int(last_final) if has_final else None)
 
     def round_info(self, round_: int) -> RoundInfo:
-        info = self.client.call(self.coordinator.functions.roundInfo(self.task_id, round_), "roundInfo")
-        return RoundInfo(RoundStatus(info["status"]), bytes(info["rewardsRoot"]), bytes(info["slashRoot"]),
-                         int(info["peerPool"]), int(info["validatorPool"]))
+        status, rewards_root, slash_root, peer_left, validator_left, _deadline, _swept = self.client.call(
+            self.coordinator.functions.roundInfo(self.task_id, round_), "roundInfo")
+        return RoundInfo(RoundStatus(status), bytes(rewards_root), bytes(slash_root), int(peer_left),
+                         int(validator_left))
 
     def participant(self, account: str, block: BlockIdentifier = "latest") -> tuple[int, int]:
         """(peer stake, validator stake) locked in this task."""
-        info = self.client.call(self.coordinator.functions.participantOf(self.task_id, account), "participantOf",
-                                block)
-        return int(info["peerStake"]), int(info["validatorStake"])
+        peer, validator, *_ = self.client.call(self.coordinator.functions.participantOf(self.task_id, account),
+                                               "participantOf", block)
+        return int(peer), int(validator)
 
     def _logs(self, event: Any, to_block: BlockIdentifier = "latest", **filters: Any) -> list[Any]:
         return self.client.with_retry(lambda: event.get_logs(
