@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,9 @@ from typing import Any
 from web3 import Web3
 from web3.contract import Contract
 
-EVENTS = ("TaskCreated", "PeerRegistered", "ValidatorRegistered", "ParticipantLeft", "UpdateCommitted",
-          "Attested", "RoundFinalized", "RoundFailed", "RewardClaimed", "SlashExecuted")
+EVENTS = ("TaskCreated", "PeerRegistered", "ValidatorRegistered", "ExitRequested", "ParticipantLeft",
+          "UpdateCommitted", "Attested", "RoundFinalized", "RoundFailed", "RewardClaimed", "ValidatorRewardClaimed",
+          "SlashExecuted", "EquivocationReported", "RoundSwept")
 CHUNK_BLOCKS = 2_000
 
 SCHEMA = """
@@ -29,9 +30,10 @@ CREATE TABLE IF NOT EXISTS cursor (id INTEGER PRIMARY KEY CHECK (id = 0), block 
 """
 
 # The indexed address argument of each event, for per-account queries.
-ACCOUNT_ARG = {"PeerRegistered": "account", "ValidatorRegistered": "account", "ParticipantLeft": "account",
-               "UpdateCommitted": "peer", "Attested": "validator", "RewardClaimed": "account",
-               "SlashExecuted": "account"}
+ACCOUNT_ARG = {"PeerRegistered": "account", "ValidatorRegistered": "account", "ExitRequested": "account",
+               "ParticipantLeft": "account", "UpdateCommitted": "peer", "Attested": "validator",
+               "RewardClaimed": "account", "ValidatorRewardClaimed": "validator", "SlashExecuted": "account",
+               "EquivocationReported": "peer"}
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,13 @@ class Event:
 
 
 def _plain(value: Any) -> Any:
+    """JSON-ready event arguments (a struct argument, such as TaskCreated's params, nests)."""
     if isinstance(value, bytes | bytearray):
         return "0x" + bytes(value).hex()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):  # web3's AttributeDict too
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 

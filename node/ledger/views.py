@@ -14,13 +14,15 @@ from typing import Any
 from loraswarm.incentives.reputation import ReputationParams, known_verdicts, reputation_series
 from loraswarm.node.ledger.index import LedgerIndex
 from loraswarm.node.round_result import ResultMismatch, RoundResult
-from loraswarm.protocol.chain import DISSENT_REASON
+from loraswarm.protocol.chain import ABSENCE_REASON, DISSENT_REASON
 from loraswarm.protocol.codes import Reason
 
 
 def reason_name(code: int) -> str:
     if code == DISSENT_REASON:
         return "DISSENT"
+    if code == ABSENCE_REASON:
+        return "ABSENT"
     try:
         return Reason(code).name
     except ValueError:
@@ -92,8 +94,9 @@ def load_results(index: LedgerIndex, task: int, dirs: list[Path]) -> dict[int, R
                 args = finalized.get(result.round)
                 if args is None or result.task_id != task:
                     continue
-                result.check(tuple(bytes.fromhex(args[k][2:]) for k in  # type: ignore[arg-type]
-                                   ("acceptedRoot", "globalHash", "rewardsRoot", "slashRoot")))
+                roots = tuple(bytes.fromhex(args[k][2:]) for k in ("acceptedRoot", "globalHash", "rewardsRoot",
+                                                                   "slashRoot"))
+                result.check((*roots, int(args["peerPool"])))  # type: ignore[arg-type]
             except ResultMismatch:
                 continue
             results[result.round] = result
@@ -124,7 +127,7 @@ class Ledger:
                 entry(e.round, e.account).committed = True
             elif e.name == "Attested":
                 entry(e.round, e.account).attested = True
-            elif e.name == "RewardClaimed":
+            elif e.name in ("RewardClaimed", "ValidatorRewardClaimed"):
                 entry(e.round, e.account).reward += int(e.args["amount"])
             elif e.name == "SlashExecuted":
                 row = entry(e.round, e.account)
@@ -185,10 +188,11 @@ class Ledger:
             elif e.name == "Attested":
                 r.attestations += 1
             elif e.name == "RoundFinalized":
-                r.status, r.pool, r.global_hash = "finalized", int(e.args["pool"]), e.args["globalHash"]
+                r.status, r.global_hash = "finalized", e.args["globalHash"]
+                r.pool = int(e.args["peerPool"]) + int(e.args["validatorPool"])
             elif e.name == "RoundFailed":
                 r.status = "failed"
-            elif e.name == "RewardClaimed":
+            elif e.name in ("RewardClaimed", "ValidatorRewardClaimed"):
                 r.claimed += int(e.args["amount"])
             elif e.name == "SlashExecuted":
                 r.slashed += int(e.args["amount"])

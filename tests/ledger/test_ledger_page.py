@@ -42,9 +42,12 @@ def filled_chain(tmp_path_factory: pytest.TempPathFactory):
         assert chain.deployment is not None
         path = root / "deployment.json"
         write_deployment(chain.deployment, path, force=False)
-        claimed: dict[str, int] = {}
-        for e in chain.coordinator.events.RewardClaimed().get_logs(from_block=0):
-            claimed[e["args"]["account"].lower()] = claimed.get(e["args"]["account"].lower(), 0) + e["args"]["amount"]
+        claimed: dict[str, int] = {}  # peers' Merkle claims and validators' pay
+        events = chain.coordinator.events
+        for e in [*events.RewardClaimed().get_logs(from_block=0),
+                  *events.ValidatorRewardClaimed().get_logs(from_block=0)]:
+            who = (e["args"].get("account") or e["args"]["validator"]).lower()
+            claimed[who] = claimed.get(who, 0) + e["args"]["amount"]
         slash_logs = chain.coordinator.events.SlashExecuted().get_logs(from_block=0)
         slashed = {e["args"]["account"].lower() for e in slash_logs}
         yield path, claimed, slashed
