@@ -93,15 +93,17 @@ class NodeDaemon:
         call = partial(trio.to_thread.run_sync, abandon_on_cancel=True)
         task = await call(self.chain.task)
         self._check_task_file(task.spec_hash)
-        reporter.phase(-1, Phase.STARTING, "loading the model")
+        # Registration first: a validator takes part from the first round that starts after it
+        # registered, and loading the model takes a while.
+        reporter.show(-1, Phase.STARTING.value, "registering")
+        await call(self.chain.ensure_registered, config.is_trainer,
+                   self.spec_file.validator_stake if config.is_validator else 0)
+        await self._refresh_registry()
+        reporter.show(-1, Phase.STARTING.value, "loading the model")
         learner = await call(partial(Learner, self.spec_file, config.training, "0x" + task.base_model_hash.hex()))
         await call(learner.load_data)
         if config.is_trainer:
             reporter.ppl("base", "base", await self._base_ppl(learner))
-        reporter.show(-1, "registering")
-        await call(self.chain.ensure_registered, config.is_trainer,
-                   self.spec_file.validator_stake if config.is_validator else 0)
-        await self._refresh_registry()
         identity = identity_from_account(self.account)
         domain = Domain(self.deployment.chain_id, self.deployment.addresses["Coordinator"])
         p2p_config = P2PConfig(chain_id=domain.chain_id, coordinator=domain.coordinator,

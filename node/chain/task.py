@@ -88,6 +88,16 @@ class RoundInfo:
 
 
 @dataclass(frozen=True)
+class Participation:
+    """An account's stakes locked in the task, and when it last registered in each role."""
+
+    peer_stake: int
+    validator_stake: int
+    peer_joined_at: int
+    validator_joined_at: int
+
+
+@dataclass(frozen=True)
 class CommitLog:
     peer: str
     commitment: bytes
@@ -177,11 +187,10 @@ class TaskChain:
         return RoundInfo(RoundStatus(status), bytes(rewards_root), bytes(slash_root), int(peer_left),
                          int(validator_left))
 
-    def participant(self, account: str, block: BlockIdentifier = "latest") -> tuple[int, int]:
-        """(peer stake, validator stake) locked in this task."""
-        peer, validator, *_ = self.client.call(self.coordinator.functions.participantOf(self.task_id, account),
-                                               "participantOf", block)
-        return int(peer), int(validator)
+    def participant(self, account: str, block: BlockIdentifier = "latest") -> Participation:
+        peer, validator, peer_joined, validator_joined, *_ = self.client.call(
+            self.coordinator.functions.participantOf(self.task_id, account), "participantOf", block)
+        return Participation(int(peer), int(validator), int(peer_joined), int(validator_joined))
 
     def _logs(self, event: Any, to_block: BlockIdentifier = "latest", **filters: Any) -> list[Any]:
         return self.client.with_retry(lambda: event.get_logs(
@@ -210,7 +219,7 @@ class TaskChain:
             self.coordinator.functions.isEquivocated(self.task_id, round_, c.peer), "isEquivocated", block))
         return JudgingInputs(
             block=block, commits=commits,
-            peer_stakes={c.peer: self.participant(c.peer, block)[0] for c in commits},
+            peer_stakes={c.peer: self.participant(c.peer, block).peer_stake for c in commits},
             available=self.task(block).available, equivocated=equivocated,
             finalized=tuple(self.finalized_rounds(block)))
 
@@ -229,9 +238,9 @@ class TaskChain:
     def ensure_registered(self, as_peer: bool, validator_stake: int) -> list[Receipt]:
         """Stake what the roles need and register; every step is skipped once done."""
         task = self.task()
-        peer_stake, val_stake = self.participant(self.address)
-        need_peer = as_peer and peer_stake == 0
-        need_val = validator_stake > 0 and val_stake == 0
+        mine = self.participant(self.address)
+        need_peer = as_peer and mine.peer_stake == 0
+        need_val = validator_stake > 0 and mine.validator_stake == 0
         amount = (task.min_peer_stake if need_peer else 0) + (validator_stake if need_val else 0)
         done: list[Receipt] = []
         if amount == 0:

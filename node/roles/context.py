@@ -17,7 +17,14 @@ from typing import Any, Protocol, TypeVar
 import trio
 
 from loraswarm.node.chain.client import Receipt
-from loraswarm.node.chain.task import CommitLog, FinalizedTuple, JudgingInputs, RoundInfo, TaskInfo
+from loraswarm.node.chain.task import (
+    CommitLog,
+    FinalizedTuple,
+    JudgingInputs,
+    Participation,
+    RoundInfo,
+    TaskInfo,
+)
 from loraswarm.node.config import NodeConfig
 from loraswarm.node.p2p.envelope import Body, Envelope
 from loraswarm.node.reporter import Reporter
@@ -39,6 +46,7 @@ class Chain(Protocol):
     def now(self) -> float: ...
     def task(self) -> TaskInfo: ...
     def round_info(self, round_: int) -> RoundInfo: ...
+    def participant(self, account: str) -> Participation: ...
     def pinned_block(self, round_: int) -> int | None: ...
     def judging_inputs(self, round_: int, block: int) -> JudgingInputs: ...
     def commits(self, round_: int) -> list[CommitLog]: ...

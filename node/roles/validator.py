@@ -59,6 +59,11 @@ class Validator:
         ctx = self.ctx
         saved = ctx.store.attestation(round_)
         if saved is None:
+            joined = (await ctx.call(ctx.chain.participant, ctx.address)).validator_joined_at
+            if joined >= task.windows(round_)[0]:
+                # the round's quorum counts the stake of validators registered before it began
+                ctx.reporter.show(round_, "not attesting", "registered as a validator during this round")
+                return
             if await ctx.call(ctx.chain.now) >= task.seal_end(round_):
                 ctx.reporter.show(round_, "not attesting", "the seal window closed before this node judged")
                 return

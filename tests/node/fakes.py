@@ -22,7 +22,7 @@ from trio.testing import MockClock
 
 from loraswarm.node.chain.client import Receipt
 from loraswarm.node.chain.errors import ChainRevert
-from loraswarm.node.chain.task import CommitLog, FinalizedTuple, JudgingInputs, RoundInfo, TaskInfo
+from loraswarm.node.chain.task import CommitLog, FinalizedTuple, JudgingInputs, Participation, RoundInfo, TaskInfo
 from loraswarm.node.codec import AdapterSpec, Codec, Delta, encode_delta
 from loraswarm.node.config import NodeConfig
 from loraswarm.node.learner import TrainedDelta, encode_global
@@ -71,6 +71,7 @@ class FakeChain:
     validators: list[str] = field(default_factory=list)
     sent: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)  # write -> custom error it reverts with
+    joined_at: int = 0  # when this node registered as a validator
 
     # reads
     def now(self) -> float:
@@ -81,6 +82,9 @@ class FakeChain:
 
     def round_info(self, round_: int) -> RoundInfo:
         return RoundInfo(self.status.get(round_, RoundStatus.OPEN), b"", b"", 0, 0)
+
+    def participant(self, account: str) -> Participation:
+        return Participation(self.stakes.get(account, 100 * TOKEN), 1_000 * TOKEN, 0, self.joined_at)
 
     def pinned_block(self, round_: int) -> int | None:
         return 100 + round_ if self.now() >= self.info.windows(round_)[2] + 1 else None

@@ -72,7 +72,8 @@ class Observed:
 
     names: dict[str, str]  # lowercase address -> peer name
     statuses: dict[str, NodeStatus]
-    finalized: dict[int, tuple[bytes, bytes, bytes, int]]  # round -> (global, rewards root, slash root, pool)
+    finalized: dict[int, tuple[bytes, bytes, bytes, bytes, int, int]]  # round -> (result, global, rewards and
+    # slash roots, peer pool, validator pool)
     claims: dict[tuple[str, int], int]
     slashes: dict[tuple[str, int], int]
     sent: Counter[tuple[str, str, int]]  # (event, name, round) -> count
@@ -214,9 +215,10 @@ def _observe(net: Network, killed: Counter[str]) -> Observed:
     return Observed(
         names=names,
         statuses={p.plan.name: s for p in net.peers if (s := _status(net, p.plan.name)) is not None},
-        finalized={e["round"]: (e["globalHash"], e["rewardsRoot"], e["slashRoot"], e["pool"])
-                   for e in logs("RoundFinalized")},
-        claims={(names[e["account"].lower()], e["round"]): e["amount"] for e in logs("RewardClaimed")},
+        finalized={e["round"]: (e["acceptedRoot"], e["globalHash"], e["rewardsRoot"], e["slashRoot"], e["peerPool"],
+                                e["validatorPool"]) for e in logs("RoundFinalized")},
+        claims={(names[(e.get("account") or e["validator"]).lower()], e["round"]): e["amount"]
+                for e in logs("RewardClaimed") + logs("ValidatorRewardClaimed")},
         slashes={(names[e["account"].lower()], e["round"]): e["amount"]
                  for e in logs("SlashExecuted") if e["account"].lower() in names},
         sent=sent,
@@ -260,7 +262,7 @@ def test_two_rounds_with_an_attacker_a_free_rider_and_a_late_joiner(clean: Obser
         assert ledger[name]["rewards_claimed"] > 0 and ledger[name]["accepted"] == 2, ledger[name]
     # The late joiner trained from round 0's global, fetched by its on-chain hash, and was paid.
     assert ledger[LATE]["accepted"] == 1 and ledger[LATE]["rewards_claimed"] > 0
-    global0 = "0x" + clean.finalized[0][0].hex()
+    global0 = "0x" + clean.finalized[0][1].hex()
     assert (clean.workdir / LATE / "globals" / f"{global0}.safetensors").is_file()
     # Every validator attested the same global adapter in each round, and each sealed first.
     for r in range(ROUNDS):

@@ -205,6 +205,15 @@ def test_a_restarted_validator_opens_the_seal_it_made_without_judging_again(tmp_
     assert saved is not None and chain.sent[-1][1][2] == bytes.fromhex(saved.salt[2:])
 
 
+def test_a_validator_registered_during_the_round_sits_it_out(tmp_path: Path, clock: MockClock) -> None:
+    ctx = make_context(tmp_path, clock, Account.create(), roles=["validator"])
+    _round_with_peers(ctx, [[0, 1, 2]], junk=False)
+    chain = chain_of(ctx)
+    chain.joined_at = chain.info.windows(ROUND)[0] + 1
+    _validate(ctx, clock)
+    assert ctx.store.attestation(ROUND) is None and not chain.sent
+
+
 def test_no_attestation_once_the_seal_window_has_closed(tmp_path: Path, clock: MockClock) -> None:
     ctx = make_context(tmp_path, clock, Account.create(), roles=["validator"])
     chain = chain_of(ctx)
