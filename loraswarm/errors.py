@@ -20,6 +20,10 @@ class ChainUnreachable(LoraswarmError):
     """No JSON-RPC endpoint answers at the given URL."""
 
 
+class TransactionReverted(LoraswarmError):
+    """A transaction was mined with a revert (the message names the call and the transaction)."""
+
+
 class PortInUse(LoraswarmError):
     """The port a local chain should listen on is already taken."""
 

@@ -44,7 +44,7 @@ class Intake:
                                             trio.current_time()):
             return
         nursery.start_soon(self._prefetch, body)
-        held = [decode(b) for p, _, b in self.ctx.store.envelopes(body.round) if p == peer]
+        held = [decode(b) for _, _, b in self.ctx.store.envelopes(body.round, peer)]
         if len(held) >= 2 and (body.round, peer) not in self._reported:
             self._reported.add((body.round, peer))
             nursery.start_soon(self._report, held[0], held[1])

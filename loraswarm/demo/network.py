@@ -10,10 +10,12 @@ from pathlib import Path
 
 import tomli_w
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 
-from loraswarm.evm.deploy import Deployment, attach, send
+from loraswarm.errors import TransactionReverted
+from loraswarm.evm.deploy import Deployment, attach
 from loraswarm.evm.localchain import free_port
 from loraswarm.evm.tasks import TOKEN, TaskTerms
 from loraswarm.evm.tasks import create_task as create_task  # re-exported: loraswarm.demo.run creates its task
@@ -73,15 +75,19 @@ def default_plans(peers: int, validators: int = 3, topics: Sequence[str] = DEMO_
 def make_peers(w3: Web3, deployment: Deployment, funder: str, plans: Sequence[PeerPlan], root: Path,
                task_file: Path, deployment_file: Path, password: str, terms: TaskTerms,
                training: dict[str, object], key_seed: str | None = None) -> list[PeerFiles]:
-    """Accounts (encrypted keystores), gas money and tokens for the stakes, and configs whose
-    bootstrap lists name every other peer (ports and peer ids are known before anyone starts).
-    With ``key_seed`` each peer's key derives from it and the peer's name, so that two runs of
-    one plan have the same accounts (their outcomes can then be compared leaf by leaf)."""
+    """Accounts (encrypted keystores), gas money, tokens staked and registered in the task (before
+    any node starts: a validator takes part from the first round that begins after it registered,
+    and five nodes loading a model at once on two cores take longer than a task's start delay),
+    and configs whose bootstrap lists name every other peer (ports and peer ids are known before
+    anyone starts). With ``key_seed`` each peer's key derives from it and the peer's name, so
+    that two runs of one plan have the same accounts (their outcomes can then be compared leaf by
+    leaf)."""
     from loraswarm.node.p2p.keys import identity_from_account  # libp2p: as model_facts' imports
 
-    token = attach(deployment, w3)["RewardToken"]
     accounts = [Account.create() if key_seed is None else Account.from_key(keccak(text=f"{key_seed}/{plan.name}"))
                 for plan in plans]
+    register(w3, deployment, funder, TaskSpec.read(task_file).task_id, terms,
+             [(a, plan.validator) for a, plan in zip(accounts, plans, strict=True)])
     ports = [free_port() for _ in plans]
     addrs = [f"/ip4/{plan.host}/tcp/{port}/p2p/{identity_from_account(a).peer_id}" for plan, a, port in zip(
         plans, accounts, ports, strict=True)]
@@ -89,9 +95,6 @@ def make_peers(w3: Web3, deployment: Deployment, funder: str, plans: Sequence[Pe
     for i, (plan, account) in enumerate(zip(plans, accounts, strict=True)):
         data_dir = root / plan.name
         key = write_key(account, root / "keys", password, kdf="pbkdf2")
-        w3.eth.send_transaction({"from": funder, "to": account.address, "value": 10 * TOKEN})
-        tokens = terms.peer_stake + (terms.validator_stake if plan.validator else 0)
-        send(w3, token.functions.transfer(account.address, tokens), funder)
         config = {
             "node": {"name": plan.name, "data_dir": str(data_dir), "behaviour": plan.behaviour,
                      "roles": ["trainer", "validator"] if plan.validator else ["trainer"]},
@@ -106,3 +109,40 @@ def make_peers(w3: Web3, deployment: Deployment, funder: str, plans: Sequence[Pe
         made.append(PeerFiles(plan, account.address, path, data_dir))
     return made
 
+
+# Gas of each registration call (approve, stake, register): given, not estimated, so that an
+# account's calls can all be sent before the first is mined (estimating stake would fail then).
+REGISTER_GAS = 300_000
+
+
+def register(w3: Web3, deployment: Deployment, funder: str, task_id: int, terms: TaskTerms,
+             accounts: Sequence[tuple[LocalAccount, bool]]) -> None:
+    """Fund every (account, is_validator) with gas money and the tokens its stakes need, then
+    stake and register each: all calls in flight at once, a few blocks in all."""
+    contracts = attach(deployment, w3)
+    token, staking, coordinator = contracts["RewardToken"], contracts["Staking"], contracts["Coordinator"]
+    pending = []
+    for account, validator in accounts:
+        pending.append(w3.eth.send_transaction({"from": funder, "to": account.address, "value": 10 * TOKEN}))
+        amount = terms.peer_stake + (terms.validator_stake if validator else 0)
+        pending.append(token.functions.transfer(account.address, amount).transact({"from": funder}))
+    _wait(w3, pending)
+    chain_id = int(w3.eth.chain_id)
+    pending = []
+    for account, validator in accounts:
+        amount = terms.peer_stake + (terms.validator_stake if validator else 0)
+        calls = [token.functions.approve(staking.address, amount), staking.functions.stake(amount),
+                 coordinator.functions.registerPeer(task_id)]
+        if validator:
+            calls.append(coordinator.functions.registerValidator(task_id, terms.validator_stake))
+        for nonce, call in enumerate(calls, start=w3.eth.get_transaction_count(account.address)):
+            tx = call.build_transaction({"from": account.address, "nonce": nonce, "gas": REGISTER_GAS,
+                                         "chainId": chain_id})
+            pending.append(w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction))
+    _wait(w3, pending)
+
+
+def _wait(w3: Web3, pending: Sequence[bytes]) -> None:
+    for tx_hash in pending:
+        if w3.eth.wait_for_transaction_receipt(tx_hash)["status"] != 1:
+            raise TransactionReverted(f"a registration transaction reverted (tx 0x{bytes(tx_hash).hex()})")

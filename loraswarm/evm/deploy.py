@@ -16,15 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.contract import Contract
 from web3.middleware import SignAndSendRawMiddlewareBuilder
+from web3.types import TxReceipt
 
 from loraswarm.errors import (
     BadDeploymentFile,
     ChainUnreachable,
     DeploymentExists,
     DeploymentMissing,
+    TransactionReverted,
     WrongChainId,
 )
 from loraswarm.evm.compile import Artifact, compile_contracts
@@ -128,12 +131,20 @@ def deploy_contract(w3: Web3, artifact: Artifact, sender: str, *args: Any) -> Co
     return w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
 
 
-def send(w3: Web3, call: Any, sender: str) -> None:
-    """Send one contract call as a transaction and fail loudly if it reverts."""
-    tx_hash = call.transact({"from": sender})
+def send(w3: Web3, call: Any, sender: str | LocalAccount) -> TxReceipt:
+    """Send one contract call as a transaction, from an account the chain holds unlocked (its
+    address) or one whose key is here (signed locally), wait for it, and raise
+    TransactionReverted if it reverts. (A node's own sends are journaled: node/chain/client.py.)"""
+    if isinstance(sender, str):
+        tx_hash = call.transact({"from": sender})
+    else:
+        tx = call.build_transaction({"from": sender.address, "chainId": int(w3.eth.chain_id),
+                                     "nonce": w3.eth.get_transaction_count(sender.address, "pending")})
+        tx_hash = w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
     if receipt["status"] != 1:
-        raise ChainUnreachable(f"{call.fn_name} reverted during deployment (tx {tx_hash.hex()})")
+        raise TransactionReverted(f"{call.fn_name} reverted (tx 0x{bytes(tx_hash).hex()})")
+    return receipt
 
 
 def deploy_all(

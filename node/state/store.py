@@ -212,10 +212,12 @@ class StateStore:
                              (round_, peer, digest, body, received_at))
             return cur.rowcount == 1
 
-    def envelopes(self, round_: int) -> list[tuple[str, str, bytes]]:
-        """(peer, digest, body) of every update held for the round, in a canonical order."""
-        rows = self._query("SELECT peer, digest, body FROM envelopes WHERE round = ? ORDER BY peer, digest",
-                           (round_,))
+    def envelopes(self, round_: int, peer: str | None = None) -> list[tuple[str, str, bytes]]:
+        """(peer, digest, body) of every update held for the round (of one peer, if given), in a
+        canonical order."""
+        sql = "SELECT peer, digest, body FROM envelopes WHERE round = ?"
+        rows = self._query(sql + " ORDER BY peer, digest", (round_,)) if peer is None else self._query(
+            sql + " AND peer = ? ORDER BY digest", (round_, peer))
         return [(r[0], r[1], bytes(r[2])) for r in rows]
 
     # rounds -----------------------------------------------------------------------------------

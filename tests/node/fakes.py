@@ -204,19 +204,24 @@ class FakeNetwork:
         return path
 
 
-def make_context(tmp: Path, clock: MockClock, account: Any, roles: Sequence[str] = ("trainer", "validator"),
-                 spec_file: TaskSpec | None = None) -> NodeContext:
-    config = NodeConfig.model_validate({
+def node_config(tmp: Path, roles: Sequence[str]) -> NodeConfig:
+    return NodeConfig.model_validate({
         "node": {"name": "n", "data_dir": str(tmp), "roles": list(roles)},
         "keys": {"keystore": str(tmp / "key.json")},
         "chain": {"deployment": str(tmp / "d.json"), "task_file": str(tmp / "t.json"), "poll_s": 0.5},
     })
+
+
+def reporter_of(tmp: Path, address: str, roles: Sequence[str], store: StateStore) -> Reporter:
+    return Reporter(NodeStatus("n", address, list(roles), "honest"), tmp / "status.json", store, NodeMetrics())
+
+
+def make_context(tmp: Path, clock: MockClock, account: Any, roles: Sequence[str] = ("trainer", "validator"),
+                 spec_file: TaskSpec | None = None) -> NodeContext:
     store = StateStore(tmp / "state.sqlite")
-    reporter = Reporter(NodeStatus("n", account.address, list(roles), "honest"), tmp / "status.json", store,
-                        NodeMetrics())
     chain = FakeChain(clock, account.address)
-    return NodeContext(config, spec_file or TaskSpec(task_id=1), account.address, chain, FakeNetwork(tmp), store,
-                       reporter)
+    return NodeContext(node_config(tmp, roles), spec_file or TaskSpec(task_id=1), account.address, chain,
+                       FakeNetwork(tmp), store, reporter_of(tmp, account.address, roles, store))
 
 
 def delta(seed: int, scale: float = 0.01) -> Delta:

@@ -13,9 +13,11 @@ from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from loraswarm.evm import deploy, localchain
 from loraswarm.evm.compile import compile_contracts
 from loraswarm.evm.localchain import free_port
+from loraswarm.evm.tasks import TaskTerms, task_params
 from loraswarm.node.chain.client import ChainClient, RetryPolicy
 from loraswarm.node.chain.errors import ChainRevert, RpcStalled
 from loraswarm.node.chain.reverts import error_selectors
+from loraswarm.node.chain.task import TaskChain
 from loraswarm.node.state.phase import Phase
 from loraswarm.node.state.store import MAX_UPDATES_PER_PEER, SavedAttestation, StateStore, StateVersionError
 
@@ -36,13 +38,14 @@ def anvil_chain(tmp_path: Path):
 
 def _chain(w3: Web3, tmp_path: Path):
     deployment = deploy.deploy_all(w3, deploy.EMBEDDED, None, w3.eth.accounts[0])
-    token = deploy.attach(deployment, w3)["RewardToken"]
+    contracts = deploy.attach(deployment, w3)
+    token = contracts["RewardToken"]
     account = Account.create()
     w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": account.address, "value": 10**18})
     token.functions.transfer(account.address, 1000).transact({"from": w3.eth.accounts[0]})
     store = StateStore(tmp_path / "state.sqlite")
     selectors = error_selectors(a.abi for a in compile_contracts().values())
-    yield w3, token, account, store, selectors
+    yield w3, contracts, account, store, selectors
     store.close()
 
 
@@ -90,7 +93,8 @@ def test_a_data_dir_of_another_schema_is_refused(tmp_path: Path) -> None:
 
 
 def test_send_is_idempotent_per_purpose(chain) -> None:
-    w3, token, account, store, selectors = chain
+    w3, contracts, account, store, selectors = chain
+    token = contracts["RewardToken"]
     client = ChainClient(w3, account, store, selectors)
     receiver = Account.create().address
     first = client.send("pay:1", token.functions.transfer(receiver, 7))
@@ -103,7 +107,8 @@ def test_send_is_idempotent_per_purpose(chain) -> None:
 
 def test_restart_after_journal_before_broadcast_sends_exactly_once(chain) -> None:
     """A crash between journaling and broadcasting: the restarted client sends the same bytes."""
-    w3, token, account, store, selectors = chain
+    w3, contracts, account, store, selectors = chain
+    token = contracts["RewardToken"]
     receiver = Account.create().address
     tx = token.functions.transfer(receiver, 5).build_transaction({
         "from": account.address, "nonce": w3.eth.get_transaction_count(account.address), "chainId": w3.eth.chain_id,
@@ -119,7 +124,8 @@ def test_restart_after_journal_before_broadcast_sends_exactly_once(chain) -> Non
 
 @pytest.mark.e2e
 def test_revert_is_decoded_and_nothing_is_sent(anvil_chain) -> None:
-    w3, token, account, store, selectors = anvil_chain
+    w3, contracts, account, store, selectors = anvil_chain
+    token = contracts["RewardToken"]
     client = ChainClient(w3, account, store, selectors)
     with pytest.raises(ChainRevert) as info:
         client.send("pay:3", token.functions.transfer(Account.create().address, 10**30))
@@ -164,7 +170,8 @@ def test_one_outage_clock_for_all_calls_and_a_success_ends_it(tmp_path: Path) ->
 def test_a_transaction_mined_with_a_revert_names_the_error(anvil_chain) -> None:
     """Two transfers that each pass estimation but not both: the one mined second reverts, and
     the client names the contract's error (replayed on its block's state) and journals it."""
-    w3, token, account, store, selectors = anvil_chain
+    w3, contracts, account, store, selectors = anvil_chain
+    token = contracts["RewardToken"]
     client = ChainClient(w3, account, store, selectors)
     w3.provider.make_request("evm_setAutomine", [False])
     with ThreadPoolExecutor(2) as pool:
@@ -185,3 +192,22 @@ def test_a_transaction_mined_with_a_revert_names_the_error(anvil_chain) -> None:
     assert info.value.error == "ERC20InsufficientBalance (mined)"
     journaled = store.transaction("pay:b")
     assert journaled is not None and journaled.status == "reverted"
+
+
+
+def test_a_node_stakes_and_registers_once(chain) -> None:
+    """TaskChain.ensure_registered: approve, stake, register as peer and validator; a second call
+    (a restart) sends nothing."""
+    w3, contracts, account, store, selectors = chain
+    terms = TaskTerms(peer_stake=100, validator_stake=500)
+    start = int(w3.eth.get_block("latest")["timestamp"]) + 600
+    params = task_params(terms, start, b"\1" * 32, b"\2" * 32, b"\3" * 32)
+    contracts["Coordinator"].functions.createTask(params).transact({"from": w3.eth.accounts[0]})
+    task = TaskChain(ChainClient(w3, account, store, selectors), contracts, 1, 0)
+    done = task.ensure_registered(True, 500)
+    assert [r.purpose for r in done] == ["approve:1", "stake:1", "register-peer:1", "register-validator:1"]
+    mine = task.participant(account.address)
+    assert (mine.peer_stake, mine.validator_stake) == (100, 500)
+    assert task.ensure_registered(True, 500) == []
+    assert w3.eth.get_transaction_count(account.address) == 4
+
