@@ -65,6 +65,7 @@ class RoundLoop:
             await self.round(task, round_)
             done += 1
             next_round = round_ + 1
+        await self.settlement.evaluate()  # the last round's global and personal adapter
 
     def _took_part(self, round_: int) -> bool:
         store = self.ctx.store
@@ -82,6 +83,7 @@ class RoundLoop:
         state, start_hash = start
         if self.trainer is not None and ctx.config.node.behaviour is not Behaviour.NOSHOW:
             await self.trainer.train_and_commit(round_, state, start_hash, commit_start, commit_end)
+        await self.settlement.evaluate()  # the previous round's, while the commit window runs
         await ctx.sleep_until(commit_end)
         await self._learn_commitments(round_)
         if self.trainer is not None:
@@ -89,7 +91,7 @@ class RoundLoop:
         if self.validator is not None:
             await ctx.sleep_until(reveal_end + JUDGE_GRACE_S)
             await self.validator.take_part(round_, task, state, start_hash)
-        await self.settlement.await_outcome(round_, task, state)
+        await self.settlement.await_outcome(round_, task)
 
     async def _learn_commitments(self, round_: int) -> None:
         """The round's commitments, for the edge: the update that opens one always passes."""

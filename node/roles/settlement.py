@@ -1,15 +1,21 @@
-"""The settlement role: wait for the round's outcome, then claim, punish, adopt, evaluate, personalize.
+"""The settlement role: wait for the round's outcome, then claim, punish, adopt; evaluate and
+personalize later, off the critical path.
 
 Every node claims its own pay (a peer's Merkle reward, a validator's on-chain share). Validators
 also execute the round's slash leaves and slash the validators that dissented or stayed away (the
 coordinator pays the executor a bounty, so punishing costs the honest nothing); they take turns in
 an order that rotates with the round, so that two of them rarely race for the same slash.
+
+Measuring the new global on the peer's held-out text and updating its personal adapter take tens of
+seconds on a CPU and nothing on chain waits for them, so the round loop runs them (``evaluate``)
+once the next round's update is committed, while the node would otherwise wait for its windows.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import trio
 from eth_utils import keccak
@@ -48,14 +54,14 @@ class Settlement:
         self.personalizer = personalizer
         self.round_deltas = round_deltas
 
-    async def await_outcome(self, round_: int, task: TaskInfo, start_state: Delta) -> None:
+    async def await_outcome(self, round_: int, task: TaskInfo) -> None:
         ctx = self.ctx
         ctx.reporter.phase(round_, Phase.AWAITING_QUORUM)
         attest_end = task.windows(round_)[3]
         while True:
             info = await ctx.call(ctx.chain.round_info, round_)
             if info.status == RoundStatus.FINALIZED:
-                await self._settle(round_, task, start_state)
+                await self._settle(round_)
                 return
             now = await ctx.call(ctx.chain.now)
             if info.status == RoundStatus.FAILED or now >= attest_end:
@@ -86,7 +92,7 @@ class Settlement:
             await trio.sleep(ctx.config.chain.poll_s)
         logger.warning("round %d is still open after %d attempts to mark it failed", round_, MARK_FAILED_ATTEMPTS)
 
-    async def _settle(self, round_: int, task: TaskInfo, start_state: Delta) -> None:
+    async def _settle(self, round_: int) -> None:
         ctx = self.ctx
         ctx.reporter.phase(round_, Phase.SETTLING)
         final = await ctx.call(ctx.chain.finalized_tuple, round_)
@@ -103,9 +109,7 @@ class Settlement:
         await self._claim(round_, result)
         if ctx.config.is_validator:
             await self._punish(round_, result)
-        state = await self._adopt_global(round_, result)
-        if state is not None and self.learner is not None and ctx.config.is_trainer:
-            await self._evaluate(round_, result, start_state, state)
+        await self._adopt_global(round_, result)
         ctx.reporter.metrics.rounds.labels(outcome="finalized").inc()
         ctx.store.finish_round(round_, Phase.SETTLED, {"status": "finalized", "own": own.reason if own else None},
                                global_hash=result.global_hash)
@@ -175,15 +179,18 @@ class Settlement:
                 logger.debug("validator %s in round %d: %s", validator, round_, exc.error)
 
     # the new global ---------------------------------------------------------------------------
-    async def _adopt_global(self, round_: int, result: RoundResult) -> Delta | None:
+    def _global_path(self, global_hash: str) -> Path:
+        return self.ctx.data_dir / "globals" / f"{global_hash}.safetensors"
+
+    async def _adopt_global(self, round_: int, result: RoundResult) -> None:
         ctx = self.ctx
-        path = ctx.data_dir / "globals" / f"{result.global_hash}.safetensors"
+        path = self._global_path(result.global_hash)
         if not path.exists():
             try:
                 data = await self.blobs.fetch(bytes.fromhex(result.global_hash[2:]), "global", SETTLE_FETCH_S)
             except BlobUnavailable as exc:
                 logger.warning("round %d global adapter unavailable: %s", round_, exc)
-                return None
+                return
             path.parent.mkdir(exist_ok=True)
             path.write_bytes(data)
         if ctx.config.is_validator:
@@ -195,9 +202,25 @@ class Settlement:
                                                          global_size=path.stat().st_size))
             except PublishRefused as exc:  # announcing is a courtesy to late joiners
                 logger.info("global announcement of round %d skipped: %s", round_, exc)
-        if self.learner is None:
-            return None
-        return decode_delta(path.read_bytes(), self.learner.spec)
+
+    # off the critical path ------------------------------------------------------------------------
+    async def evaluate(self) -> None:
+        """Every settled round this trainer has not measured yet, in order (the personal adapter of
+        a round builds on the previous one): the global's held-out perplexity, then the personal
+        adapter. Journaled per round, so a restart finishes what a kill interrupted."""
+        ctx = self.ctx
+        if self.learner is None or not ctx.config.is_trainer:
+            return
+        for record in ctx.store.rounds():
+            if record.phase is not Phase.SETTLED or record.evaluated or record.global_hash is None:
+                continue
+            result = self.results.load(record.round)
+            path, start = self._global_path(record.global_hash), record.start_global
+            if result is not None and path.exists() and start is not None and self._global_path(start).exists():
+                spec = self.learner.spec
+                await self._evaluate(record.round, result, decode_delta(self._global_path(start).read_bytes(), spec),
+                                     decode_delta(path.read_bytes(), spec))
+            ctx.store.mark_evaluated(record.round)
 
     async def _evaluate(self, round_: int, result: RoundResult, start_state: Delta, state: Delta) -> None:
         ctx = self.ctx

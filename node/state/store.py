@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS rounds (
     phase TEXT NOT NULL,
     start_global TEXT,
     global_hash TEXT,
-    outcome TEXT
+    outcome TEXT,
+    evaluated INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS attestations (
     round INTEGER PRIMARY KEY,
@@ -126,6 +127,7 @@ class RoundRecord:
     start_global: str | None
     global_hash: str | None
     outcome: dict[str, Any] | None
+    evaluated: bool  # the node measured the round's global (and made its personal adapter)
 
 
 class StateStore:
@@ -244,13 +246,15 @@ class StateStore:
             return str(db.execute("SELECT start_global FROM rounds WHERE round = ?", (round_,)).fetchone()[0])
 
     def round(self, round_: int) -> RoundRecord | None:
-        rows = self._query("SELECT round, phase, start_global, global_hash, outcome FROM rounds WHERE round = ?",
-                           (round_,))
+        rows = self._query(_ROUND_COLUMNS + " WHERE round = ?", (round_,))
         return _round_record(rows[0]) if rows else None
 
     def rounds(self) -> list[RoundRecord]:
-        rows = self._query("SELECT round, phase, start_global, global_hash, outcome FROM rounds ORDER BY round")
-        return [_round_record(r) for r in rows]
+        return [_round_record(r) for r in self._query(_ROUND_COLUMNS + " ORDER BY round")]
+
+    def mark_evaluated(self, round_: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE rounds SET evaluated = 1 WHERE round = ?", (round_,))
 
     # attestations -----------------------------------------------------------------------------
     def save_attestation(self, saved: SavedAttestation) -> None:
@@ -291,5 +295,9 @@ class StateStore:
             db.execute("INSERT OR REPLACE INTO base_ppl VALUES (?, ?)", (key, ppl))
 
 
+_ROUND_COLUMNS = "SELECT round, phase, start_global, global_hash, outcome, evaluated FROM rounds"
+
+
 def _round_record(row: tuple[Any, ...]) -> RoundRecord:
-    return RoundRecord(int(row[0]), Phase(row[1]), row[2], row[3], json.loads(row[4]) if row[4] else None)
+    return RoundRecord(int(row[0]), Phase(row[1]), row[2], row[3], json.loads(row[4]) if row[4] else None,
+                       bool(row[5]))

@@ -248,7 +248,7 @@ def test_settling_claims_pays_validators_punishes_and_adopts_the_global(tmp_path
     network.remote[global_bytes] = network.store.blobs.pop(global_bytes)
     _finalized(ctx, result)
     ctx.store.save_attestation(_saved(result))
-    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info, SPEC.zeros())
+    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info)
     assert chain.names() == ["claim", "claim_validator", "execute_slash", "slash_validator"]
     assert chain.sent[2][1] == (ROUND, cheat, 50, int(Reason.NORM_BOUND)) and chain.sent[3][1] == (ROUND, absent)
     assert (tmp_path / "globals" / f"{result.global_hash}.safetensors").read_bytes() == b"a global"
@@ -266,7 +266,7 @@ def test_a_refused_claim_is_recorded_as_refused(tmp_path: Path, clock: MockClock
     result = RoundResult(1, ROUND, "0x" + network.put_blob(b"g").hex(), (VerdictRow(account.address, 0),),
                          ((account.address, 900),), ())
     _finalized(ctx, result)
-    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info, SPEC.zeros())
+    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info)
     assert [(c.kind, c.status, c.detail) for c in ctx.store.claims()] == [("reward", "refused", "ClaimWindowClosed")]
     assert ctx.reporter.status.rewards == 0
 
@@ -278,7 +278,7 @@ def test_a_result_nobody_serves_ends_the_round_after_a_deadline(tmp_path: Path, 
     _finalized(ctx, result)
     network.remote.clear()
     began = clock.current_time()
-    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info, SPEC.zeros())
+    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info)
     record = ctx.store.round(ROUND)
     assert record is not None and record.phase is Phase.SETTLED and record.outcome == {
         "status": "finalized", "result": "unavailable"}
@@ -292,7 +292,7 @@ def test_a_round_without_quorum_is_marked_failed_and_absent_validators_are_slash
     chain = chain_of(ctx)
     absent = Account.create().address
     chain.validators = [account.address, absent]
-    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info, SPEC.zeros())
+    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info)
     assert chain.names() == ["mark_failed", "slash_validator"] and chain.sent[1][1] == (ROUND, absent)
     record = ctx.store.round(ROUND)
     assert record is not None and record.phase is Phase.FAILED
