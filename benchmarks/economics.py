@@ -5,7 +5,7 @@ and validators (two attest without validating: a lazy one guesses, a copier copi
 attestation on chain) over many rounds on a local anvil chain
 (or the embedded one), every reward claimed and every slash executed on chain with Merkle
 proofs. Prints profit per strategy and gas per round, then the gas of one round against N, and
-ends with one JSON line (see /work/shared/BENCHMARKS.md).
+ends with one JSON line.
 
 The verdicts come from consensus's validation pipeline (the JSON's top-level keys). The same
 deltas are then judged by the simulation's stand-in pipeline, which adds a one-sided-shift test

@@ -5,7 +5,7 @@
 Every figure comes from real peer processes on 127.0.0.1. The raw baseline is measured in the
 same run between the same two processes: a stream that copies the same number of bytes from
 memory to a discarding reader, with no hash, no size checks and no store. The last line printed
-is one JSON object (BENCHMARKS.md).
+is one JSON object.
 
 Both peers run on this machine, so the sender's CPU is taken from the receiver's: where the copy
 alone fills every core (two cores: ~60 ms sender, ~70 ms receiver per 16 MiB), the fetch's keccak

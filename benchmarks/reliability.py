@@ -1,4 +1,4 @@
-"""Reliability under bad input and adversaries (DESIGN section 10), measured.
+"""Reliability under bad input and adversaries, measured.
 
 Runs every decoder's fuzz target (tests/reliability/fuzzing.py: 10,000 cases each, 500 with
 --quick), the edge validator's replay/forgery/flood cases, a 1,000 msg/s flood from one peer over

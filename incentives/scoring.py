@@ -5,7 +5,7 @@ update's agreement with the round's robust aggregate (cosine, clipped to [0, 1])
 
 Why this shape:
 - Agreement with the robust aggregate is what the pipeline already computes for every update
-  (DESIGN section 5), so scoring adds no evaluation cost and every validator gets the same number.
+  (consensus/validation/pipeline.py), so scoring adds no evaluation cost and every validator gets the same number.
   An update pointing away from the consensus direction helps nobody and scores zero.
 - Sample weight mirrors FedAvg's weighting, but the count is self-reported and cannot be checked,
   so it arrives capped (consensus's ``ConsensusParams.max_samples``, the one cap: the verdict's

@@ -20,7 +20,6 @@ class NodeMetrics:
         self.edge_verdicts = Gauge("loraswarm_edge_verdicts", "Gossip messages and blob fetches judged at the edge",
                                    ["reason"], registry=r)
         self.bytes_in = Counter("loraswarm_bytes_in", "Blob bytes fetched from peers", registry=r)
-        self.bytes_out = Counter("loraswarm_bytes_out", "Blob bytes served to peers", registry=r)
         self.train_tokens_per_s = Gauge("loraswarm_train_tokens_per_s", "Tokens/s of the last training run",
                                         registry=r)
         self.gas_spent = Counter("loraswarm_gas_spent", "Gas used by this node's transactions", registry=r)

@@ -1,6 +1,6 @@
 """A stand-in validation pipeline over synthetic deltas, with its own test against ALIE.
 
-The same ordered checks as DESIGN section 5, cheap ones first: not revealed -> non-finite ->
+The same ordered checks as consensus's pipeline, cheap ones first: not revealed -> non-finite ->
 norm bound -> zero -> replay of an earlier round's delta -> outlier tests against the
 coordinate-wise median (reversal: negative cosine; one-sided shift: a delta below, or above, the
 median in most coordinates, the signature of ALIE's mean - z * std, after SignGuard, Xu et al.

@@ -2,8 +2,9 @@
 
 Round r has a true update direction ``u_r`` (unit norm, seeded). An honest peer's delta is
 ``u_r + b_i + e``: its data's own bias ``b_i`` (fixed per peer, non-IID) plus per-round noise.
-Honest deltas agree with their mean at cosine ~0.8, like real ones of one task (DESIGN section
-11), so the validation rules see the same picture at a tiny fraction of the cost.
+Honest deltas agree with their mean at cosine ~0.8, like real ones of one task (measured on
+SmolLM2-135M LoRA deltas of fortunes topics), so the validation rules see the same picture at a
+tiny fraction of the cost.
 """
 
 from __future__ import annotations

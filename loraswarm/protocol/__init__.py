@@ -1,3 +1,5 @@
-"""Protocol constants in one place: reason codes (codes.py), wire format (wire.py: topics,
-EIP-712 types, limits) and on-chain ids (chain.py: aggregation rule ids, Merkle leaf types).
-``export.py`` writes them all as JSON for tooling outside Python (contract tests, js peers)."""
+"""Protocol constants and encodings in one place, the base every other package builds on: reason
+codes (codes.py), the wire (wire.py: topics, EIP-712 types, limits; eip712.py: the hashing), the
+chain (chain.py: contract names, Merkle leaves, commitment, tuple and seal hashes, pool formulas),
+aggregation rule ids (rules.py) and the task file (taskspec.py). The contract tests check each
+against the deployed bytecode."""

@@ -31,7 +31,7 @@ EIP712_DOMAIN_TYPE: Final = (
     ("chainId", "uint256"),
     ("verifyingContract", "address"),
 )
-# A revealed update. `peer` and `deltaSize` go beyond the struct of DESIGN section 2: `peer` lets a
+# A revealed update; its EIP-712 digest is the peer's on-chain commitment. `peer` lets a
 # verifier tell a forged signature (recovers to someone else) from an unregistered signer, and
 # `deltaSize` lets a fetcher refuse a blob stream longer than the signer promised.
 UPDATE_TYPE: Final = (
@@ -74,11 +74,11 @@ MAX_ENVELOPE_BYTES: Final = 4 * 1024
 # a larger frame makes py-libp2p reset that peer's pubsub stream. Each message inside is still
 # held to MAX_ENVELOPE_BYTES by the edge validator.
 MAX_GOSSIP_RPC_BYTES: Final = 1024 * 1024
-# Deltas are ~2 MB fp32 (DESIGN 11), global adapters the same; 64 MiB bounds any blob.
+# Deltas are ~2 MB fp32 (SmolLM2-135M, LoRA r=8 on q,v), global adapters the same; 64 MiB bounds any blob.
 MAX_BLOB_BYTES: Final = 64 * 1024 * 1024
 HASH_BYTES: Final = 32
 
-# -- gossipsub tuning (DESIGN 11: the py-libp2p defaults do not fit this job) ---------------------
+# -- gossipsub tuning (measured: the py-libp2p defaults do not fit this job) ---------------------
 HEARTBEAT_S: Final = 1
 # A round of N peers publishes N announcements in a burst; py-libp2p's default spam limit of
 # 10 msg/s per topic would drop a round of more than ten peers.

@@ -39,7 +39,7 @@ MAX_BOOK_PEERS = 512
 
 
 def build_host(identity: PeerIdentity) -> IHost:
-    """Noise and Yamux only: the one stack that go- and js-libp2p also speak (DESIGN 3, 11)."""
+    """Noise and Yamux only: the one stack that go- and js-libp2p also speak (tests/p2p/test_js_interop.py)."""
     return new_host(
         key_pair=identity.key_pair,
         sec_opt={

@@ -1,5 +1,5 @@
 """One secp256k1 key for both identities: the Ethereum account signs envelopes and the libp2p
-host uses the same key, so a gossip origin's peer id names its on-chain account (DESIGN 2)."""
+host uses the same key, so a gossip origin's peer id names its on-chain account."""
 
 import os
 from dataclasses import dataclass

@@ -6,7 +6,7 @@ from tests.reliability.adversaries import edge_attack, replays_and_forgeries
 
 def test_every_replay_and_forgery_gets_its_reason() -> None:
     cases = replays_and_forgeries()
-    # one case per protocol defence named in DESIGN section 3, each refused for its own reason
+    # one case per defence of the gossip edge (node/p2p/gossip.py), each refused for its own reason
     assert {expected for _, _, expected in cases} == {
         Reason.STALE_ROUND, Reason.FUTURE_ROUND, Reason.WRONG_CHAIN, Reason.WRONG_TASK,
         Reason.BAD_SIGNATURE, Reason.UNREGISTERED_SENDER, Reason.OVERSIZE,

@@ -41,7 +41,7 @@ def test_model_hash_is_the_gguf_sha256_and_weights_are_cached(real_model: RealMo
             digest.update(chunk)
     assert real_model.model_hash == "0x" + digest.hexdigest()
     assert (default_cache_dir() / f"gguf-{digest.hexdigest()}" / "model.safetensors").is_file()
-    # LoRA r=8 on q_proj and v_proj of the 30 layers: 460,800 parameters (DESIGN 11).
+    # LoRA r=8 on q_proj and v_proj of the 30 layers: 460,800 parameters.
     assert real_model.spec.numel == 460_800 and len(real_model.spec.keys) == 120
 
 

@@ -3,7 +3,7 @@
 // author == signer check). Driven like the Python peer: JSON lines on stdin, events on stdout.
 //   LORASWARM_PEER_KEY=0x... node tests/p2p/js/peer.mjs <topic> [<multiaddr to dial> ...]
 
-// Node 20 lacks Promise.withResolvers, which js-libp2p 3.x uses (DESIGN 11).
+// Node 20 lacks Promise.withResolvers, which js-libp2p 3.x uses.
 if (typeof Promise.withResolvers !== 'function') {
   Promise.withResolvers = function withResolvers () {
     let resolve, reject
