@@ -427,6 +427,7 @@ contract Coordinator is Ownable, EIP712 {
         Task storage task = _task(taskId);
         _checkOpen(task, taskId);
         uint64 last = _currentKey(task);
+        // slither-disable-next-line timestamp
         if (last != 0) last -= 1;
         task.lastRoundPlusOne = SafeCast.toUint32(uint256(last) + 1);
         emit TaskEnded(taskId, last);
@@ -774,7 +775,8 @@ contract Coordinator is Ownable, EIP712 {
     }
 
     /// @notice Per-round state. The pools count down as peers and validators claim (the
-    /// amounts at finalization are in RoundFinalized); `claimDeadline` is 0 until finalization.
+    /// amounts at finalization are in RoundFinalized); `claimsEnd` (the claim deadline) is 0
+    /// until finalization.
     function roundInfo(uint256 taskId, uint64 round)
         external
         view
@@ -784,7 +786,7 @@ contract Coordinator is Ownable, EIP712 {
             bytes32 slashRoot,
             uint256 peerPoolLeft,
             uint256 validatorPoolLeft,
-            uint256 claimDeadline,
+            uint256 claimsEnd,
             bool swept
         )
     {
@@ -813,7 +815,10 @@ contract Coordinator is Ownable, EIP712 {
     /// its attest window has failed even if nobody called `markFailed`.
     function phaseAt(uint256 taskId, uint64 round, uint256 timestamp) external view returns (Phase) {
         RoundStatus status = _rounds[taskId][round].status;
+        // An enum this contract records, not a balance or a time: equality is exact.
+        // slither-disable-next-line incorrect-equality,timestamp
         if (status == RoundStatus.Finalized) return Phase.Finalized;
+        // slither-disable-next-line incorrect-equality,timestamp
         if (status == RoundStatus.Failed) return Phase.Failed;
         (uint256 commitStart, uint256 commitEnd, uint256 revealEnd, uint256 attestEnd) = _windows(_task(taskId), round);
         if (timestamp < commitStart) return Phase.NotStarted;
@@ -1064,6 +1069,8 @@ contract Coordinator is Ownable, EIP712 {
     function _moveWeight(Task storage task, uint256 add, uint256 sub) private {
         uint64 key = _currentKey(task);
         uint96 live = task.liveWeight;
+        // Keys are round numbers: rounds are defined by time, by design.
+        // slither-disable-next-line timestamp
         if (task.checkpointKey != key) {
             task.checkpointKey = key;
             task.checkpointWeight = live;
@@ -1198,6 +1205,8 @@ contract Coordinator is Ownable, EIP712 {
         returns (bool)
     {
         uint32 exit = part.exitRoundPlusOne;
+        // Registration times against round windows, both timestamps by design (minutes apart).
+        // slither-disable-next-line timestamp
         return joinedAt != 0 && joinedAt < cutoff && (exit == 0 || round < exit);
     }
 
@@ -1214,6 +1223,8 @@ contract Coordinator is Ownable, EIP712 {
         uint256 support = attested == bytes32(0) ? 0 : _support[taskId][round][attested];
         // slither-disable-next-line timestamp
         bool expired = block.timestamp >= attestEnd;
+        // An enum this contract records, not a balance or a time: equality is exact.
+        // slither-disable-next-line incorrect-equality
         if (status == RoundStatus.Finalized) {
             // Finalization comes after the seal window: a validator without a seal stays so.
             if (attested == bytes32(0)) return ABSENCE_REASON;
@@ -1242,6 +1253,7 @@ contract Coordinator is Ownable, EIP712 {
         (, uint256 commitEnd,,) = _windows(task, round);
         uint96 stake = part.peerStake;
         amount = _min(amount, stake);
+        // slither-disable-next-line timestamp
         if (amount == 0 || !_tookPart(part, _members[taskId][account].peerJoinedAt, commitEnd, round)) {
             revert NotSlashable(taskId, round, account);
         }
