@@ -55,9 +55,9 @@ GLOBAL_TYPE: Final = (
     ("globalSize", "uint64"),
 )
 
-# A validator's round result document (verdicts, reward and slash leaves), announced after it
-# attested so that peers who do not validate can claim; its roots are checked against the chain.
-RESULT_TYPE: Final = (
+# Where a round's result document can be fetched (its hash is the finalized tuple's first element),
+# announced by a validator after it opened its attestation: the announcer is a provider.
+RESULT_NOTE_TYPE: Final = (
     ("taskId", "uint256"),
     ("round", "uint64"),
     ("peer", "address"),

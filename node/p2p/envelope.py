@@ -78,10 +78,11 @@ class GlobalAdapter:
 
 @dataclass(frozen=True)
 class ResultNote:
-    """A validator's round result document (verdicts, reward and slash leaves), by content hash."""
+    """Where a round's result document (verdicts, reward and slash leaves) can be fetched: its
+    hash and size, announced by a validator once it opened its attestation."""
 
-    PRIMARY: ClassVar[str] = "RoundResult"
-    TYPE: ClassVar[tuple[tuple[str, str], ...]] = wire.RESULT_TYPE
+    PRIMARY: ClassVar[str] = "ResultNote"
+    TYPE: ClassVar[tuple[tuple[str, str], ...]] = wire.RESULT_NOTE_TYPE
 
     task_id: int
     round: int
