@@ -911,6 +911,11 @@ contract Coordinator is Ownable, EIP712 {
         return _claimedRounds[taskId][account][position >> 8] & (1 << (position & 0xff)) != 0;
     }
 
+    /// @notice Whether a validator has claimed its share of a round.
+    function isValidatorClaimed(uint256 taskId, uint64 round, address validator) external view returns (bool) {
+        return _seals[taskId][round][validator].claimed;
+    }
+
     /// @notice Whether a slash was executed: `key` is a slash leaf's hash (`slashLeafHash`) or
     /// a `validatorSlashKey`.
     function isSlashed(bytes32 key) external view returns (bool) {
@@ -1288,6 +1293,9 @@ contract Coordinator is Ownable, EIP712 {
         if (p.claimWindow < period) revert ClaimWindowTooShort(p.claimWindow, period);
         // A zero minimum would make "registered" indistinguishable from a zero locked stake.
         if (p.minPeerStake == 0 || p.minValidatorStake == 0) revert ZeroMinimumStake();
+        // No bound ties the period to Staking.withdrawalDelay: slashes take only locked stake,
+        // and a leaver's stake stays locked until its last slash deadline has passed (`release`),
+        // so the unstake delay no longer has to outlast any round.
         if (p.initialGlobalHash == bytes32(0) || p.specHash == bytes32(0)) revert ZeroHash();
     }
 

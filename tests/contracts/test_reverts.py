@@ -255,6 +255,8 @@ def test_validator_claim_rules(scene: Scene) -> None:
     receipt = swarm.claim_validator(scene.task, 0, v1)
     assert swarm.event(receipt, "ValidatorRewardClaimed")["amount"] == pay
     assert swarm.coordinator.functions.validatorPayOf(scene.task, 0, v1).call() == [pay, True]
+    assert swarm.coordinator.functions.isValidatorClaimed(scene.task, 0, v1).call()
+    assert not swarm.coordinator.functions.isValidatorClaimed(scene.task, 0, v2).call()
     with swarm.reverts("AlreadyClaimed"):
         swarm.claim_validator(scene.task, 0, v1)
     swarm.past_claims(scene.task, 0)
