@@ -264,6 +264,22 @@ def test_validator_claim_rules(scene: Scene) -> None:
         swarm.claim_validator(scene.task, 0, v2)
 
 
+def test_a_late_opener_of_the_final_tuple_is_paid_and_not_slashed(scene: Scene) -> None:
+    swarm, v3 = scene.swarm, scene.validators[2]
+    outcome = build_outcome(scene.task, 0, [], [])
+    swarm.enter(scene.task, 0, chain.Phase.ATTEST)
+    swarm.seal(scene.task, 0, v3, outcome)
+    scene.finalize_round0(outcome)
+    swarm.attest(scene.task, 0, v3, outcome)  # after finalization: recorded, adds nothing
+    assert swarm.support(scene.task, 0, outcome) == (0, True)
+    before = swarm.balance(v3)
+    swarm.claim_validator(scene.task, 0, v3)
+    assert swarm.balance(v3) - before == chain.validator_pay(100 * TOKEN_UNIT, 1_000 * TOKEN_UNIT, 3_000 * TOKEN_UNIT)
+    swarm.enter(scene.task, 0, chain.Phase.FAILED)
+    with swarm.reverts("NotSlashable"):
+        swarm.slash_validator(scene.task, 0, v3, scene.outsider)
+
+
 def test_sweep_rules(scene: Scene) -> None:
     swarm = scene.swarm
     sweep = swarm.coordinator.functions.sweep(scene.task, 0)
