@@ -164,10 +164,11 @@ class Bench:
         coordinator = self.coordinator
         peers = [account(n, i) for i in range(n)]
         validators = [account(n, -i - 1) for i in range(len(VALIDATOR_STAKES))]
-        keeper = account(n, -100)  # executes slashes and reports: no tokens before its first bounty
+        # Who executes each slash or report: an account without tokens before its bounty.
+        keepers = [account(n, -100 - i) for i in range(4)]
         stakes = {p: TERMS.peer_stake for p in peers} | dict(zip(validators, VALIDATOR_STAKES, strict=True))
         task = self.create_task(stakes, peers, validators)
-        self.rpc.batch([("anvil_setBalance", [keeper, hex(10**20)])])
+        self.rpc.batch([("anvil_setBalance", [keeper, hex(10**20)]) for keeper in keepers])
         chain_id = int(self.w3.eth.chain_id)
 
         commit_start, _, reveal_end, _ = coordinator.functions.roundWindows(task, 0).call()
@@ -199,17 +200,17 @@ class Bench:
         claim_gas = self.rpc.txs([(peers[i], coordinator, "claim", [task, 0, i, share, rewards.proof(i)])
                                   for i in sample])
         claim_validator_gas = self.rpc.txs([(v, coordinator, "claimValidator", [task, 0]) for v in validators[:2]])
-        [execute_slash_gas] = self.rpc.txs([(keeper, coordinator, "executeSlash",
+        [execute_slash_gas] = self.rpc.txs([(keepers[0], coordinator, "executeSlash",
                                              [task, 0, peers[-1], 10 * UNIT, Reason.NOT_REVEALED,
                                               slashes.proof(n - 1)])])
         signed = [Account.from_key(key(n, 0)).unsafe_sign_hash(
             chain.commitment(chain_id, coordinator.address, update(task, 0, peers[0], label))).signature
             for label in ("delta", "other delta")]
-        [report_gas] = self.rpc.txs([(keeper, coordinator, "reportEquivocation",
+        [report_gas] = self.rpc.txs([(keepers[1], coordinator, "reportEquivocation",
                                       [update(task, 0, peers[0], "delta"), signed[0],
                                        update(task, 0, peers[0], "other delta"), signed[1]])])
         slash_validator_gas = self.rpc.txs([(keeper, coordinator, "slashValidator", [task, 0, v])
-                                            for v in validators[2:]])
+                                            for keeper, v in zip(keepers[2:], validators[2:], strict=True)])
         return {"n": n, "commit": max(commit_gas), "seal": max(seal_gas), "open": open_gas,
                 "attest": max(seal_gas) + open_gas, "finalize": finalize_gas, "claim": max(claim_gas),
                 "claim_validator": max(claim_validator_gas), "execute_slash": execute_slash_gas,
