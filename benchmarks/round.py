@@ -20,8 +20,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from loraswarm.demo.network import TaskTerms
 from loraswarm.demo.run import DemoConfig, run_network
+from loraswarm.evm.tasks import TaskTerms
 
 PROTOCOL = ("train", "encode", "commit", "gossip+fetch", "validate+aggregate", "attest", "claim")
 

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from web3 import HTTPProvider, Web3
 
-from loraswarm.demo.network import model_facts
 from loraswarm.evm.deploy import Deployment, attach, deployer_account
 from loraswarm.evm.tasks import TOKEN, TaskTerms, create_task
+from loraswarm.node.task_facts import model_facts
 from loraswarm.protocol.taskspec import TaskSpec
 
 app = typer.Typer(help="Create and inspect tasks.", no_args_is_help=True)

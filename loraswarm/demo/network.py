@@ -18,7 +18,6 @@ from loraswarm.errors import TransactionReverted
 from loraswarm.evm.deploy import Deployment, attach
 from loraswarm.evm.localchain import free_port
 from loraswarm.evm.tasks import TOKEN, TaskTerms
-from loraswarm.evm.tasks import create_task as create_task  # re-exported: loraswarm.demo.run creates its task
 from loraswarm.node.keys import write_key
 from loraswarm.protocol.taskspec import TaskSpec
 
@@ -45,20 +44,6 @@ class PeerFiles:
     data_dir: Path
 
 
-def model_facts(spec_file: TaskSpec, model: Path | None = None) -> tuple[str, str]:
-    """(base model hash, initial global adapter hash) for a task spec."""
-    # Imported here: torch, transformers and peft take seconds to load, and every command of the
-    # CLI imports this module (`loraswarm --help` included); only this function needs them.
-    from loraswarm.node.learner import encode_global, lora_params
-    from loraswarm.node.training.adapter import adapter_spec, initial_adapter
-    from loraswarm.node.training.model import load_base_model
-
-    base, _tokenizer, model_hash = load_base_model(model)
-    spec = adapter_spec(base, lora_params(spec_file))
-    _data, global_hash = encode_global(initial_adapter(spec, spec_file.init_seed), spec)
-    return model_hash, global_hash
-
-
 def default_plans(peers: int, validators: int = 3, topics: Sequence[str] = DEMO_TOPICS,
                   personal: bool = False) -> list[PeerPlan]:
     """Honest peers first (the first `validators` of them also validate), then one scaling
@@ -82,7 +67,8 @@ def make_peers(w3: Web3, deployment: Deployment, funder: str, plans: Sequence[Pe
     anyone starts). With ``key_seed`` each peer's key derives from it and the peer's name, so
     that two runs of one plan have the same accounts (their outcomes can then be compared leaf by
     leaf)."""
-    from loraswarm.node.p2p.keys import identity_from_account  # libp2p: as model_facts' imports
+    # Imported here: libp2p takes seconds to load, and the CLI imports this module for `--help` too.
+    from loraswarm.node.p2p.keys import identity_from_account
 
     accounts = [Account.create() if key_seed is None else Account.from_key(keccak(text=f"{key_seed}/{plan.name}"))
                 for plan in plans]

@@ -24,18 +24,12 @@ from rich.live import Live
 from rich.table import Table
 from web3 import HTTPProvider, Web3
 
-from loraswarm.demo.network import (
-    PeerFiles,
-    PeerPlan,
-    TaskTerms,
-    create_task,
-    default_plans,
-    make_peers,
-    model_facts,
-)
+from loraswarm.demo.network import PeerFiles, PeerPlan, default_plans, make_peers
 from loraswarm.evm import deploy as deploying
 from loraswarm.evm import localchain
+from loraswarm.evm.tasks import TaskTerms, create_task
 from loraswarm.node.status import NodeStatus
+from loraswarm.node.task_facts import model_facts
 from loraswarm.protocol.taskspec import TaskSpec
 
 PASSWORD_ENV = "LORASWARM_PASSWORD"

@@ -44,8 +44,9 @@ DEFAULT_TOKEN_SUPPLY = 100_000_000 * 10**18
 # Part of the supply the deployer (treasury) moves into the coordinator's reward reserve; tasks
 # draw their budgets from it. The rest stays with the treasury to hand out as stake.
 DEFAULT_REWARD_RESERVE = 10_000_000 * 10**18
-# Seconds between an unstake request and the withdrawal. Every task's round period must fit twice
-# into it (the coordinator enforces that), so one day allows rounds of up to 12 hours.
+# Seconds between an unstake request and the withdrawal: a cooling-off for free stake. Slashes
+# never reach it (they take stake a task still locks; leaving releases it only after the last
+# round's slash deadline), so it does not bound a task's round period.
 DEFAULT_WITHDRAWAL_DELAY_S = 24 * 3600
 # A deployment file is one object holding two flat objects.
 _MAX_DEPTH = 2

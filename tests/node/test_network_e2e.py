@@ -37,10 +37,11 @@ import pytest
 from rich.console import Console
 from web3 import HTTPProvider, Web3
 
-from loraswarm.demo.network import PeerPlan, TaskTerms
+from loraswarm.demo.network import PeerPlan
 from loraswarm.demo.run import DemoConfig, Network, launch, local_network, stop
 from loraswarm.evm import localchain
 from loraswarm.evm.deploy import Deployment, attach
+from loraswarm.evm.tasks import TaskTerms
 from loraswarm.node.faults import CRASH_ENV
 from loraswarm.node.status import NodeStatus
 from tests.support import run_cli

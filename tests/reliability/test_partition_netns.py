@@ -19,9 +19,10 @@ from rich.console import Console
 from web3 import HTTPProvider, Web3
 
 from harness.p2p.procs import PeerHandle, eventually
-from loraswarm.demo.network import TaskTerms, default_plans
+from loraswarm.demo.network import default_plans
 from loraswarm.demo.run import DemoConfig, launch, local_network, stop
 from loraswarm.evm.deploy import Deployment, attach
+from loraswarm.evm.tasks import TaskTerms
 from loraswarm.node.p2p.keys import PeerIdentity
 from loraswarm.node.state.store import StateStore
 from loraswarm.paths import PROJECT_ROOT
