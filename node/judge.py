@@ -125,15 +125,9 @@ def judge_round(round_: int, task: TaskInfo, spec_file: TaskSpec, spec: AdapterS
     global_bytes, new_hash = encode_global(new_state, spec)
     settlement = settle(peer_pool(inputs.available, task.validator_bps), outcomes_from_verdicts(outcome.verdicts),
                         inputs.peer_stakes, incentive_params(spec_file), reputation)
-    result = RoundResult(
-        task_id=task.task_id, round=round_, global_hash=new_hash,
-        # in account order, like the reward leaves: the document (whose hash is attested) then
-        # depends on what was decided, not on the order in which peers happened to commit
-        verdicts=tuple(VerdictRow(v.peer, int(v.reason), outcome.fingerprints.get(v.peer))
-                       for v in sorted(outcome.verdicts, key=lambda v: v.peer.lower())),
-        rewards=tuple(settlement.rewards.by_account().items()),
-        slashes=tuple((s.account, s.amount, int(s.reason)) for s in settlement.slashes),
-    )
+    result = RoundResult.of(task.task_id, round_, new_hash,
+                            [VerdictRow(v.peer, int(v.reason), outcome.fingerprints.get(v.peer))
+                             for v in outcome.verdicts], settlement)
     return Judgement(outcome, result, result.roots(), new_state, global_bytes)
 
 

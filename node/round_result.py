@@ -20,7 +20,8 @@ from typing import Any
 from eth_utils import is_address
 
 from loraswarm.consensus.types import Fingerprint
-from loraswarm.incentives.trees import Claim, RoundTrees, SlashOrder, build_trees
+from loraswarm.incentives.settlement import Settlement
+from loraswarm.incentives.trees import Claim, RoundTrees, SlashOrder, build_trees, settlement_leaves
 from loraswarm.keccak import keccak256
 from loraswarm.protocol.jsonguard import check_depth
 
@@ -49,6 +50,16 @@ class RoundResult:
     verdicts: tuple[VerdictRow, ...]
     rewards: tuple[tuple[str, int], ...]  # peers' (account, amount) in leaf-index order
     slashes: tuple[tuple[str, int, int], ...]  # (account, amount, reason)
+
+    @classmethod
+    def of(cls, task_id: int, round_: int, global_hash: str, verdicts: Sequence[VerdictRow],
+           settlement: Settlement) -> RoundResult:
+        """A round's document from its verdicts and its settlement: verdicts in account order (the
+        attested hash then depends on what was decided, not on the order peers committed in), the
+        reward and slash leaves as the one tree builder takes them (incentives.trees)."""
+        rewards, slashes = settlement_leaves(settlement)
+        return cls(task_id, round_, global_hash, tuple(sorted(verdicts, key=lambda v: v.peer.lower())),
+                   tuple(rewards), tuple(slashes))
 
     @property
     def peer_pool(self) -> int:

@@ -168,9 +168,7 @@ class Swarm:
         return self.contracts[chain.COORDINATOR]
 
     def send(self, call: Any, sender: str) -> Any:
-        receipt = self.w3.eth.wait_for_transaction_receipt(call.transact({"from": sender}))
-        assert receipt["status"] == 1, f"{call.fn_name} reverted"
-        return receipt
+        return deploy.send(self.w3, call, sender)
 
     def event(self, receipt: Any, name: str) -> dict[str, Any]:
         """The args of the first `name` event the coordinator emitted in a receipt."""
