@@ -2,7 +2,7 @@
 
     python benchmarks/gas.py [--quick]
 
-For each N, on a fresh task of one anvil chain: N peers stake, register and commit; four
+For each N, on a fresh task of one anvil chain: N peers stake, register, commit and reveal; four
 validators (1,000, 1,000, 500 and 500 of stake, quorum 60 %) take part: the first two seal and
 open the honest outcome (the second opening reaches quorum), the third seals and opens another
 tuple, the fourth never seals. The reward tree has a leaf per peer. Then a sample of peers claim,
@@ -12,7 +12,8 @@ gasUsed of a real transaction's receipt; setup transactions go out as JSON-RPC b
 per-call overhead would dominate at N=1024).
 
 Each key is measured on its most expensive path:
-- commit_gas: max over all commits (each peer's first; later ones cost the same);
+- commit_gas: max over all commits (each peer's first; later ones cost the same); reveal_gas: max
+  over all reveals (each checks the update's EIP-712 digest against the commitment);
 - seal_gas: a seal (two fresh slots: the seal and its weight); open_gas: the first, non-final
   opening (a fresh support slot); attest_gas = seal + open;
 - finalize_gas: the opening that reaches quorum after another opening; finalize_solo_gas: the
@@ -176,6 +177,8 @@ class Bench:
         commits = [chain.commitment(chain_id, coordinator.address, update(task, 0, p, "delta")) for p in peers]
         commit_gas = self.rpc.txs([(p, coordinator, "commit", [task, 0, c]) for p, c in zip(peers, commits,
                                                                                             strict=True)])
+        chaintime.travel_to(self.w3, coordinator.functions.roundWindows(task, 0).call()[1] + 1)
+        reveal_gas = self.rpc.txs([(p, coordinator, "reveal", [update(task, 0, p, "delta")]) for p in peers])
 
         share = 900 * UNIT // n  # the peer pool: what is available (1,000) less the validators' 10 %
         rewards = StandardMerkleTree.of([chain.reward_leaf(task, 0, i, p, share) for i, p in enumerate(peers)],
@@ -211,7 +214,7 @@ class Bench:
                                        update(task, 0, peers[0], "other delta"), signed[1]])])
         slash_validator_gas = self.rpc.txs([(keeper, coordinator, "slashValidator", [task, 0, v])
                                             for keeper, v in zip(keepers[2:], validators[2:], strict=True)])
-        return {"n": n, "commit": max(commit_gas), "seal": max(seal_gas), "open": open_gas,
+        return {"n": n, "commit": max(commit_gas), "reveal": max(reveal_gas), "seal": max(seal_gas), "open": open_gas,
                 "attest": max(seal_gas) + open_gas, "finalize": finalize_gas, "claim": max(claim_gas),
                 "claim_validator": max(claim_validator_gas), "execute_slash": execute_slash_gas,
                 "slash_validator": max(slash_validator_gas), "report_equivocation": report_gas,
@@ -268,6 +271,7 @@ def main() -> None:
 
     result = {
         "commit_gas": max(r["commit"] for r in rows),
+        "reveal_gas": max(r["reveal"] for r in rows),
         # a validator's attestation is two transactions: the seal, then the opening
         "attest_gas": max(r["attest"] for r in rows),
         "seal_gas": max(r["seal"] for r in rows),

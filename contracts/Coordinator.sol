@@ -80,7 +80,8 @@ contract Coordinator is Ownable, EIP712 {
         bytes32 salt;
     }
 
-    /// @dev An attested outcome; its hash (`tupleHashOf`) is abi.encode of the five fields.
+    /// @dev An attested outcome; its hash is keccak256 of abi.encode of the five fields
+    /// (loraswarm.protocol.chain.tuple_hash).
     struct Tuple {
         bytes32 acceptedRoot;
         bytes32 globalHash;
@@ -156,6 +157,7 @@ contract Coordinator is Ownable, EIP712 {
         uint64 peerJoinedAt;
         uint64 validatorJoinedAt;
         uint96 slashed;
+        uint32 lastRevealPlusOne;
     }
 
     /// @dev A validator's weight in a round, fixed when it seals.
@@ -207,6 +209,10 @@ contract Coordinator is Ownable, EIP712 {
     error NotInAttestWindow(uint64 round, uint256 opens, uint256 closes, uint256 nowTs);
     error ZeroCommitment();
     error AlreadyCommitted(uint256 taskId, uint64 round, address peer);
+    error NotInRevealWindow(uint64 round, uint256 opens, uint256 closes, uint256 nowTs);
+    error NotCommitted(uint256 taskId, uint64 round, address peer);
+    error NotTheCommittedUpdate(uint256 taskId, uint64 round, address peer);
+    error AlreadyRevealed(uint256 taskId, uint64 round, address peer);
     error ZeroSeal();
     error AlreadySealed(uint256 taskId, uint64 round, address validator);
     error NotSealed(uint256 taskId, uint64 round, address validator);
@@ -246,6 +252,15 @@ contract Coordinator is Ownable, EIP712 {
     );
     event ParticipantLeft(uint256 indexed taskId, address indexed account, uint256 released);
     event UpdateCommitted(uint256 indexed taskId, uint64 indexed round, address indexed peer, bytes32 commitment);
+    event UpdateRevealed(
+        uint256 indexed taskId,
+        uint64 indexed round,
+        address indexed peer,
+        bytes32 baseHash,
+        bytes32 deltaHash,
+        uint64 deltaSize,
+        uint64 sampleCount
+    );
     event AttestationSealed(
         uint256 indexed taskId, uint64 indexed round, address indexed validator, bytes32 seal, uint256 weight
     );
@@ -348,7 +363,7 @@ contract Coordinator is Ownable, EIP712 {
     /// (round + 1) / 256. Bit 0 of word 0 is set at registration, so the first claims (rounds
     /// 0..254) update a non-zero word; one claim per 256 rounds pays for a fresh word.
     mapping(uint256 taskId => mapping(address account => mapping(uint256 word => uint256))) private _claimedRounds;
-    /// @dev Executed slashes: Merkle leaf hashes and `validatorSlashKey`s.
+    /// @dev Executed slashes: Merkle leaf hashes and `_validatorSlashKey`s.
     mapping(bytes32 key => bool) private _slashed;
     mapping(uint256 taskId => mapping(uint64 round => mapping(address peer => bool))) private _equivocated;
 
@@ -459,7 +474,9 @@ contract Coordinator is Ownable, EIP712 {
     function registerPeer(uint256 taskId) external {
         Task storage task = _task(taskId);
         (Participant storage part, Membership storage member) = _join(task, taskId);
-        if (part.peerStake != 0) revert AlreadyRegistered(taskId, msg.sender);
+        // Not `peerStake != 0`: a peer slashed to nothing must not reset its join time (and with
+        // it what it can still be slashed for) by registering again; release clears it.
+        if (member.peerJoinedAt != 0) revert AlreadyRegistered(taskId, msg.sender);
         uint128 amount = task.minPeerStake;
         part.peerStake = SafeCast.toUint96(amount);
         member.peerJoinedAt = uint64(block.timestamp);
@@ -482,7 +499,7 @@ contract Coordinator is Ownable, EIP712 {
         Task storage task = _task(taskId);
         if (amount < task.minValidatorStake) revert StakeBelowMinimum(amount, task.minValidatorStake);
         (Participant storage part, Membership storage member) = _join(task, taskId);
-        if (part.validatorStake != 0) revert AlreadyRegistered(taskId, msg.sender);
+        if (member.validatorJoinedAt != 0) revert AlreadyRegistered(taskId, msg.sender);
         uint96 weight = SafeCast.toUint96(amount);
         part.validatorStake = weight;
         member.validatorJoinedAt = uint64(block.timestamp);
@@ -524,7 +541,7 @@ contract Coordinator is Ownable, EIP712 {
     // ---------------------------------------------------------------- rounds
 
     /// @notice Commit to an update: `commitment` is the EIP-712 digest of the Update the peer
-    /// signs (see `updateDigest`); validators open it with the signed update from gossip.
+    /// signs (see `updateDigest`), opened by `reveal` in the reveal window.
     function commit(uint256 taskId, uint64 round, bytes32 commitment) external {
         Task storage task = _tasks[taskId];
         Participant storage part = _participants[taskId][msg.sender];
@@ -545,8 +562,34 @@ contract Coordinator is Ownable, EIP712 {
         emit UpdateCommitted(taskId, round, msg.sender, commitment);
     }
 
+    /// @notice Reveal the update committed in a round, in its reveal window: its EIP-712 digest must
+    /// be the commitment. What was revealed is then a fact at every block after: validators judge
+    /// the reveals of a round at its pinned block, so no timing of gossip can give them different
+    /// views of it (the delta itself travels off chain by its hash). One reveal per round.
+    function reveal(Update calldata u) external {
+        if (u.peer != msg.sender) revert NotPeer(u.taskId, msg.sender);
+        Task storage task = _task(u.taskId);
+        uint32 plusOne = uint32(u.round + 1);
+        if (_participants[u.taskId][msg.sender].lastCommitPlusOne != plusOne) {
+            revert NotCommitted(u.taskId, u.round, msg.sender);
+        }
+        (, uint256 opens, uint256 closes,) = _windows(task, u.round);
+        // Windows are minutes long and validators' clocks drift by seconds.
+        // slither-disable-next-line timestamp
+        if (block.timestamp < opens || block.timestamp >= closes) {
+            revert NotInRevealWindow(u.round, opens, closes, block.timestamp);
+        }
+        if (_latestCommitment[u.taskId][msg.sender] != updateDigest(u)) {
+            revert NotTheCommittedUpdate(u.taskId, u.round, msg.sender);
+        }
+        Membership storage member = _members[u.taskId][msg.sender];
+        if (member.lastRevealPlusOne == plusOne) revert AlreadyRevealed(u.taskId, u.round, msg.sender);
+        member.lastRevealPlusOne = plusOne;
+        emit UpdateRevealed(u.taskId, u.round, msg.sender, u.baseHash, u.deltaHash, u.deltaSize, u.sampleCount);
+    }
+
     /// @notice Seal an attestation in the first half of the round's attest window:
-    /// seal = keccak256(abi.encode(taskId, round, msg.sender, tupleHash, salt)) (see `sealFor`).
+    /// seal = keccak256(abi.encode(taskId, round, msg.sender, tupleHash, salt)).
     /// Only validators in the round's weight snapshot may seal; the seal weighs the stake they
     /// have locked now.
     function sealAttestation(uint256 taskId, uint64 round, bytes32 seal) external {
@@ -698,7 +741,11 @@ contract Coordinator is Ownable, EIP712 {
     function slashValidator(uint256 taskId, uint64 round, address validator) external {
         Task storage task = _task(taskId);
         _checkSlashDeadline(task, taskId, round);
-        bytes32 key = validatorSlashKey(taskId, round, validator);
+        // After a task's last round nobody can seal: nobody is absent either.
+        if (task.lastRoundPlusOne != 0 && round >= task.lastRoundPlusOne) {
+            revert NotSlashable(taskId, round, validator);
+        }
+        bytes32 key = _validatorSlashKey(taskId, round, validator);
         if (_slashed[key]) revert AlreadySlashed(taskId, round, validator);
         Participant storage part = _participants[taskId][validator];
         (uint256 commitStart,,, uint256 attestEnd) = _windows(task, round);
@@ -916,8 +963,9 @@ contract Coordinator is Ownable, EIP712 {
         return _seals[taskId][round][validator].claimed;
     }
 
-    /// @notice Whether a slash was executed: `key` is a slash leaf's hash (`slashLeafHash`) or
-    /// a `validatorSlashKey`.
+    /// @notice Whether a slash was executed: `key` is a slash leaf's StandardMerkleTree hash or
+    /// keccak256(abi.encode(taskId, round, validator)) for a `slashValidator` slash
+    /// (loraswarm.protocol.chain.slash_leaf_key, validator_slash_key).
     function isSlashed(bytes32 key) external view returns (bool) {
         return _slashed[key];
     }
@@ -954,38 +1002,9 @@ contract Coordinator is Ownable, EIP712 {
         );
     }
 
-    /// @notice The `isSlashed` key of a `slashValidator` slash.
-    function validatorSlashKey(uint256 taskId, uint64 round, address validator) public pure returns (bytes32) {
+    /// @dev The `isSlashed` key of a `slashValidator` slash (loraswarm.protocol.chain.validator_slash_key).
+    function _validatorSlashKey(uint256 taskId, uint64 round, address validator) private pure returns (bytes32) {
         return keccak256(abi.encode(taskId, round, validator));
-    }
-
-    /// @notice The `isSlashed` key of a slash leaf: its StandardMerkleTree leaf hash.
-    function slashLeafHash(uint256 taskId, uint64 round, address account, uint256 amount, uint8 reason)
-        external
-        pure
-        returns (bytes32)
-    {
-        return keccak256(bytes.concat(keccak256(abi.encode(taskId, round, account, amount, reason))));
-    }
-
-    /// @notice The seal a validator stores before opening its attestation of `tupleHash`.
-    function sealFor(uint256 taskId, uint64 round, address validator, bytes32 tupleHash, bytes32 salt)
-        external
-        pure
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(taskId, round, validator, tupleHash, salt));
-    }
-
-    /// @notice The hash under which attestations of one tuple are counted.
-    function tupleHashOf(
-        bytes32 acceptedRoot,
-        bytes32 globalHash,
-        bytes32 rewardsRoot,
-        bytes32 slashRoot,
-        uint256 peerPool
-    ) external pure returns (bytes32) {
-        return keccak256(abi.encode(acceptedRoot, globalHash, rewardsRoot, slashRoot, peerPool));
     }
 
     // ---------------------------------------------------------------- internals: registration

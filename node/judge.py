@@ -1,12 +1,11 @@
-"""The validator's round: build consensus submissions from what the node saw (on-chain commits and
-chain state read at the round's pinned block, signed updates held from gossip, fetched blobs),
-validate and aggregate, settle rewards and slashes, and produce the tuple to attest, the new
-global adapter and the round result document.
+"""The validator's round: build consensus submissions from the chain at the round's pinned block
+(commits, the updates revealed on chain, equivocation marks, stakes, the available pool) and the
+deltas fetched by their hashes; validate and aggregate, settle rewards and slashes, and produce the
+tuple to attest, the new global adapter and the round result document.
 
-Every input is canonical (commits and chain state at one block every validator derives the same
-way, blobs by content hash, the update that opens a commitment chosen by its digest whatever else
-arrived), and consensus and incentives are deterministic, so honest validators attest the same
-tuple byte for byte.
+Every input is canonical (chain state at one block every validator derives the same way, blobs by
+content hash), and consensus and incentives are deterministic, so honest validators attest the same
+tuple byte for byte. What gossip carried and when changes nothing here.
 """
 
 from __future__ import annotations
@@ -22,10 +21,9 @@ from loraswarm.incentives.rewards import peer_pool
 from loraswarm.incentives.scoring import ScoringParams
 from loraswarm.incentives.settlement import IncentiveParams, settle
 from loraswarm.incentives.slashing import SlashParams
-from loraswarm.node.chain.task import JudgingInputs, TaskInfo
+from loraswarm.node.chain.task import CommitLog, JudgingInputs, TaskInfo
 from loraswarm.node.codec import AdapterSpec, CodecError, Delta, decode_delta
 from loraswarm.node.learner import encode_global
-from loraswarm.node.p2p.envelope import Envelope, Update
 from loraswarm.node.round_result import RoundResult, Tuple, VerdictRow
 from loraswarm.protocol.codes import Reason
 from loraswarm.protocol.rules import RuleId
@@ -34,21 +32,6 @@ from loraswarm.protocol.taskspec import TaskSpec
 
 class TaskFileError(ValueError):
     """The task file names a parameter this version does not know."""
-
-
-@dataclass(frozen=True)
-class Held:
-    """A signed update of the round held from gossip (its signature checked at the edge), and its
-    blob (None if no provider served it in time)."""
-
-    envelope: Envelope
-    blob: bytes | None
-
-    @property
-    def update(self) -> Update:
-        body = self.envelope.body
-        assert isinstance(body, Update)
-        return body
 
 
 @dataclass(frozen=True)
@@ -77,39 +60,35 @@ def incentive_params(task: TaskSpec) -> IncentiveParams:
     )
 
 
-def _submission(round_index: int, peer: str, commitment: bytes, held: Sequence[Held], spec: AdapterSpec,
-                equivocated: bool) -> Submission:
-    """What the node established about one committed peer. Only the update whose EIP-712 digest IS
-    the commitment opens it: other signed updates of the peer (held in any order) change nothing
-    here; two of them are evidence the chain judges (``equivocated``, read at the pinned block)."""
-    opening = next((h for h in held if h.envelope.digest == commitment), None)
+def _submission(index: int, commit: CommitLog, inputs: JudgingInputs, blobs: Mapping[bytes, bytes | None],
+                spec: AdapterSpec) -> Submission:
+    """What the chain, at the pinned block, says about one committed peer's reveal, and its delta:
+    the update it revealed on chain (Coordinator.reveal checked it against the commitment), or
+    evidence of two signed updates; then the delta fetched by its hash, if it decodes."""
+    peer = commit.peer.lower()
+    update = inputs.revealed.get(peer)
     opened = Reason.ACCEPTED
     delta = None
-    if equivocated:
+    if peer in inputs.equivocated:
         opened = Reason.EQUIVOCATION
-    elif opening is None:
-        opened = Reason.COMMITMENT_MISMATCH if held else Reason.NOT_REVEALED
-    elif opening.blob is None:
-        opened = Reason.NOT_REVEALED  # announced, but no provider served the delta in time
+    elif update is None or blobs.get(update.delta_hash) is None:
+        opened = Reason.NOT_REVEALED  # not revealed on chain, or no provider served the delta in time
     else:
         try:
-            delta = decode_delta(opening.blob, spec)
+            delta = decode_delta(blobs[update.delta_hash] or b"", spec)
         except CodecError as exc:
             opened = exc.reason
-    update = opening.update if opening is not None else None
-    return Submission(peer=peer, commit_index=round_index, base_hash="0x" + update.base_hash.hex() if update else "",
+    return Submission(peer=commit.peer, commit_index=index, base_hash="0x" + update.base_hash.hex() if update else "",
                       sample_count=update.sample_count if update else 0, delta=delta, opened=opened)
 
 
-def submissions(inputs: JudgingInputs, held: Mapping[str, Sequence[Held]], spec: AdapterSpec) -> list[Submission]:
-    """One submission per on-chain commit, in commit order."""
-    return [_submission(i, c.peer, c.commitment, held.get(c.peer.lower(), ()), spec,
-                        c.peer.lower() in inputs.equivocated)
-            for i, c in enumerate(inputs.commits)]
+def submissions(inputs: JudgingInputs, blobs: Mapping[bytes, bytes | None], spec: AdapterSpec) -> list[Submission]:
+    """One submission per on-chain commit, in commit order; ``blobs`` maps a delta hash to its bytes."""
+    return [_submission(i, c, inputs, blobs, spec) for i, c in enumerate(inputs.commits)]
 
 
 def judge_round(round_: int, task: TaskInfo, spec_file: TaskSpec, spec: AdapterSpec, global_state: Delta,
-                global_hash: str, inputs: JudgingInputs, held: Mapping[str, Sequence[Held]],
+                global_hash: str, inputs: JudgingInputs, blobs: Mapping[bytes, bytes | None],
                 history: tuple[Fingerprint, ...], reputation: Standing | None = None) -> Judgement:
     """``reputation``: the standing when the round opens, given when the task has reputation on
     (TaskSpec.reputation). It weights reward shares and is consensus's prior: every committed
@@ -119,7 +98,7 @@ def judge_round(round_: int, task: TaskInfo, spec_file: TaskSpec, spec: AdapterS
         round=round_, current_global_hash=global_hash, spec=dict(spec.shapes), norm_bound=spec_file.norm_bound,
         rule_id=RuleId(task.rule_id), params=consensus_params(spec_file), history=history, prior=prior,
     )
-    outcome = settle_round(submissions(inputs, held, spec), ctx)
+    outcome = settle_round(submissions(inputs, blobs, spec), ctx)
     new_state = apply_delta(global_state, outcome.aggregate.delta)
     new_state = {key: new_state[key] for key in spec.keys}
     global_bytes, new_hash = encode_global(new_state, spec)

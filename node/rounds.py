@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 
 from loraswarm.node.blobs import Blobs
+from loraswarm.node.chain.errors import ChainRevert
 from loraswarm.node.chain.task import TaskInfo
 from loraswarm.node.codec import Delta, decode_delta
 from loraswarm.node.config import Behaviour
@@ -61,11 +62,24 @@ class RoundLoop:
                     # Joined after this round's commit window: it missed reveals, so it sits the
                     # round out rather than judge a partial view (and be slashed as a dissenter).
                     round_ += 1
+            if task.last_round is not None and round_ > task.last_round:
+                await self._leave(task.last_round)
+                break
             self.set_round(round_)
             await self.round(task, round_)
             done += 1
             next_round = round_ + 1
         await self.settlement.evaluate()  # the last round's global and personal adapter
+
+    async def _leave(self, last_round: int) -> None:
+        """The task's owner closed it: leave (the stake stays slashable for the last round, and
+        `release` unlocks it after the next), and stop."""
+        ctx = self.ctx
+        try:
+            await ctx.call(ctx.chain.leave)
+        except ChainRevert as exc:  # left already, or released
+            logger.info("leaving the closed task: %s", exc.error)
+        ctx.reporter.show(last_round, "task closed", f"round {last_round} was its last; left the task")
 
     def _took_part(self, round_: int) -> bool:
         store = self.ctx.store

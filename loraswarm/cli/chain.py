@@ -20,8 +20,9 @@ def up(
     engine: Annotated[str, typer.Option(help="anvil (fast) or hardhat.")] = "anvil",
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.")] = localchain.DEFAULT_PORT,
     block_time: Annotated[
-        int, typer.Option(help="Also mine a block every N seconds (0: only when a transaction arrives).")
-    ] = 0,
+        int, typer.Option(help="Mine a block every N seconds, as a live chain does (0: only when a transaction "
+                               "arrives; nodes then wait a few seconds longer to fix a round's pinned block).")
+    ] = 1,
     state_dir: StateDir = STATE_DIR_DEFAULT,
 ) -> None:
     """Start a local testnet, wait until it answers, and print its RPC URL and dev accounts."""

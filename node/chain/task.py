@@ -22,6 +22,9 @@ from loraswarm.node.chain.client import ChainClient, Receipt
 from loraswarm.node.p2p.envelope import Envelope, Update
 from loraswarm.protocol.chain import RoundStatus, seal_end
 
+# How long past a round's reveal window a chain without a later block is taken to have none coming.
+PIN_GRACE_S = 5.0
+
 
 @dataclass(frozen=True)
 class TaskInfo:
@@ -47,6 +50,7 @@ class TaskInfo:
     validator_weight: int
     latest_global: bytes
     latest_finalized: int | None
+    last_round: int | None = None  # the task's last round once its owner closed it
 
     @property
     def period_s(self) -> int:
@@ -117,11 +121,22 @@ class FinalizedTuple:
 
 
 @dataclass(frozen=True)
+class RevealedUpdate:
+    """What a peer revealed on chain (Coordinator.reveal checked its digest against the commitment)."""
+
+    base_hash: bytes
+    delta_hash: bytes
+    delta_size: int
+    sample_count: int
+
+
+@dataclass(frozen=True)
 class JudgingInputs:
     """Chain state a validator judges a round by, read at the round's pinned block."""
 
     block: int
     commits: tuple[CommitLog, ...]  # in on-chain order
+    revealed: dict[str, RevealedUpdate]  # committed peer (lowercase) -> its update, if revealed
     peer_stakes: dict[str, int]  # committed peer -> stake locked in the task
     available: int  # min(rewardPerRound, budget) + slashPool
     equivocated: frozenset[str]  # committed peers (lowercase) reported for equivocation
@@ -151,13 +166,20 @@ class TaskChain:
         next block's timestamp is at least the wall clock."""
         return max(float(self.client.block_timestamp()), time.time())
 
+    def head_time(self) -> int:
+        """The timestamp of the chain's latest block."""
+        return self.client.block_timestamp()
+
     def pinned_block(self, round_: int) -> int | None:
         """The last block stamped before the round's reveal window closed, once a later block
-        exists (none can be added before it then); None while the chain has not got there."""
+        exists (none can be added before it then); None while the chain has not got there. A
+        chain that mines only on demand may have no later block: once the clock is PIN_GRACE_S
+        past the window with none, the latest block is the pin (any block mined from now on is
+        stamped after the window, so every validator pins the same one)."""
         reveal_end = self.task().windows(round_)[2]
         latest = self.client.block(None)
         if latest.timestamp < reveal_end:
-            return None
+            return latest.number if time.time() >= reveal_end + PIN_GRACE_S else None
         low, high = self.from_block, latest.number  # invariant: block `low` is before reveal_end
         while high - low > 1:
             middle = (low + high) // 2
@@ -179,7 +201,11 @@ class TaskChain:
             int(params["revealWindow"]), int(params["attestWindow"]), int(params["claimWindow"]),
             int(params["rewardPerRound"]), int(params["minPeerStake"]), int(params["minValidatorStake"]),
             int(params["validatorSlash"]), int(params["absenceSlash"]), int(params["budget"]), int(slash_pool),
-            int(weight), bytes(latest), int(last_final) if has_final else None)
+            int(weight), bytes(latest), int(last_final) if has_final else None, self._last_round(block))
+
+    def _last_round(self, block: BlockIdentifier) -> int | None:
+        closed, last = self.client.call(self.coordinator.functions.taskEnd(self.task_id), "taskEnd", block)
+        return int(last) if closed else None
 
     def round_info(self, round_: int) -> RoundInfo:
         status, rewards_root, slash_root, peer_left, validator_left, _deadline, _swept = self.client.call(
@@ -213,12 +239,18 @@ class TaskChain:
         found = bytes(self.client.call(self.coordinator.functions.commitmentOf(self.task_id, round_, peer)))
         return found if any(found) else None
 
+    def revealed(self, round_: int, to_block: BlockIdentifier = "latest") -> dict[str, RevealedUpdate]:
+        logs = self._logs(self.coordinator.events.UpdateRevealed(), to_block, round=round_)
+        return {e["args"]["peer"].lower(): RevealedUpdate(bytes(e["args"]["baseHash"]), bytes(e["args"]["deltaHash"]),
+                                                         int(e["args"]["deltaSize"]), int(e["args"]["sampleCount"]))
+                for e in logs}
+
     def judging_inputs(self, round_: int, block: int) -> JudgingInputs:
         commits = tuple(self.commits(round_, block))
         equivocated = frozenset(c.peer.lower() for c in commits if self.client.call(
             self.coordinator.functions.isEquivocated(self.task_id, round_, c.peer), "isEquivocated", block))
         return JudgingInputs(
-            block=block, commits=commits,
+            block=block, commits=commits, revealed=self.revealed(round_, block),
             peer_stakes={c.peer: self.participant(c.peer, block).peer_stake for c in commits},
             available=self.task(block).available, equivocated=equivocated,
             finalized=tuple(self.finalized_rounds(block)))
@@ -262,6 +294,10 @@ class TaskChain:
     def commit(self, round_: int, commitment: bytes) -> Receipt:
         return self.client.send(f"commit:{round_}", self.coordinator.functions.commit(self.task_id, round_, commitment))
 
+    def reveal(self, update: Update) -> Receipt:
+        fn = self.coordinator.functions.reveal(_update_struct(update))
+        return self.client.send(f"reveal:{update.round}", fn)
+
     def seal_attestation(self, round_: int, seal: bytes) -> Receipt:
         fn = self.coordinator.functions.sealAttestation(self.task_id, round_, seal)
         return self.client.send(f"seal:{round_}", fn)
@@ -293,6 +329,9 @@ class TaskChain:
         fn = self.coordinator.functions.reportEquivocation(_update_struct(a), first.signature,
                                                             _update_struct(b), second.signature)
         return self.client.send(f"equivocation:{a.round}:{a.peer.lower()}", fn)
+
+    def leave(self) -> Receipt:
+        return self.client.send(f"leave:{self.task_id}", self.coordinator.functions.leave(self.task_id))
 
     def mark_failed(self, round_: int, attempt: int = 0) -> Receipt:
         """Each attempt is its own journaled transaction: one mined with a revert (its block was

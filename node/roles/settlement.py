@@ -38,6 +38,8 @@ from loraswarm.protocol.codes import Reason
 logger = logging.getLogger(__name__)
 
 MARK_FAILED_ATTEMPTS = 5
+# How long a node waits for a block stamped after a round's attest window before reading the outcome.
+BLOCK_AFTER_S = 30.0
 # A round's result document and global adapter get this long to arrive after finalization.
 SETTLE_FETCH_S = 60.0
 # Validators take turns at punishing, this far apart.
@@ -63,17 +65,31 @@ class Settlement:
             if info.status == RoundStatus.FINALIZED:
                 await self._settle(round_)
                 return
-            now = await ctx.call(ctx.chain.now)
-            if info.status == RoundStatus.FAILED or now >= attest_end:
-                if ctx.config.is_validator:
-                    if info.status != RoundStatus.FAILED:
-                        await self._mark_failed(round_)
-                    await self._punish_validators(round_)
-                ctx.reporter.metrics.rounds.labels(outcome="failed").inc()
-                ctx.store.finish_round(round_, Phase.FAILED, {"status": "failed"})
-                ctx.reporter.phase(round_, Phase.FAILED, "no quorum: the previous global stays")
-                return
+            if info.status == RoundStatus.FAILED or await ctx.call(ctx.chain.now) >= attest_end:
+                break
             await trio.sleep(ctx.config.chain.poll_s)
+        if ctx.config.is_validator and info.status != RoundStatus.FAILED:
+            await self._mark_failed(round_)
+        # The outcome is known only at a block stamped after the attest window: the opening that
+        # reached the quorum may sit in the window's last block, not yet visible a moment ago.
+        await self._block_after(attest_end)
+        if (await ctx.call(ctx.chain.round_info, round_)).status == RoundStatus.FINALIZED:
+            await self._settle(round_)
+            return
+        if ctx.config.is_validator:
+            await self._punish_validators(round_)
+        ctx.reporter.metrics.rounds.labels(outcome="failed").inc()
+        ctx.store.finish_round(round_, Phase.FAILED, {"status": "failed"})
+        ctx.reporter.phase(round_, Phase.FAILED, "no quorum: the previous global stays")
+
+    async def _block_after(self, timestamp: float) -> None:
+        """Wait for a block stamped at or after ``timestamp``; a chain that mines only on demand may
+        bring none, so after BLOCK_AFTER_S the latest state is taken as final (nothing can land
+        before ``timestamp`` any more)."""
+        ctx = self.ctx
+        with trio.move_on_after(BLOCK_AFTER_S):
+            while await ctx.call(ctx.chain.head_time) < timestamp:
+                await trio.sleep(ctx.config.chain.poll_s)
 
     async def _mark_failed(self, round_: int) -> None:
         """Record on chain that the round failed (anyone may; the first call wins), so that the

@@ -1,8 +1,10 @@
 """The trainer role: train on the peer's own data, commit to the signed update, reveal it.
 
 The commitment is the EIP-712 digest of the signed update itself (delta hash, base hash, sample
-count, codec and salt): what the peer will be judged on is fixed before anyone reveals. The
-signed update is journaled before the commit transaction, so a restart reveals the same bytes.
+count, codec and salt): what the peer will be judged on is fixed before anyone reveals. The reveal
+is a transaction (the coordinator checks the update against the commitment), so whether a peer
+revealed, and what, is the same fact for every validator. The signed update is journaled before
+the commit transaction, so a restart reveals the same update.
 """
 
 from __future__ import annotations
@@ -73,14 +75,25 @@ class Trainer:
         return True
 
     async def reveal(self, round_: int) -> None:
-        """Gossip the committed update once the commit window has closed (once per round)."""
+        """Once the commit window has closed: reveal the committed update on chain (validators
+        judge what the chain says was revealed) and announce it on gossip, which tells peers that
+        this node serves its delta. Both once per round; the reveal is journaled like every send."""
         ctx = self.ctx
         own = ctx.store.own_update(round_)
         tx = ctx.store.transaction(f"commit:{round_}")
         if own is None or tx is None or tx.status != "mined" or own.revealed:
             return
+        envelope = decode(own.envelope)
+        assert isinstance(envelope.body, Update)
+        try:
+            with ctx.reporter.timed(round_, "reveal"):
+                receipt = await ctx.call(ctx.chain.reveal, envelope.body)
+        except ChainRevert as exc:
+            ctx.reporter.show(round_, "reveal refused", exc.error)
+            return
+        ctx.reporter.gas(receipt.gas_used)
         with ctx.reporter.timed(round_, "gossip+fetch"):
-            await ctx.network.publish(decode(own.envelope))
+            await ctx.network.publish(envelope)
         ctx.store.mark_revealed(round_)
         ctx.reporter.status.revealed += 1
         ctx.reporter.phase(round_, Phase.REVEALED)

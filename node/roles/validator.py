@@ -22,8 +22,8 @@ from loraswarm.node.chain.errors import ChainRevert
 from loraswarm.node.chain.task import JudgingInputs, TaskInfo
 from loraswarm.node.codec import AdapterSpec, Delta
 from loraswarm.node.faults import crash_point
-from loraswarm.node.judge import Held, consensus_params, judge_round, standing_before
-from loraswarm.node.p2p.envelope import ResultNote, decode
+from loraswarm.node.judge import consensus_params, judge_round, standing_before
+from loraswarm.node.p2p.envelope import ResultNote
 from loraswarm.node.p2p.errors import BlobUnavailable, PublishRefused
 from loraswarm.node.results import ResultBook
 from loraswarm.node.roles.context import WINDOW_MARGIN_S, NodeContext
@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 # Validators start judging a moment after the reveal window closes, so that reveals gossiped at its
 # very end have arrived everywhere.
 JUDGE_GRACE_S = 2.0
-# A delta whose prefetch failed gets this long once more at judging; then it counts as not revealed.
+# A revealed delta the store lacks gets this long at judging (retried within it); then it counts as
+# not revealed.
 FETCH_AT_JUDGE_S = 10.0
 # Earlier rounds' result documents (replay history, reputation) get this long to arrive.
 PAST_RESULTS_S = 20.0
@@ -84,7 +85,7 @@ class Validator:
         with ctx.reporter.timed(round_, "chain reads"):
             inputs = await ctx.call(ctx.chain.judging_inputs, round_, block)
         with ctx.reporter.timed(round_, "gossip+fetch"):
-            held = await self._held(round_, inputs)
+            deltas = await self._deltas(round_, inputs)
         with ctx.reporter.timed(round_, "past results"):
             past = await self._past(round_, inputs)
         if past is None:
@@ -93,7 +94,7 @@ class Validator:
         history, standing = past
         with ctx.reporter.timed(round_, "validate+aggregate"):
             judgement = await trio.to_thread.run_sync(
-                judge_round, round_, task, ctx.spec_file, self.spec, start_state, start_hash, inputs, held, history,
+                judge_round, round_, task, ctx.spec_file, self.spec, start_state, start_hash, inputs, deltas, history,
                 standing)
         for verdict in judgement.outcome.verdicts:
             ctx.reporter.verdict(verdict.reason)
@@ -125,28 +126,22 @@ class Validator:
             await trio.sleep(ctx.config.chain.poll_s)
         return None
 
-    async def _held(self, round_: int, inputs: JudgingInputs) -> dict[str, list[Held]]:
-        """Every signed update held for the round, by peer; the blob of the one that opens each
-        commitment, fetched once more if its prefetch failed (all at once, bounded)."""
-        commitments = {c.peer.lower(): c.commitment for c in inputs.commits}
-        envelopes: dict[str, list] = {}
-        for peer, _digest, body in self.ctx.store.envelopes(round_):
-            envelopes.setdefault(peer, []).append(decode(body))
-        opening = {peer: e for peer, found in envelopes.items() for e in found if e.digest == commitments.get(peer)}
-        blobs: dict[str, bytes] = {}
+    async def _deltas(self, round_: int, inputs: JudgingInputs) -> dict[bytes, bytes | None]:
+        """The delta of every update revealed on chain, by its hash: from the store (gossip's
+        prefetch), else fetched once more from any peer that holds it (all at once, bounded)."""
+        found: dict[bytes, bytes | None] = {}
 
-        async def fetch(peer: str) -> None:
-            update = opening[peer].body
+        async def fetch(peer: str, digest: bytes, size: int) -> None:
             try:
-                blobs[peer] = await self.blobs.fetch(update.delta_hash, "update", FETCH_AT_JUDGE_S, update.delta_size)
+                found[digest] = await self.blobs.fetch(digest, "update", FETCH_AT_JUDGE_S, size)
             except BlobUnavailable as exc:
+                found[digest] = None
                 logger.warning("round %d: the delta of %s is unavailable at judging: %s", round_, peer, exc)
 
         async with trio.open_nursery() as nursery:
-            for peer in opening:
-                nursery.start_soon(fetch, peer)
-        return {peer: [Held(e, blobs.get(peer) if e is opening.get(peer) else None) for e in found]
-                for peer, found in envelopes.items()}
+            for peer, update in inputs.revealed.items():
+                nursery.start_soon(fetch, peer, update.delta_hash, update.delta_size)
+        return found
 
     async def _past(self, round_: int, inputs: JudgingInputs) -> tuple[tuple[Fingerprint, ...], Standing | None] | None:
         """Replay history and reputation from the verified documents of earlier finalized rounds

@@ -337,3 +337,49 @@ def test_unclaimed_rewards_and_a_closed_tasks_budget_come_back(anvil: Swarm) -> 
     before = swarm.balance(owner)
     swarm.send(coordinator.withdrawReserve(owner, reserve + left), owner)
     assert swarm.balance(owner) - before == reserve + left
+
+
+def test_closing_a_task_slashes_no_validator_for_the_rounds_after_it(anvil: Swarm) -> None:
+    """Review of the redesign: after the task's last round nobody can seal, so nobody is absent.
+    Before the fix, the owner closed a task and every running validator was slashed for absence
+    in the round after the last (and the stayers twice), the slashes flowing to the reserve the
+    owner withdraws."""
+    swarm = anvil
+    v1, v2, keeper = (swarm.w3.eth.accounts[i] for i in (1, 2, 9))
+    task = swarm.create_task()
+    swarm.join_validator(task, v1)
+    swarm.join_validator(task, v2)
+    outcome = build_outcome(task, 0, [], [])
+    swarm.attest_all(task, 0, [(v1, outcome), (v2, outcome)])
+    swarm.send(swarm.coordinator.functions.closeTask(task), swarm.treasury)
+    swarm.enter(task, 1, chain.Phase.ATTEST)
+    with swarm.reverts("TaskClosed"):
+        swarm.seal(task, 1, v1, build_outcome(task, 1, [], []))
+    swarm.enter(task, 1, chain.Phase.FAILED)
+    for validator in (v1, v2):
+        with swarm.reverts("NotSlashable"):
+            swarm.slash_validator(task, 1, validator, keeper)
+    assert [swarm.participant(task, v)["validatorStake"] for v in (v1, v2)] == [1_000 * UNIT] * 2
+
+
+def test_a_role_slashed_to_nothing_cannot_register_again_to_dodge_a_pending_slash(anvil: Swarm) -> None:
+    """Review of the redesign: with a validator slash as large as the stake, a dissenter slashed
+    to zero registered again at once (the check was `stake != 0`), which reset its join time and
+    made its pending slash of another round NotSlashable. A role registers once until release."""
+    swarm = anvil
+    v1, v2, cheat, keeper = (swarm.w3.eth.accounts[i] for i in (1, 2, 3, 9))
+    task = swarm.create_task(validator_slash=1_000 * UNIT)
+    for validator in (v1, v2, cheat):
+        swarm.join_validator(task, validator)
+    for round_ in (0, 1):  # it dissents in two rounds
+        good, bad = build_outcome(task, round_, [], []), build_outcome(task, round_, [], [], label="bad")
+        swarm.enter(task, round_, chain.Phase.ATTEST)
+        swarm.seal(task, round_, cheat, bad)
+        swarm.attest_all(task, round_, [(v1, good), (v2, good)])
+        swarm.attest(task, round_, cheat, bad)
+    swarm.slash_validator(task, 0, cheat, keeper)  # round 0's slash takes all of its stake
+    assert swarm.participant(task, cheat)["validatorStake"] == 0
+    swarm.grant(cheat, 1_000 * UNIT)
+    swarm.stake(cheat, 1_000 * UNIT)
+    with swarm.reverts("AlreadyRegistered"):  # fresh stake would have escaped round 1's slash
+        swarm.send(swarm.coordinator.functions.registerValidator(task, 1_000 * UNIT), cheat)

@@ -6,7 +6,7 @@ evidence is refused. On anvil: the equivocating peer is a key the test signs wit
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from eth_account import Account
@@ -145,3 +145,35 @@ def test_only_a_registered_peer_within_the_slash_deadline_is_slashed(scene: Scen
         scene.report(scene.signed(0, "a"), scene.signed(0, "b"))
     scene.report(scene.signed(1, "a"), scene.signed(1, "b"))  # round 1's is open until round 2 ends
     assert swarm.participant(scene.task, scene.peer.address)["peerStake"] == 0
+
+
+def test_a_reveal_opens_only_the_committed_update_once_in_its_window(scene: Scene) -> None:
+    """Whether a peer revealed, and what, is chain state: the update must hash to the commitment
+    (a re-based update under the same delta and salt is refused: the peer cannot pick its verdict
+    after the others revealed), in the reveal window, once."""
+    swarm, peer = scene.swarm, scene.peer
+    committed = scene.signed()
+    reveal = swarm.coordinator.functions.reveal
+    swarm.enter(scene.task, 0, chain.Phase.COMMIT)
+    with swarm.reverts("NotCommitted"):
+        swarm.send(reveal(_struct(committed)), peer.address)
+    swarm.send(swarm.coordinator.functions.commit(scene.task, 0, committed.digest), peer.address)
+    with swarm.reverts("NotInRevealWindow"):  # during the commit window others have not committed yet
+        swarm.send(reveal(_struct(committed)), peer.address)
+    swarm.enter(scene.task, 0, chain.Phase.REVEAL)
+    body = committed.body
+    assert isinstance(body, Update)
+    rebased = sign(committed.domain, replace(body, base_hash=keccak(text="another base")), peer)
+    with swarm.reverts("NotTheCommittedUpdate"):
+        swarm.send(reveal(_struct(rebased)), peer.address)
+    with swarm.reverts("NotPeer"):  # only the peer reveals its update
+        swarm.send(reveal(_struct(committed)), scene.reporter)
+    receipt = swarm.send(reveal(_struct(committed)), peer.address)
+    event = swarm.event(receipt, "UpdateRevealed")
+    assert (event["peer"], event["deltaHash"], event["baseHash"], event["sampleCount"]) == (
+        peer.address, body.delta_hash, body.base_hash, body.sample_count)
+    with swarm.reverts("AlreadyRevealed"):
+        swarm.send(reveal(_struct(committed)), peer.address)
+    swarm.enter(scene.task, 0, chain.Phase.ATTEST)
+    with swarm.reverts("NotInRevealWindow"):
+        swarm.send(reveal(_struct(committed)), peer.address)

@@ -22,7 +22,15 @@ from trio.testing import MockClock
 
 from loraswarm.node.chain.client import Receipt
 from loraswarm.node.chain.errors import ChainRevert
-from loraswarm.node.chain.task import CommitLog, FinalizedTuple, JudgingInputs, Participation, RoundInfo, TaskInfo
+from loraswarm.node.chain.task import (
+    CommitLog,
+    FinalizedTuple,
+    JudgingInputs,
+    Participation,
+    RevealedUpdate,
+    RoundInfo,
+    TaskInfo,
+)
 from loraswarm.node.codec import AdapterSpec, Codec, Delta, encode_delta
 from loraswarm.node.config import NodeConfig
 from loraswarm.node.learner import TrainedDelta, encode_global
@@ -64,6 +72,7 @@ class FakeChain:
     address: str
     info: TaskInfo = field(default_factory=task_info)
     commit_logs: dict[int, list[CommitLog]] = field(default_factory=dict)
+    revealed: dict[int, dict[str, RevealedUpdate]] = field(default_factory=dict)  # round -> peer -> update
     stakes: dict[str, int] = field(default_factory=dict)
     equivocated: set[str] = field(default_factory=set)
     status: dict[int, RoundStatus] = field(default_factory=dict)
@@ -72,15 +81,22 @@ class FakeChain:
     sent: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)  # write -> custom error it reverts with
     joined_at: int = 0  # when this node registered as a validator
+    stale_reads: int = 0  # round_info calls that still see an open round
 
     # reads
     def now(self) -> float:
         return START + self.clock.current_time()
 
+    def head_time(self) -> int:
+        return int(self.now())
+
     def task(self) -> TaskInfo:
         return self.info
 
     def round_info(self, round_: int) -> RoundInfo:
+        if self.stale_reads > 0:  # an RPC node whose latest block lags behind the chain
+            self.stale_reads -= 1
+            return RoundInfo(RoundStatus.OPEN, b"", b"", 0, 0)
         return RoundInfo(self.status.get(round_, RoundStatus.OPEN), b"", b"", 0, 0)
 
     def participant(self, account: str) -> Participation:
@@ -91,8 +107,9 @@ class FakeChain:
 
     def judging_inputs(self, round_: int, block: int) -> JudgingInputs:
         commits = tuple(self.commit_logs.get(round_, []))
-        return JudgingInputs(block, commits, {c.peer: self.stakes.get(c.peer, 100 * TOKEN) for c in commits},
-                             self.info.available, frozenset(self.equivocated), tuple(sorted(self.final)))
+        return JudgingInputs(block, commits, dict(self.revealed.get(round_, {})),
+                             {c.peer: self.stakes.get(c.peer, 100 * TOKEN) for c in commits}, self.info.available,
+                             frozenset(self.equivocated), tuple(sorted(self.final)))
 
     def commits(self, round_: int) -> list[CommitLog]:
         return list(self.commit_logs.get(round_, []))
@@ -142,6 +159,18 @@ class FakeChain:
 
     def report_equivocation(self, first: Envelope, second: Envelope) -> Receipt:
         return self._write("report_equivocation", first.body.peer, first.body.round)
+
+    def reveal(self, update: Update) -> Receipt:
+        done = self._write("reveal", update.peer, update.round)
+        self.add_reveal(update)
+        return done
+
+    def add_reveal(self, update: Update) -> None:
+        self.revealed.setdefault(update.round, {})[update.peer.lower()] = RevealedUpdate(
+            update.base_hash, update.delta_hash, update.delta_size, update.sample_count)
+
+    def leave(self) -> Receipt:
+        return self._write("leave")
 
     def mark_failed(self, round_: int, attempt: int = 0) -> Receipt:
         done = self._write("mark_failed", round_)

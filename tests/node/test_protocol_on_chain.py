@@ -5,13 +5,14 @@ One round, four honest peers and three attackers, two validators that hold the g
 opposite orders:
 - the equivocator signs two different updates; whoever holds both reports them on chain;
 - the base cheater committed to an update trained from the right global and, once the others have
-  revealed, gossips the same delta and salt under a wrong base: the free ride (STALE_BASE, 0 %)
-  the old commitment (delta hash and salt only) allowed;
+  revealed, reveals the same delta and salt under a wrong base: the free ride (STALE_BASE, 0 %)
+  the old commitment (delta hash and salt only) allowed; the coordinator now refuses that reveal;
 - the leaver commits a scaled (poisoned) update and leaves the task in the same round, which made
   the old validators read a stake of 0, so no slash leaf existed.
-Both validators must attest the same tuple; the equivocator is rejected and slashed once (by the
-evidence); the base cheater's update opens nothing and is slashed like a withheld one; the
-leaver's slash leaf exists and executes.
+Peers reveal on chain (Coordinator.reveal); gossip carries the updates too, in a different order
+for each validator. Both validators must attest the same tuple; the equivocator is rejected and
+slashed once (by the evidence); the base cheater counts as not revealed and is slashed like a peer
+that withheld; the leaver's slash leaf exists and executes.
 """
 
 from __future__ import annotations
@@ -85,6 +86,12 @@ class Round:
         self.wrong_base = sign(self.domain, replace(cheat, base_hash=b"\7" * 32), self.cheater)
         self.committed[self.leaver.address] = self.commit(self.leaver, self.update(self.leaver, 13, scale=20.0))
         swarm.leave(self.task, self.leaver.address)  # same round: its stake stays locked until slashes are due
+        swarm.enter(self.task, ROUND, chain.Phase.REVEAL)
+        for address, envelope in self.committed.items():
+            if address != self.cheater.address:
+                swarm.send(swarm.coordinator.functions.reveal(_struct(envelope)), address)
+        with swarm.reverts("NotTheCommittedUpdate"):
+            swarm.send(swarm.coordinator.functions.reveal(_struct(self.wrong_base)), self.cheater.address)
 
     def update(self, peer: LocalAccount, seed: int, scale: float = 1.0) -> Update:
         data = encode_delta({k: v * scale for k, v in delta(seed).items()}, SPEC, Codec("fp32"))
@@ -120,7 +127,6 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Round, li
     tmp = tmp_path_factory.mktemp("protocol")
     with anvil_swarm(tmp / "chain") as swarm:
         game = Round(swarm, tmp)
-        swarm.enter(game.task, ROUND, chain.Phase.REVEAL)
         contexts = [game.validator_context(v, f"validator{i}") for i, v in enumerate(game.validators)]
         orders = [game.gossip(), list(reversed(game.gossip()))]
         for ctx, order in zip(contexts, orders, strict=True):
@@ -156,6 +162,13 @@ def _attested(ctx: NodeContext) -> tuple[tuple[bytes, bytes, bytes, bytes, int],
              bytes.fromhex(slashes[2:]), pool), bytes.fromhex(saved.salt[2:]))
 
 
+def _struct(envelope: Envelope) -> tuple[object, ...]:
+    body = envelope.body
+    assert isinstance(body, Update)
+    return (body.task_id, body.round, body.peer, body.base_hash, body.delta_hash, body.delta_size,
+            body.sample_count, body.codec_id, body.salt)
+
+
 def _result(ctx: NodeContext) -> RoundResult:
     saved = ctx.store.attestation(ROUND)
     assert saved is not None
@@ -169,7 +182,7 @@ def test_validators_holding_the_updates_in_opposite_orders_attest_the_same_tuple
     reasons = {v.peer: Reason(v.reason) for v in _result(contexts[0]).verdicts}
     assert [reasons[p.address] for p in game.honest] == [Reason.ACCEPTED] * HONEST
     assert reasons[game.equivocator.address] is Reason.EQUIVOCATION
-    assert reasons[game.cheater.address] is Reason.COMMITMENT_MISMATCH  # not the free STALE_BASE
+    assert reasons[game.cheater.address] is Reason.NOT_REVEALED  # not the free STALE_BASE
     assert reasons[game.leaver.address] in {Reason.NORM_BOUND, Reason.KRUM_OUTLIER, Reason.MEDIAN_OUTLIER}
 
 
@@ -191,7 +204,7 @@ def test_withholding_after_the_reveals_costs_what_not_revealing_costs_and_the_le
     slashes = {account: (amount, Reason(reason)) for account, amount, reason in result.slashes}
     stake = TEST_TERMS.peer_stake
     spec = contexts[0].spec_file.incentives
-    assert slashes[game.cheater.address] == (stake * spec.unrevealed_bps // 10_000, Reason.COMMITMENT_MISMATCH)
+    assert slashes[game.cheater.address] == (stake * spec.unrevealed_bps // 10_000, Reason.NOT_REVEALED)
     amount, reason = slashes[game.leaver.address]
     assert amount == stake * spec.malicious_bps // 10_000 and reason is not Reason.ACCEPTED
     order = next(o for o in result.slash_orders() if o.account == game.leaver.address)

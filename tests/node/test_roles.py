@@ -103,11 +103,14 @@ def test_the_commitment_is_the_digest_of_the_signed_update_and_a_restart_reveals
     run(clock, lambda: _append(committed, life(second)))
     assert committed[-1] is True and learner.trainings == 1  # not trained again
     assert chain.sent == [("commit", (ROUND, envelope.digest))]
-    # the reveal gossips exactly the committed bytes, once (the commit must be mined first)
+    # the reveal sends exactly the committed update on chain and announces its bytes on gossip,
+    # once (the commit must be mined first)
     ctx.store.record_transaction(f"commit:{ROUND}", 0, "0x01", "0x")
     ctx.store.finish_transaction(f"commit:{ROUND}", "mined", 1)
     run(clock, second.reveal, ROUND)
     run(clock, second.reveal, ROUND)
+    assert chain.sent[1:] == [("reveal", (account.address, ROUND))]
+    assert chain.revealed[ROUND][account.address.lower()].delta_hash == envelope.body.delta_hash
     assert [e.encode() for e in network_of(ctx).published] == [own.envelope]
     assert ctx.store.round(ROUND) is not None and ctx.store.round(ROUND).phase is Phase.REVEALED  # type: ignore[union-attr]
 
@@ -124,14 +127,16 @@ def test_a_node_that_wakes_after_the_commit_window_does_not_train(tmp_path: Path
 
 # validator ----------------------------------------------------------------------------------------
 def _round_with_peers(ctx: NodeContext, orders: list[list[int]], junk: bool) -> list[Envelope]:
-    """Three honest peers committed; the node holds their updates in the given order; with
-    ``junk``, peer 0 also signed a second, different update (which must change nothing)."""
+    """Three honest peers committed and revealed on chain; the node holds their gossiped updates in
+    the given order; with ``junk``, peer 0 also signed a second, different update (which must
+    change nothing)."""
     chain, network = chain_of(ctx), network_of(ctx)
     base = "0x" + chain.info.latest_global.hex()
     accounts = [Account.from_key(bytes([i + 1]) * 32) for i in range(3)]
     envelopes = [signed_update(a, ROUND, network, delta(i), base) for i, a in enumerate(accounts)]
     for a, e in zip(accounts, envelopes, strict=True):
         chain.add_commit(a.address, ROUND, e.digest)
+        chain.add_reveal(e.body)  # type: ignore[arg-type]
     other = signed_update(accounts[0], ROUND, network, delta(99), base)
     held = [envelopes[i] for i in orders[0]] + ([other] if junk else [])
     for e in held:
@@ -283,6 +288,28 @@ def test_a_result_nobody_serves_ends_the_round_after_a_deadline(tmp_path: Path, 
     assert record is not None and record.phase is Phase.SETTLED and record.outcome == {
         "status": "finalized", "result": "unavailable"}
     assert SETTLE_FETCH_S <= clock.current_time() - began < SETTLE_FETCH_S + 30 and not chain.sent
+
+
+def test_a_finalization_in_the_attest_window_s_last_block_is_settled_not_failed(
+        tmp_path: Path, clock: MockClock) -> None:
+    """The node first reads the round open past its attest window (the finalizing block was not
+    visible yet), then the outcome at a block stamped after the window: it settles and claims."""
+    account = Account.create()
+    ctx = make_context(tmp_path, clock, account, roles=["trainer", "validator"])
+    chain, network = chain_of(ctx), network_of(ctx)
+    result = RoundResult(1, ROUND, "0x" + network.put_blob(b"g").hex(), (VerdictRow(account.address, 0),),
+                         ((account.address, 900),), ())
+    _finalized(ctx, result)
+    chain.refuse["mark_failed"] = "RoundAlreadyFinalized"
+    chain.stale_reads = 1
+
+    async def go() -> None:
+        await trio.sleep_until(chain.info.windows(ROUND)[3] - START)
+        await _settlement(ctx).await_outcome(ROUND, chain.info)
+
+    run(clock, go)
+    record = ctx.store.round(ROUND)
+    assert record is not None and record.phase is Phase.SETTLED and "claim" in chain.names()
 
 
 def test_a_round_without_quorum_is_marked_failed_and_absent_validators_are_slashed(
