@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import trio
+
 from loraswarm.node.blobs import Blobs
 from loraswarm.node.chain.errors import ChainRevert
 from loraswarm.node.chain.task import TaskInfo
@@ -21,7 +23,7 @@ from loraswarm.node.codec import Delta, decode_delta
 from loraswarm.node.config import Behaviour
 from loraswarm.node.learner import Learner
 from loraswarm.node.p2p.errors import BlobUnavailable
-from loraswarm.node.roles.context import NodeContext
+from loraswarm.node.roles.context import WINDOW_MARGIN_S, NodeContext
 from loraswarm.node.roles.settlement import Settlement
 from loraswarm.node.roles.trainer import Trainer
 from loraswarm.node.roles.validator import JUDGE_GRACE_S, Validator
@@ -43,9 +45,18 @@ class RoundLoop:
         self.settlement = settlement
         self.commitments = commitments  # (peer, round) -> on-chain commitment, for the edge
         self.set_round = set_round
+        self._nursery: trio.Nursery
+        self._evaluation: trio.Event | None = None  # set when the background evaluation is done
 
     async def run(self, max_rounds: int | None) -> None:
         """Round after round; ``max_rounds`` counts rounds finished before a restart too."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await self._rounds(max_rounds)
+            await self._evaluated()
+            await self.settlement.evaluate()  # the last round's global and personal adapter
+
+    async def _rounds(self, max_rounds: int | None) -> None:
         ctx = self.ctx
         records = ctx.store.rounds()
         done = sum(r.phase.finished for r in records)
@@ -69,7 +80,23 @@ class RoundLoop:
             await self.round(task, round_)
             done += 1
             next_round = round_ + 1
-        await self.settlement.evaluate()  # the last round's global and personal adapter
+
+    def _evaluate(self) -> None:
+        """Measure settled rounds' globals (and personal adapters) in the background: nothing on
+        chain waits for them, and the model is free until the next round's training (the caller
+        waited for the previous evaluation: the model serves one at a time)."""
+        self._evaluation = trio.Event()
+        self._nursery.start_soon(self._evaluate_then_signal, self._evaluation)
+
+    async def _evaluate_then_signal(self, done: trio.Event) -> None:
+        try:
+            await self.settlement.evaluate()
+        finally:
+            done.set()
+
+    async def _evaluated(self) -> None:
+        if self._evaluation is not None:
+            await self._evaluation.wait()
 
     async def _leave(self, last_round: int) -> None:
         """The task's owner closed it: leave (the stake stays slashable for the last round, and
@@ -95,12 +122,14 @@ class RoundLoop:
             ctx.reporter.phase(round_, Phase.FAILED, "the round's start global was not served in time: sat it out")
             return
         state, start_hash = start
+        await self._evaluated()  # the model trains next
         if self.trainer is not None and ctx.config.node.behaviour is not Behaviour.NOSHOW:
             await self.trainer.train_and_commit(round_, state, start_hash, commit_start, commit_end)
-        await self.settlement.evaluate()  # the previous round's, while the commit window runs
+        self._evaluate()  # the previous round's, while this round's windows run
         await ctx.sleep_until(commit_end)
         await self._learn_commitments(round_)
         if self.trainer is not None:
+            await ctx.sleep_until(commit_end + WINDOW_MARGIN_S)
             await self.trainer.reveal(round_)
         if self.validator is not None:
             await ctx.sleep_until(reveal_end + JUDGE_GRACE_S)
