@@ -23,10 +23,16 @@ import requests
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
 from web3.types import BlockIdentifier
 
-from loraswarm.node.chain.errors import ChainRevert, RpcStalled
+from loraswarm.node.chain.errors import ChainRevert, RpcStalled, TransactionNotMined
 from loraswarm.node.chain.reverts import revert_name
 from loraswarm.node.faults import crash_point
 from loraswarm.node.state.store import StateStore
@@ -44,6 +50,10 @@ class RetryPolicy:
     max_wait_s: float = 5.0
     give_up_after_s: float = float("inf")  # the node waits out any outage by default
     receipt_timeout_s: float = 120.0
+    # A transaction the chain has not mined this long after it was first sent (re-broadcast all the
+    # while) stops the node with TransactionNotMined: a nonce gap or a fee the chain refuses will
+    # not heal by waiting, and the journal lets a restart pick the transaction up again.
+    mined_within_s: float = 1_800.0
 
 
 @dataclass(frozen=True)
@@ -146,7 +156,9 @@ class ChainClient:
     def _broadcast(self, raw: str) -> None:
         try:
             self.w3.eth.send_raw_transaction(raw)
-        except ValueError as exc:  # the node already has it (re-broadcast after a crash) or mined it
+        # The chain already has it (a re-broadcast after a crash, or while it waits) or mined it:
+        # eth-tester says so with a ValueError, a JSON-RPC node with a Web3RPCError.
+        except (ValueError, Web3RPCError) as exc:
             message = str(exc).lower()
             if "already" not in message and "nonce too low" not in message and "known" not in message:
                 raise
@@ -154,7 +166,11 @@ class ChainClient:
     def _finish(self, purpose: str, tx_hash: str, raw: str) -> Receipt:
         # Broadcast again whenever the receipt does not come: a restarted or reorganised chain
         # may have dropped the transaction; the same signed bytes can never be mined twice.
+        deadline = time.monotonic() + self.retry.mined_within_s
         while (receipt := self.with_retry(lambda: self._receipt_or_none(tx_hash))) is None:
+            if time.monotonic() > deadline:
+                raise TransactionNotMined(f"{purpose}: transaction {tx_hash} not mined within "
+                                          f"{self.retry.mined_within_s:.0f} s (journaled; a restart sends it again)")
             self.with_retry(lambda: self._broadcast(raw))
             crash_point(f"sent:{purpose}")
             if (receipt := self.with_retry(lambda: self._wait(tx_hash))) is not None:

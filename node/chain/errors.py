@@ -14,3 +14,7 @@ class ChainRevert(LoraswarmError):
 
 class RpcStalled(LoraswarmError):
     """The RPC endpoint stayed unreachable for longer than the caller allowed."""
+
+
+class TransactionNotMined(LoraswarmError):
+    """A sent transaction was not mined within the client's patience (RetryPolicy.mined_within_s)."""

@@ -15,7 +15,7 @@ from loraswarm.evm.compile import compile_contracts
 from loraswarm.evm.localchain import free_port
 from loraswarm.evm.tasks import TaskTerms, task_params
 from loraswarm.node.chain.client import ChainClient, RetryPolicy
-from loraswarm.node.chain.errors import ChainRevert, RpcStalled
+from loraswarm.node.chain.errors import ChainRevert, RpcStalled, TransactionNotMined
 from loraswarm.node.chain.reverts import error_selectors
 from loraswarm.node.chain.task import TaskChain
 from loraswarm.node.state.phase import Phase
@@ -211,3 +211,18 @@ def test_a_node_stakes_and_registers_once(chain) -> None:
     assert task.ensure_registered(True, 500) == []
     assert w3.eth.get_transaction_count(account.address) == 4
 
+
+
+@pytest.mark.e2e
+def test_a_transaction_never_mined_ends_the_wait_with_a_typed_error(anvil_chain) -> None:
+    """Every wait of the node has a deadline: a transaction the chain never mines (here: signed
+    with a nonce from the future, which anvil queues forever) is reported, not waited on."""
+    w3, contracts, account, store, selectors = anvil_chain
+    tx = contracts["RewardToken"].functions.transfer(Account.create().address, 1).build_transaction({
+        "from": account.address, "nonce": 5, "chainId": w3.eth.chain_id, "gas": 100_000,
+        "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1})
+    signed = account.sign_transaction(tx)
+    store.record_transaction("pay:gap", 5, "0x" + signed.hash.hex(), "0x" + signed.raw_transaction.hex())
+    client = ChainClient(w3, account, store, selectors, RetryPolicy(receipt_timeout_s=0.2, mined_within_s=1.0))
+    with pytest.raises(TransactionNotMined, match="pay:gap"):
+        client.send("pay:gap", contracts["RewardToken"].functions.transfer(Account.create().address, 1))
