@@ -20,7 +20,10 @@ from loraswarm.node.roles.context import Network
 logger = logging.getLogger(__name__)
 
 FIRST_RETRY_S = 1.0
-MAX_RETRY_S = 8.0
+# Retries stay frequent up to the deadline: a validator whose fetch window closes while another one
+# got the delta a moment ago should have asked again (a withholding peer's timing game narrows to
+# the last retry's gap).
+MAX_RETRY_S = 2.0
 
 
 def _hex(data: bytes) -> str:
