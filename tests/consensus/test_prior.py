@@ -9,7 +9,6 @@ import hashlib
 
 import pytest
 import torch
-from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,15 +19,14 @@ from loraswarm.consensus.rules._prior import reference_median, weighted_median
 from loraswarm.consensus.rules._select import coordinate_median
 from loraswarm.consensus.weights import PPM
 from loraswarm.incentives.reputation import ReputationParams, Standing
-from loraswarm.node.chain.task import CommitLog, JudgingInputs
+from loraswarm.node.chain.task import CommitLog, JudgingInputs, RevealedUpdate
 from loraswarm.node.codec import AdapterSpec, content_hash, encode_delta
-from loraswarm.node.judge import Held, Judgement, judge_round
+from loraswarm.node.judge import Judgement, judge_round
 from loraswarm.node.learner import GLOBAL_CODEC
-from loraswarm.node.p2p.envelope import Update, sign
 from loraswarm.protocol.codes import Reason
 from loraswarm.protocol.rules import RuleId
 from loraswarm.protocol.taskspec import TaskSpec
-from tests.node.fakes import DOMAIN, task_info
+from tests.node.fakes import task_info
 
 SPEC = lora_spec(layers=2, hidden=64, rank=8)
 CTX = RoundContext(round=3, current_global_hash="0x" + "ab" * 32, spec=SPEC, norm_bound=16.0)
@@ -194,22 +192,22 @@ def test_a_validator_judges_with_the_standing_as_its_prior() -> None:
     zero = {k: torch.zeros(s) for k, s in SPEC.items()}
     global_hash = content_hash(encode_delta(zero, spec, GLOBAL_CODEC))
     task = task_info(rule_id=int(RuleId.FEDAVG))
-    commits, held = [], {}
+    commits, revealed, blobs = [], {}, {}
+    base = bytes.fromhex(global_hash.removeprefix("0x"))
     for i, row in enumerate(rows):
-        peer = Account.from_key(bytes([i + 1]) * 32)
+        peer = f"0x{i + 1:040x}"
         blob = encode_delta(CTX.unflatten(row), spec, GLOBAL_CODEC)
-        update = Update(task_id=1, round=0, peer=peer.address, base_hash=bytes.fromhex(global_hash.removeprefix("0x")),
-                        delta_hash=bytes.fromhex(content_hash(blob).removeprefix("0x")), delta_size=len(blob),
-                        sample_count=samples[i], codec_id=0, salt=bytes([i]) * 32)
-        envelope = sign(DOMAIN, update, peer)
-        commits.append(CommitLog(peer.address, envelope.digest, (1, i)))
-        held[peer.address.lower()] = [Held(envelope, blob)]
-    inputs = JudgingInputs(1, tuple(commits), {c.peer: 10**18 for c in commits}, task.available, frozenset(), ())
+        delta_hash = bytes.fromhex(content_hash(blob).removeprefix("0x"))
+        commits.append(CommitLog(peer, bytes([i]) * 32, (1, i)))
+        revealed[peer] = RevealedUpdate(base, delta_hash, len(blob), samples[i])
+        blobs[delta_hash] = blob
+    inputs = JudgingInputs(1, tuple(commits), revealed, {c.peer: 10**18 for c in commits}, task.available,
+                           frozenset(), ())
     standing = Standing({c.peer.lower(): PPM for c in commits[:honest]}, ReputationParams())  # the rest: fresh
 
     def judge(reputation: Standing | None) -> Judgement:
         return judge_round(0, task, TaskSpec(task_id=1, norm_bound=16.0, reputation=reputation is not None), spec,
-                           zero, global_hash, inputs, held, (), reputation)
+                           zero, global_hash, inputs, blobs, (), reputation)
 
     plain, weighted = judge(None), judge(standing)
     assert all("prior" not in v.measures for v in plain.outcome.verdicts)
