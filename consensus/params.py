@@ -24,6 +24,10 @@ class ConsensusParams:
     # (free_riders._colluding). Honest updates: distance ~1.1 of the median, ~0.5 one-sided;
     # ALIE: 0.25-0.6 and 0.7-0.99 (synthetic rounds of 10 and 20 peers).
     collusion_distance: float = 0.75
+    # An update closer to the round's coordinate-wise median than this fraction of the median
+    # such distance was crafted from the others (ALIE with jitter, a copy of the omniscient mean):
+    # a trained update carries its own data's and noise's share (real honest updates: 0.9-1.1).
+    central_factor: float = 0.5
     collusion_one_sided: float = 0.65
     # Pure noise: |cosine| to every other update within this many standard deviations of a
     # random direction's cosine (1 / sqrt(d)).
@@ -40,8 +44,30 @@ class ConsensusParams:
     # An update must point the median's way: cosine to the coordinate-wise median above this
     # (0: any positive agreement; incentives pay nothing for agreement <= 0 anyway).
     median_min_cos: float = 0.0
-    # Loss gate: validation loss of global + delta may exceed the global's by this fraction.
-    loss_tolerance: float = 0.02
+    # Projection floor: an update's projection on the round's robust centre (the coordinate-wise
+    # median) below this fraction of the median projection takes the round backwards more than
+    # any trained update does (min-max, min-sum, ALIE, IPM, Fang: rules/README in
+    # ARCHITECTURE.md, "Robust aggregation and free riders"). Real honest updates: 0.8-1.1.
+    projection_floor: float = 0.75
+    # An update that sits against the median's sign (x_j - c_j has the opposite sign of c_j) in
+    # more than this fraction of the coordinates where it differs from the median pushes the
+    # whole round backwards coordinate by coordinate (Fang et al.'s trimmed-mean attack, min-max
+    # and min-sum with the sign direction). Real honest updates: 0.35-0.5 (the median is shorter
+    # than any row, so rows lean with its sign).
+    against_fraction: float = 0.6
+    # Collusion: two updates whose deviations from the robust centre have a cosine above this
+    # share a crafted core (independent trainings deviate in near-orthogonal directions: real
+    # honest pairs -0.1-0.1). Linked updates count as one contributor: their rows are merged
+    # before the rule and their claims split between them.
+    collusion_cos: float = 0.4
+    # A self-reported sample count counts at most this multiple of the round's median claim.
+    claim_factor: float = 2.0
+    # The aggregate's step along the round's reference direction (the last global change, else
+    # the coordinate-wise median) is the median of the accepted updates' steps (aggregate.py).
+    trend_median: bool = True
+    # Free riders: the last this many global changes (RoundContext.changes) span what an update
+    # may hold without counting as its own work (history.py). 0: no projection.
+    history_changes: int = 3
     # Rule parameters.
     trim_fraction: float = 0.2
     multi_krum_keep: int | None = None  # None: n - f
@@ -58,6 +84,20 @@ class ConsensusParams:
             raise ValueError("collusion_one_sided must lie in [0.5, 1)")
         if not 0 <= self.median_min_cos < 1:
             raise ValueError("median_min_cos must lie in [0, 1)")
+        if not 0 <= self.central_factor < 1:
+            raise ValueError("central_factor must lie in [0, 1)")
+        if not 0.5 <= self.against_fraction <= 1:
+            raise ValueError("against_fraction must lie in [0.5, 1]")
+        if not 0 <= self.projection_floor < 1:
+            raise ValueError("projection_floor must lie in [0, 1)")
+        if not 0 < self.collusion_cos <= 1:
+            raise ValueError("collusion_cos must lie in (0, 1] (1: never link)")
+        if not self.claim_factor >= 1:
+            raise ValueError("claim_factor must be at least 1")
+        if not 0 <= self.history_changes <= 8:
+            raise ValueError("history_changes must lie in [0, 8]")
+        if not self.median_distance_factor >= 1 or not self.krum_score_factor >= 1:
+            raise ValueError("outlier factors must be at least 1")
         if self.replay_rounds < 0:
             raise ValueError("replay_rounds must be >= 0")
         if self.max_samples < 1 or self.max_samples > 1 << 20:

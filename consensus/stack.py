@@ -28,6 +28,9 @@ class Stack:
     bits: int  # value-grid fractional bits (from the task's norm bound)
     known_gram: torch.Tensor | None = None  # a Gram already computed for these rows
     prior: tuple[int, ...] | None = None  # reputation multipliers (ppm) of the rows; None: no prior
+    # Group id of each row (rows of one group of colluding updates share it: the collusion
+    # check); None: every row on its own. aggregate() merges a group into one row for the rule.
+    groups: tuple[int, ...] | None = None
 
     @classmethod
     def of(cls, peers: tuple[str, ...], values: torch.Tensor, weights: tuple[int, ...],
@@ -76,4 +79,24 @@ class Stack:
             bits=self.bits,
             known_gram=self.gram[index][:, index],
             prior=None if self.prior is None else tuple(self.prior[i] for i in rows),
+            groups=None if self.groups is None else tuple(self.groups[i] for i in rows),
         )
+
+    def merged(self) -> tuple[Stack, list[list[int]]]:
+        """One row per group (the members' mean, canonical rounding; the mean claim; the least
+        prior), groups in order of their first row, and each merged row's member rows. Without
+        groups: this stack, one member each."""
+        members: dict[int, list[int]] = {}
+        for r, g in enumerate(self.groups or range(len(self))):
+            members.setdefault(g, []).append(r)
+        rows = list(members.values())
+        if all(len(m) == 1 for m in rows):
+            return self, rows
+        values = torch.stack([
+            self.values[m[0]] if len(m) == 1 else
+            fixedpoint.round_div(self.values[torch.tensor(m)].to(torch.int64).sum(dim=0), len(m)).to(torch.int32)
+            for m in rows])
+        weights = tuple(max(1, sum(self.weights[r] for r in m) // len(m)) for m in rows)
+        prior = None if self.prior is None else tuple(min(self.prior[r] for r in m) for m in rows)
+        peers = tuple(self.peers[m[0]] for m in rows)
+        return Stack.of(peers, values, weights, self.bits, prior), rows

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -12,9 +12,6 @@ from loraswarm.consensus.params import ConsensusParams
 from loraswarm.consensus.stack import Stack
 from loraswarm.protocol.codes import Reason
 from loraswarm.protocol.rules import DEFAULT_RULE, RuleId
-
-# Validation loss of (global adapter + delta) on the task's public set; None: the global alone.
-LossFn = Callable[[Mapping[str, torch.Tensor] | None], float]
 
 
 @dataclass(frozen=True)
@@ -52,7 +49,10 @@ class RoundContext:
     rule_id: RuleId = DEFAULT_RULE
     params: ConsensusParams = field(default_factory=ConsensusParams)
     history: tuple[Fingerprint, ...] = ()  # fingerprints of earlier rounds' revealed updates
-    loss_fn: LossFn | None = None
+    # The recent changes of the global adapter (aggregate deltas of the last finalized rounds,
+    # oldest first), as every node holds them: what an update may hold without it counting as
+    # its own work (history.py; the last ConsensusParams.history_changes are used). Empty: none.
+    changes: tuple[Mapping[str, torch.Tensor], ...] = ()
     # Reputation multiplier (ppm) of every committed peer, any address case, as
     # incentives.reputation.Standing.multipliers gives it; None: the task has no reputation. How
     # far it reaches: rules/_prior.py.

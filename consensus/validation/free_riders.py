@@ -1,6 +1,7 @@
 """Free-rider checks: updates that carry no work of their own. Zero or tiny (Lin et al. 2019's
-free riders add tiny noise), a duplicate of an earlier commitment, a replay of an old update, or
-pure noise uncorrelated with every other update. Decided on the exact Gram matrix; a cluster of
+free riders add tiny noise), a duplicate of an earlier commitment, a replay of an old update,
+pure noise uncorrelated with every other update, or an update whose part that the recent global
+changes do not predict is noise (a mimic of the global's own history). Decided on the exact Gram matrix; a cluster of
 near-duplicates whose original was crafted, not trained, is collusion, an attack (ALIE)."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 from loraswarm.consensus import fixedpoint
 from loraswarm.consensus.fingerprint import is_replay, sketch_cosine
 from loraswarm.consensus.params import ConsensusParams
-from loraswarm.consensus.rules._select import coordinate_median
+from loraswarm.consensus.rules._select import LeaveOneOut, coordinate_median
 from loraswarm.consensus.stack import Stack
 from loraswarm.consensus.validation.state import (
     Finding,
@@ -144,4 +145,37 @@ def noise(state: RoundState, alive: list[int]) -> dict[int, Finding]:
                          for k in others)
         out[i] = Finding(Reason.ACCEPTED if correlated else Reason.NOISE_UPDATE,
                          {"max_abs_cos": best})
+    return out
+
+
+def predictable(state: RoundState, alive: list[int]) -> dict[int, Finding]:
+    """An update whose own information is noise: its component orthogonal to the span of the
+    recent global changes (what anyone can send without training: Fraboni et al.'s mimicking
+    free rider, AISTATS 2021) has a cosine of at most noise_sigmas / sqrt(d) with the same
+    component of the coordinate-wise median of the OTHER updates (a median that includes the
+    update would correlate with its noise): noise, zero, or new information that points against
+    the round's. Exact: residual inner products from Gram quantities (history.py). Nothing to
+    judge without a span or with fewer than three updates."""
+    span = state.span
+    if not span or len(alive) < 3:
+        return {}
+    stack = state.stack(alive)
+    medians = LeaveOneOut(stack.values)
+    own_b = state.coordinates(alive)
+    threshold = state.ctx.params.noise_sigmas / math.sqrt(state.ctx.numel)
+    out: dict[int, Finding] = {}
+    for r, i in enumerate(alive):
+        centre = medians.without(r)
+        centre_scores = fixedpoint.to_score(centre)
+        centre_b = span.coordinates(centre_scores[None])[0]
+        centre_res = span.residual(fixedpoint.sq_norm(centre), centre_b, centre_b)
+        dot = int(fixedpoint.exact_int(stack.scores[r] @ centre_scores))
+        sq = int(stack.gram[r, r])
+        res_sq = span.residual(sq, own_b[r], own_b[r])
+        res_dot = span.residual(dot, own_b[r], centre_b)
+        own = res_sq > 0 and centre_res > 0 and cos_above(res_dot, res_sq, centre_res, threshold)
+        out[i] = Finding(Reason.ACCEPTED if own else Reason.NOISE_UPDATE, {
+            "residual_fraction": math.sqrt(res_sq / (sq * span.det)) if sq else 0.0,
+            "residual_cos": cosine(res_dot, res_sq, centre_res),
+        })
     return out

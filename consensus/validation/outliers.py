@@ -9,6 +9,9 @@ Sybil identities move the reference less, and an honest newcomer is judged like 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
+
+import torch
 
 from loraswarm.consensus import fixedpoint
 from loraswarm.consensus.rules._prior import reference_median
@@ -39,9 +42,23 @@ def krum_outlier(state: RoundState, alive: list[int]) -> dict[int, Finding]:
 
 
 def median_outlier(state: RoundState, alive: list[int]) -> dict[int, Finding]:
-    """Distance to the coordinate-wise median (weighted under a prior) above
-    median_distance_factor times the median such distance (squared: factor squared, decided on
-    integers), or a cosine to the median at or below median_min_cos."""
+    """Against the round's robust centre c (the coordinate-wise median, weighted under a prior)
+    and its reference direction g (the most recent global change when the round has one, else
+    c): rejected when the distance to c is above median_distance_factor times the median such
+    distance or below central_factor times it (crafted from the others: a trained update
+    carries its own data's and noise's share; judged from four updates up), when the cosine to
+    c is at or below median_min_cos, when the projection on g is below projection_floor times
+    the round's median projection, or when more than against_fraction of the coordinates where
+    it differs from c go against g's sign.
+
+    The floor bounds what an update inside the honest spread can take away from the round's
+    progress: the in-spread attacks (ALIE, min-max, min-sum, IPM, Fang's) all push against the
+    benign direction, each attacker can now lower its share of the step by at most
+    (1 - projection_floor) of a typical update's. The sign test catches what pushes backwards
+    coordinate by coordinate (Fang et al.'s trimmed-mean attack: every coordinate just beyond
+    the benign extreme). The global change is public and fixed before the round, so colluders
+    cannot drag the reference their way as they drag the median (real rounds: Fang's update
+    projects 0.75 of the median on the median, 0.005 on the last global change)."""
     if not alive:
         return {}
     params = state.ctx.params
@@ -52,13 +69,30 @@ def median_outlier(state: RoundState, alive: list[int]) -> dict[int, Finding]:
     norms = [int(stack.gram[r, r]) for r in range(len(alive))]
     sq = [n - 2 * dot + centre_sq for n, dot in zip(norms, dots, strict=True)]
     median = lower_median(sq)
+    reference = state.span.last if state.span.last is not None else centre
+    along = dots if reference is centre else [int(v) for v in stack.dots(reference).tolist()]
+    median_along = lower_median(along)
+    floor = Fraction(params.projection_floor) * median_along
+    against, differing = _against(stack.values, centre, reference)
     factor_sq = params.median_distance_factor ** 2
+    central_sq = Fraction(params.central_factor) ** 2 * median if len(alive) >= 4 else Fraction(0)
     out: dict[int, Finding] = {}
     for r, i in enumerate(alive):
-        far = above(sq[r], factor_sq, median)
+        far = above(sq[r], factor_sq, median) or sq[r] < central_sq
         backwards = not cos_above(dots[r], norms[r], centre_sq, params.median_min_cos)
-        out[i] = Finding(Reason.MEDIAN_OUTLIER if far or backwards else Reason.ACCEPTED,
+        short = median_along > 0 and along[r] < floor
+        one_sided = against[r] > Fraction(params.against_fraction) * differing[r]
+        out[i] = Finding(Reason.MEDIAN_OUTLIER if far or backwards or short or one_sided else Reason.ACCEPTED,
                          {"median_distance": state.to_units(sq[r]),
                           "median_distance_ratio": math.sqrt(sq[r] / median) if median else 0.0,
-                          "median_cos": cosine(dots[r], norms[r], centre_sq)})
+                          "median_cos": cosine(dots[r], norms[r], centre_sq),
+                          "projection_ratio": along[r] / median_along if median_along else 0.0,
+                          "against_fraction": against[r] / differing[r] if differing[r] else 0.0})
     return out
+
+
+def _against(values: torch.Tensor, centre: torch.Tensor, reference: torch.Tensor) -> tuple[list[int], list[int]]:
+    """Per row: coordinates where (x_j - c_j) * sign(g_j) < 0, and where x_j != c_j and g_j != 0."""
+    sign = torch.sign(reference.to(torch.int64))
+    diff = torch.sign(values.to(torch.int64) - centre[None]) * sign[None]
+    return [int(v) for v in (diff < 0).sum(dim=1).tolist()], [int(v) for v in (diff != 0).sum(dim=1).tolist()]

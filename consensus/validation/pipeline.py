@@ -3,12 +3,13 @@ all checks above it. Reads top to bottom like a middleware stack."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from loraswarm.consensus.types import Fingerprint, RoundContext, RoundVerdict, Submission, Verdict
+from loraswarm.consensus.validation.collusion import collusion
 from loraswarm.consensus.validation.envelope import base_hash, opened
-from loraswarm.consensus.validation.free_riders import duplicate, noise, replay, zero_update
-from loraswarm.consensus.validation.loss_gate import loss_gate
+from loraswarm.consensus.validation.free_riders import duplicate, noise, predictable, replay, zero_update
 from loraswarm.consensus.validation.outliers import krum_outlier, median_outlier
 from loraswarm.consensus.validation.state import Check, RoundState
 from loraswarm.consensus.validation.tensors import finite, norm_bound, schema
@@ -24,9 +25,10 @@ PIPELINE: tuple[Check, ...] = (
     duplicate,
     replay,
     noise,
+    predictable,
     krum_outlier,
     median_outlier,
-    loss_gate,
+    collusion,
 )
 
 # Past the norm bound a delta is well-formed and on the value grid: it gets a fingerprint
@@ -58,16 +60,23 @@ def validate_round(submissions: Iterable[Submission], ctx: RoundContext) -> Roun
     for copy, original in state.originals.items():
         if reasons.get(original) in MALICIOUS:
             reasons[copy] = reasons[original]
+    sizes = {g: list(state.groups.values()).count(g) for g in set(state.groups.values())}
     for i in alive:
         candidate = state.candidates[i]
         # "weight" stays the capped claim: incentives scores by it and then applies the same
-        # multiplier to the reward share, which must not count twice.
-        measures[i]["weight"] = float(candidate.claimed)
+        # multiplier to the reward share, which must not count twice. A group of colluding
+        # updates is one contributor: its members split one claim's worth.
+        size = sizes.get(state.groups.get(i, -1), 1)
+        measures[i]["weight"] = float(max(1, candidate.claimed(state.claim_cap) // size))
         if candidate.prior is not None:
             measures[i]["prior"] = float(candidate.prior)
-            measures[i]["aggregation_weight"] = float(candidate.weight)
+            measures[i]["aggregation_weight"] = float(candidate.weight(state.claim_cap))
     verdicts = tuple(
         Verdict(c.submission.peer, reasons.get(i, Reason.ACCEPTED), measures[i])
         for i, c in enumerate(state.candidates)
     )
-    return RoundVerdict(verdicts, state.stack(alive), fingerprints)
+    accepted = state.stack(alive)
+    if any(i in state.groups for i in alive):
+        accepted = dataclasses.replace(accepted, known_gram=accepted.gram,
+                                       groups=tuple(state.groups.get(i, i) for i in alive))
+    return RoundVerdict(verdicts, accepted, fingerprints)

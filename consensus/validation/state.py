@@ -13,6 +13,7 @@ import torch
 
 from loraswarm.consensus import fixedpoint
 from loraswarm.consensus.fingerprint import fingerprint
+from loraswarm.consensus.history import Span, changes_from
 from loraswarm.consensus.stack import Stack
 from loraswarm.consensus.types import Fingerprint, RoundContext, Submission
 from loraswarm.consensus.weights import aggregation_weight
@@ -57,18 +58,21 @@ class Candidate:
         return fixedpoint.sq_norm(self.values)
 
     @property
-    def claimed(self) -> int:
-        """The self-reported sample count, capped: it cannot be checked, so lying past the cap
-        buys nothing (what incentives scores the update's volume by)."""
+    def raw_claim(self) -> int:
         return min(max(self.submission.sample_count, 1), self.ctx.params.max_samples)
 
-    @property
-    def weight(self) -> int:
+    def claimed(self, cap: int) -> int:
+        """The self-reported sample count, capped by the task (max_samples) and by the round
+        (``cap``: claim_factor times the round's median claim): it cannot be checked, so lying
+        past either cap buys nothing (what incentives scores the update's volume by)."""
+        return min(self.raw_claim, cap)
+
+    def weight(self, cap: int) -> int:
         """Aggregation weight: the capped claim, scaled by the prior when there is one (a fresh
         identity's claim counts least: rules/_prior.py)."""
         if self.prior is None:
-            return self.claimed
-        return aggregation_weight(self.submission.sample_count, self.ctx.params.max_samples, self.prior)
+            return self.claimed(cap)
+        return aggregation_weight(self.claimed(cap), self.ctx.params.max_samples, self.prior)
 
 
 class RoundState:
@@ -81,23 +85,47 @@ class RoundState:
         self.candidates = [Candidate(s, ctx, prior.get(s.peer.lower())) for s in ordered]
         self._full: Stack | None = None
         self._rows: dict[int, int] = {}
+        self._coordinates: list[list[int]] | None = None
         # Candidate rejected as a duplicate -> its cluster's original (set by the duplicate check).
         self.originals: dict[int, int] = {}
+        # Candidate -> the earliest candidate of its group of colluding updates (the collusion
+        # check): a group counts as one contributor.
+        self.groups: dict[int, int] = {}
+        # The round's claim cap (claim_factor times the median claim of the well-formed updates),
+        # fixed with the first stack.
+        self.claim_cap = ctx.params.max_samples
 
     def stack(self, alive: list[int]) -> Stack:
         """The stack of the alive candidates. The first call (right after the norm bound) fixes
         the rows whose Gram is computed; later calls, on subsets, re-slice it."""
         if self._full is None:
+            if alive:
+                median_claim = lower_median([self.candidates[i].raw_claim for i in alive])
+                self.claim_cap = max(1, math.floor(Fraction(self.ctx.params.claim_factor) * median_claim))
             self._full = Stack.of(
                 peers=tuple(self.candidates[i].submission.peer for i in alive),
                 values=torch.stack([self.candidates[i].values for i in alive])
                 if alive else torch.zeros((0, self.ctx.numel), dtype=torch.int32),
-                weights=tuple(self.candidates[i].weight for i in alive),
+                weights=tuple(self.candidates[i].weight(self.claim_cap) for i in alive),
                 bits=self.bits,
                 prior=None if self.ctx.prior is None else tuple(_known(self.candidates[i].prior) for i in alive),
             )
             self._rows = {c: r for r, c in enumerate(alive)}
         return self._full.subset([self._rows[i] for i in alive])
+
+    @cached_property
+    def span(self) -> Span:
+        """The span of the recent global changes (empty without them)."""
+        params = self.ctx.params
+        return Span(changes_from(self.ctx.changes, self.ctx.keys, params.history_changes), self.bits,
+                    self.ctx.norm_bound)
+
+    def coordinates(self, alive: list[int]) -> list[list[int]]:
+        """Each alive candidate's exact dot products with the span's basis (rows of B)."""
+        if self._coordinates is None:
+            assert self._full is not None  # the stack exists once anything is judged on the Gram
+            self._coordinates = self.span.coordinates(self._full.scores)
+        return [self._coordinates[self._rows[i]] for i in alive]
 
     def to_units(self, score_sq: int) -> float:
         """A squared score-grid quantity as a length in the delta's own units."""

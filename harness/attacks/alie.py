@@ -1,5 +1,6 @@
-"""A Little Is Enough (ALIE): every colluder sends mean - z * std, coordinate-wise over the benign
-updates, with z as large as the majority still tolerates (z from n and f, below). Small per
+"""A Little Is Enough (ALIE): the colluders send mean - z * std, coordinate-wise over the benign
+updates, with z as large as the majority still tolerates (z from n and f, below), each adding
+its own jitter (one shared vector from every colluder is a near-duplicate cluster). Small per
 coordinate, so it hides inside the benign spread, yet all colluders push the same way.
 
 Baruch, Baruch, Goldberg, "A Little Is Enough: Circumventing Defenses For Distributed
@@ -12,7 +13,7 @@ from statistics import NormalDist
 
 import torch
 
-from harness.attacks.view import AttackView
+from harness.attacks.view import DEFAULT_JITTER, AttackView, jittered
 
 
 def alie_z(peers: int, malicious: int) -> float:
@@ -21,7 +22,12 @@ def alie_z(peers: int, malicious: int) -> float:
     return NormalDist().inv_cdf((peers - supporters) / peers)
 
 
-def alie(view: AttackView, z: float | None = None) -> torch.Tensor:
+def alie_core(view: AttackView, z: float | None = None) -> torch.Tensor:
+    """The shared vector mean - z * std (float64)."""
     benign = view.benign.to(torch.float64)
     z = alie_z(view.peers, view.malicious) if z is None else z
-    return (benign.mean(dim=0) - z * benign.std(dim=0)).to(torch.float32)
+    return benign.mean(dim=0) - z * benign.std(dim=0)
+
+
+def alie(view: AttackView, z: float | None = None, jitter: float = DEFAULT_JITTER) -> torch.Tensor:
+    return jittered(alie_core(view, z), view, jitter)

@@ -1,5 +1,6 @@
-"""Copying free riders: resend another peer's revealed delta, as is or with a little noise to
-dodge an exact-match check (possible for a colluding sybil that receives it before the reveal).
+"""Copying free riders: resend another peer's revealed delta (free rider k copies benign update
+k), as is or with a little noise to dodge an exact-match check (possible for a colluding sybil
+that receives it before the reveal).
 
 Fraboni, Vidal, Lorenzi, "Free-rider Attacks on Model Aggregation in Federated Learning",
 AISTATS 2021, https://arxiv.org/abs/2006.11901
@@ -12,12 +13,16 @@ import torch
 from harness.attacks.view import AttackView
 
 
+def _victims(view: AttackView) -> torch.Tensor:
+    return torch.stack([view.benign[k % len(view.benign)] for k in range(view.rows)])
+
+
 def copy(view: AttackView) -> torch.Tensor:
-    return view.benign[0].clone()
+    return _victims(view).clone()
 
 
 def copy_with_noise(view: AttackView, relative: float = 0.05) -> torch.Tensor:
-    """The copy plus Gaussian noise of ``relative`` times its norm in total."""
-    victim = view.benign[0]
-    scale = relative * float(victim.norm()) / max(1, victim.numel()) ** 0.5
-    return victim + view.noise(scale)
+    """Each copy plus Gaussian noise of ``relative`` times its norm in total."""
+    victims = _victims(view)
+    scale = relative * victims.to(torch.float64).norm(dim=1, keepdim=True) / max(1, victims.shape[1]) ** 0.5
+    return victims + scale.to(torch.float32) * view.noise(1.0)

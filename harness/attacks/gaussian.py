@@ -1,5 +1,5 @@
-"""Gaussian noise: an update of pure noise, by default at the benign updates' scale (a larger
-scale is a plain norm outlier).
+"""Gaussian noise: each attacker sends its own pure noise, by default at the benign updates'
+scale (a larger scale is a plain norm outlier).
 
 Blanchard, El Mhamdi, Guerraoui, Stainer, "Machine Learning with Adversaries: Byzantine Tolerant
 Gradient Descent", NeurIPS 2017 (the Gaussian Byzantine worker of their experiments).

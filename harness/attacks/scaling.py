@@ -1,5 +1,5 @@
-"""Scaling / model replacement: boost the attacker's (e.g. backdoored) update by gamma ~ n so
-that it survives averaging with the honest ones and replaces the global model.
+"""Scaling / model replacement: each attacker boosts its own (e.g. backdoored) update by
+gamma ~ n / f so that the colluders together survive averaging and replace the global model.
 
 Bagdasaryan, Veit, Hua, Estrin, Shmatikov, "How To Backdoor Federated Learning", AISTATS 2020,
 https://arxiv.org/abs/1807.00459

@@ -1,4 +1,5 @@
-"""Sign flipping: send the negated honest update, pulling the model back the way it came.
+"""Sign flipping: each attacker sends its own honest update negated, pulling the model back the
+way it came.
 
 Damaskinos, El Mhamdi, Guerraoui, Patra, Taziki, "Asynchronous Byzantine Machine Learning (the
 case of SGD)", ICML 2018, https://arxiv.org/abs/1802.07928 (the reversed-gradient attacker).

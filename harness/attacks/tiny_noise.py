@@ -1,4 +1,4 @@
-"""Free rider that disguises a missing update as tiny random noise.
+"""Free rider that disguises a missing update as tiny random noise (each its own).
 
 Lin, Du, Liu, "Free-riders in Federated Learning: Attacks and Defenses", 2019,
 https://arxiv.org/abs/1911.12560

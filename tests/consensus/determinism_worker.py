@@ -1,6 +1,8 @@
 """Run by test_determinism.py in a fresh process: settle randomized rounds with the given torch
 thread count, submissions shuffled by the given seed, and print one JSON line per round. Odd
-rounds carry a reputation prior (random multipliers, the same in every process)."""
+rounds carry a reputation prior (random multipliers, the same in every process); rounds after
+one of the same adapter shape carry the earlier aggregates as the global's recent changes (the
+free-rider projection and residual agreement)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import torch
 
 from harness.attacks import FREE_RIDERS, MODEL_ATTACKS
 from harness.simulate import Population, attacked_round, lora_spec, submissions
-from loraswarm.consensus import ConsensusParams, RoundContext, apply_delta, settle_round, tensors_hash
+from loraswarm.consensus import ConsensusParams, RoundContext, apply_delta, fixedpoint, settle_round, tensors_hash
 from loraswarm.protocol.rules import RuleId
 
 
@@ -23,6 +25,7 @@ def main(threads: int, order_seed: int, rounds: int) -> None:
     attacks = {**MODEL_ATTACKS, **FREE_RIDERS}
     history: tuple = ()
     previous = None
+    changes: list[dict[str, torch.Tensor]] = []
     for r in range(rounds):
         rng = random.Random(r)  # the round's content: the same in every process
         spec = lora_spec(layers=rng.choice([1, 2]), hidden=rng.choice([64, 256, 1024]), rank=8)
@@ -32,6 +35,8 @@ def main(threads: int, order_seed: int, rounds: int) -> None:
                            norm_bound=rng.choice([8.0, 16.0, 10.5]),
                            rule_id=rng.choice(list(RuleId)),
                            params=ConsensusParams(byzantine_fraction=0.2), history=history)
+        changes = [c for c in changes if {k: tuple(t.shape) for k, t in c.items()} == spec]
+        ctx = dataclasses.replace(ctx, changes=tuple(changes))
         d = ctx.numel
         generator = torch.Generator().manual_seed(1000 + r)
         name = rng.choice(sorted(attacks))
@@ -39,7 +44,8 @@ def main(threads: int, order_seed: int, rounds: int) -> None:
         if name == "replay" and old is None:
             name = "sign_flip"
         rows, _ = attacked_round(Population(d=d), honest=rng.randint(5, 9), attack=attacks[name],
-                                 malicious=rng.randint(1, 3), generator=generator, previous=old)
+                                 malicious=rng.randint(1, 3), generator=generator, previous=old, ctx=ctx,
+                                 changes=tuple(fixedpoint.flatten(c, ctx.keys) for c in changes))
         samples = [rng.randint(1, 20_000) for _ in range(rows.shape[0])]
         subs = submissions(ctx, rows, samples=samples)
         if r % 2:
@@ -64,6 +70,7 @@ def main(threads: int, order_seed: int, rounds: int) -> None:
         }), flush=True)
         history = history + tuple(outcome.fingerprints.values())
         previous = rows[0]
+        changes.append(outcome.aggregate.delta)
 
 
 if __name__ == "__main__":

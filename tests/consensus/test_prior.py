@@ -32,20 +32,22 @@ SPEC = lora_spec(layers=2, hidden=64, rank=8)
 CTX = RoundContext(round=3, current_global_hash="0x" + "ab" * 32, spec=SPEC, norm_bound=16.0)
 FRESH = ReputationParams().min_multiplier_ppm  # a never-seen identity's multiplier
 SAMPLES = [50, 20_000, 300, 7, 9_999, 1, 4_000, 600, 10_000, 123]
-# settle_round on the fixed round below, computed before the prior existed: (aggregate hash,
-# first 16 hex digits of the sha256 of the verdicts' repr with their measures).
+# settle_round on the fixed round below without a prior: (aggregate hash, first 16 hex digits of
+# the sha256 of the verdicts' repr with their measures). Pinned before the prior existed and
+# re-pinned with issue 17's pipeline (round claim cap, projection tests, collusion groups, the
+# median step); the prior must leave them as they are.
 BEFORE_PRIOR = {
-    RuleId.FEDAVG: ("0x1d57ef359c0e86f226bb928a7611d30fc6e803237742a5590ff12db3bfef65eb", "77fcf657260e75d5"),
-    RuleId.MEDIAN: ("0x0ccec3d360da1a9a640bc12cad8fdfe44ad846863b3da872709400fb15cd627a", "d92ad83b4c7fbbe1"),
-    RuleId.TRIMMED_MEAN: ("0xc6df169c8daf6ac2d6159e8b15088e2df1d49d63b136051e113762a19054186e",
-                          "85091c02ce768e8a"),
-    RuleId.KRUM: ("0xefd7786981b233831d63f3fd1d9c137299ab7c40158b88019dee63413da4eb91", "321f5355ca24f326"),
-    RuleId.MULTI_KRUM: ("0x898cbcb48af32020ecfcacdfa665f377a3416595c2e922fde3030279c3e9682f", "6b4e07fcf631a00b"),
-    RuleId.BULYAN: ("0xa06a13f8879bf6e4046e2e991e0aca6f49af505fd21545a70ddb93284a0b120b", "e9144f1f2792b279"),
-    RuleId.CENTERED_CLIP: ("0x53ea29258d007cf6acc899cc25b50a6d01c41ac6b025020e947ff2eb97a4411a",
-                           "5a09f7b1e4bf8a4c"),
-    RuleId.GEOMETRIC_MEDIAN: ("0x0831d55bd21183fcee141becefe43f6493107a3489de6e5ab8b6085bc363ff2c",
-                              "bba458e21ad8e559"),
+    RuleId.FEDAVG: ("0x7b02b4da9660cf743f15d2b76a754dacf86478a97353a998f897b138da713777", "d4e22ff66b051950"),
+    RuleId.MEDIAN: ("0x5d654377a388d45197bcc54a018cb67b46fa4a74d3888694f4a774eb34a63fc0", "1a4ceca0f797dd2f"),
+    RuleId.TRIMMED_MEAN: ("0x584054cff97d27ba2b2e85f7bb1e0349818163f76a203fc1b827154ed6ad6842",
+                          "1062c6e461d90cb4"),
+    RuleId.KRUM: ("0x9ee47af73afe102bbd335f2b9535a5a9a26ab4264a67288b816ea57d1d5f6101", "52e8f8417f67ba25"),
+    RuleId.MULTI_KRUM: ("0x6304ae8e005a5e8f2facb9837de6a27342719f544aa37d378a16ba9d7ffac464", "4e434136e484cb47"),
+    RuleId.BULYAN: ("0x705b893e3ab57af5e5aed748a735d745696b7a4ae8b0a32c37e39a14650474a1", "797df744b106421e"),
+    RuleId.CENTERED_CLIP: ("0xe8e75a1cccf35edb6773abf24df5325a94876f1adf21ee6d93038e7780b49258",
+                           "556b7af8c8bfdd4d"),
+    RuleId.GEOMETRIC_MEDIAN: ("0xab3f5ab3478905c46356d750a0ffc8eece23a895eaf1407ec71cfed6315dcc0d",
+                              "a7640be429314797"),
 }
 
 
@@ -107,7 +109,12 @@ def test_fresh_sybils_claiming_huge_volumes_move_the_aggregate_less(rule: RuleId
         # Every Sybil update passes validation either way: the difference is weight, not rejection.
         assert all(v.reason in (Reason.ACCEPTED, Reason.NOT_SELECTED) for v in outcome.verdicts), name
         moved[name] = fixedpoint.sq_norm(outcome.aggregate.values - reference)  # squared distance
-    assert moved["with"] < moved["without"]
+    # The collusion check already counts the operator's identities as one contributor (their
+    # jittered copies deviate from the median alike): the prior can only reduce that one row's
+    # pull further, and a median-type rule barely feels one row either way.
+    assert moved["with"] <= moved["without"]
+    if rule in (RuleId.FEDAVG, RuleId.GEOMETRIC_MEDIAN, RuleId.CENTERED_CLIP):
+        assert moved["with"] < moved["without"]
     if rule in (RuleId.FEDAVG, RuleId.GEOMETRIC_MEDIAN):
         # Volume-weighted rules, where the claim was the lever: at most 71% of the distance.
         assert moved["with"] < 0.5 * moved["without"]
@@ -118,10 +125,11 @@ def test_claims_stay_capped_and_a_fresh_claim_counts_least() -> None:
     subs = submissions(CTX, rows, samples=samples)
     prior = {s.peer: PPM if i < 6 else FRESH for i, s in enumerate(subs)}
     verdicts = validate_round(subs, dataclasses.replace(CTX, prior=prior)).verdicts
-    cap = CTX.params.max_samples
+    cap = 2 * 1_000  # claim_factor x the round's median claim (below max_samples)
     sybil = verdicts[-1].measures
-    # Scored by the capped claim (rewards apply the multiplier once, in settlement) ...
-    assert sybil["weight"] == cap
+    # Scored by the capped claim, split between the operator's two linked identities (rewards
+    # apply the multiplier once, in settlement) ...
+    assert sybil["weight"] == cap // 2 and sybil["group_size"] == 2
     # ... aggregated by the capped claim times the multiplier.
     assert sybil["aggregation_weight"] == cap * FRESH // PPM and sybil["prior"] == FRESH
     assert verdicts[0].measures["aggregation_weight"] == 1_000
