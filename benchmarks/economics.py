@@ -11,6 +11,11 @@ The verdicts come from consensus's validation pipeline (the JSON's top-level key
 deltas are then judged by the simulation's stand-in pipeline, which adds a one-sided-shift test
 against ALIE; its figures are under the "standin" key.
 
+The free riders include, besides the naive ones (no-show, zero, copycat, noise), the mimicking
+free riders of Fraboni et al. (AISTATS 2021): the last global change rescaled plus noise, the
+trend of the last three, the mimic mixed with a cheap training of its own, and that one claiming
+10,000 samples (harness/sim/strategies.py). Every free-rider strategy must earn <= 0.
+
 Reputation (incentives/reputation.py) is on unless --no-reputation, and the peers include one
 Sybil operator (four identities at a time, each replaced by a fresh one every round, all claiming
 the operator's one dataset) and a slow poisoner (honest for half the rounds, then the scaling
@@ -38,10 +43,13 @@ from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from harness.sim.chain import SimChain, open_sim_chain
 from harness.sim.report import gas_table, profit_table, reputation_figures, summary
 from harness.sim.run import REPUTATION_PEERS, SimConfig, SimResult, gas_by_n, run_simulation
+from harness.sim.strategies import Strategy
 from loraswarm.evm.localchain import start_chain, stop_chain
 from loraswarm.incentives.reputation import ReputationParams
 
 PORTS = range(8650, 8700)
+# The run's peers: the reputation run's, plus one of each mimicking free rider.
+PEERS = (*REPUTATION_PEERS, Strategy.MIMIC, Strategy.MIMIC_HISTORY, Strategy.MIMIC_MIXED, Strategy.INFLATED)
 
 
 def _free_port() -> int:
@@ -89,7 +97,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--no-reputation", action="store_true", help="the baseline: rewards split by score alone")
     args = parser.parse_args()
-    config = SimConfig(rounds=args.rounds or (5 if args.quick else 50), peers=REPUTATION_PEERS,
+    config = SimConfig(rounds=args.rounds or (5 if args.quick else 50), peers=PEERS,
                        reputation=None if args.no_reputation else ReputationParams())
     ns = (4, 16) if args.quick else (4, 8, 16, 32, 64)
     if args.engine == "embedded":

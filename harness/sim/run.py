@@ -28,7 +28,7 @@ from eth_utils import keccak
 
 from harness.sim.chain import SIM_TERMS, GasRecord, SimChain
 from harness.sim.standin import StandInJudge
-from harness.sim.strategies import RoundView, Strategy, make_delta
+from harness.sim.strategies import CLAIMS, RoundView, Strategy, make_delta
 from harness.sim.synthetic import SyntheticTask
 from harness.sim.verdicts import ConsensusJudge, Judge, Reveal, delta_digest
 from loraswarm.evm.tasks import TaskTerms
@@ -161,7 +161,7 @@ def _join(chain: SimChain, config: SimConfig, task_id: int) -> list[Member]:
     # whole dataset, and the slow poisoner holds that many too: both compare like for like with
     # that peer (the smallest honest profit), whatever their place in the peer list.
     strategies = zip(peer_addrs, config.peers, strict=True)
-    members = [Member(a, s.value, i, LIKE_FOR_LIKE_SAMPLES if s in LIKE_FOR_LIKE else 100 + 37 * i)
+    members = [Member(a, s.value, i, CLAIMS.get(s, LIKE_FOR_LIKE_SAMPLES if s in LIKE_FOR_LIKE else 100 + 37 * i))
                for i, (a, s) in enumerate(strategies)]
     members += [Member(a, role, i, 0) for i, (a, role) in enumerate(zip(val_addrs, roles, strict=True))]
     return members
@@ -181,6 +181,8 @@ def run_simulation(chain: SimChain, config: SimConfig) -> SimResult:
     stake_cost: Counter[str] = Counter()
     rejections: Counter[tuple[str, Reason]] = Counter()
     replayable: torch.Tensor | None = None
+    changes: list[torch.Tensor] = []  # the global's public changes, for the mimicking free riders
+    typical: float | None = None  # the previous round's median revealed norm (public)
     finalized = 0
     for r in range(config.rounds):
         commit_start, _, reveal_end, _ = chain.windows(task_id, r)
@@ -196,7 +198,7 @@ def run_simulation(chain: SimChain, config: SimConfig) -> SimResult:
             stake_cost[address] += stake * config.stake_cost_bps // BPS
         honest = torch.stack([task.honest_delta(m.index, r) for m in peers if m.role == Strategy.HONEST.value])
         view = RoundView(task, r, len(peers), honest, replayable, Counter(Strategy(m.role) for m in peers),
-                         config.poison_round)
+                         config.poison_round, tuple(changes[-3:]), typical)
         deltas = {m.address: make_delta(Strategy(m.role), m.index, view) for m in peers}
         _commit(chain, task_id, r, {m.address: (deltas[m.address], m.sample_count) for m in peers}, config.seed)
 
@@ -213,9 +215,14 @@ def run_simulation(chain: SimChain, config: SimConfig) -> SimResult:
                                       config.params, standing)
         opened = _attest(chain, task_id, r, validators, honest_tuple, lazy_tuple)
         replayable = honest
+        norms = sorted(float(d.norm()) for d in deltas.values() if d is not None)
+        typical = norms[(len(norms) - 1) // 2] if norms else None
         if not chain.is_finalized(task_id, r):
             continue  # a failed round pays nobody and moves no money
         finalized += 1
+        change = judged.change if judged.change is not None else _accepted_mean(reveals, judged.outcomes)
+        if change is not None:
+            changes.append(change)
         keeper = next(v for v, attested in opened.items() if attested == honest_tuple)
         _pay_and_slash(chain, trees, keeper, [v for v, attested in opened.items() if attested == honest_tuple],
                        [m.address for m in validators if opened.get(m.address) != honest_tuple])
@@ -228,6 +235,17 @@ def run_simulation(chain: SimChain, config: SimConfig) -> SimResult:
     profit = {a: e - stake_cost[a] for a, e in earnings.items()}
     return SimResult(config, task_id, members, profit, earnings, rejections, finalized, chain.gas[first_gas:],
                      dict(book.levels) if book is not None else {})
+
+
+def _accepted_mean(reveals: list[Reveal], outcomes: list[PeerOutcome]) -> torch.Tensor | None:
+    """The sample-weighted mean of the accepted reveals: the global change of a judge that does not
+    report one (the stand-in); None when nothing was accepted (the global stays)."""
+    accepted = {o.peer for o in outcomes if o.reason is Reason.ACCEPTED}
+    kept = [(r.delta, r.sample_count) for r in reveals if r.peer in accepted and r.delta is not None]
+    if not kept:
+        return None
+    total = sum(w for _, w in kept)
+    return sum((w / total * d.to(torch.float64) for d, w in kept), torch.zeros(kept[0][0].shape, dtype=torch.float64))
 
 
 def _renew_sybils(chain: SimChain, config: SimConfig, task_id: int, round_id: int, peers: list[Member]) -> list[Member]:

@@ -1,4 +1,4 @@
-"""What each simulated peer sends in a round, crafted with consensus's attack library.
+"""What each simulated peer sends in a round, crafted with the attack library (harness/attacks).
 
 Free riders want pay without work; attackers want to move the model:
 - no_show: commits, never reveals (keeps the option to withhold).
@@ -6,9 +6,16 @@ Free riders want pay without work; attackers want to move the model:
 - copycat: commit-reveal hides this round's deltas until after the commit, so the freshest thing
   it can copy is an honest delta of the previous round (``attacks.replay``).
 - noise: Gaussian noise at the honest deltas' scale (``attacks.gaussian``).
+- mimic: Fraboni et al.'s disguised free rider (``attacks.mimic``): the last public change of
+  the global, rescaled to the previous round's median norm, plus its own noise; no training.
+- mimic_history: the same from the sum of the last three global changes (``attacks.mimic_history``).
+- mimic_mixed: the mimic mixed half and half with its own cheap training (a fraction of an honest
+  peer's work: ``cheap_delta``), rescaled, plus noise (``attacks.mimic_mixed``).
+- inflated: the mixed mimic, claiming far more samples than any honest peer (``CLAIMS``).
 - scaling: its own honest delta boosted n / f times (``attacks.scaling``, model replacement).
-- alie: "A Little Is Enough" (``attacks.alie``): the colluders all send mean - z * std of the
-  honest deltas, coordinate-wise. They are given this round's honest deltas, the literature's
+- alie: "A Little Is Enough" (``attacks.alie``): the colluders share mean - z * std of the honest
+  deltas, coordinate-wise, and each adds its own jitter (its own generator), so that no two of
+  them send the same vector. They are given this round's honest deltas, the literature's
   omniscient attacker; commit-reveal denies them that in the real protocol, so this is the
   stronger-than-possible variant.
 - sybil: one operator behind many identities, each fresh (the run replaces them every
@@ -26,7 +33,18 @@ from enum import Enum
 
 import torch
 
-from harness.attacks import AttackView, alie, gaussian, replay, scaling, zero_delta
+from harness.attacks import (
+    AttackView,
+    alie,
+    gaussian,
+    inflated_claim,
+    mimic,
+    mimic_history,
+    mimic_mixed,
+    replay,
+    scaling,
+    zero_delta,
+)
 from harness.sim.synthetic import SyntheticTask
 
 
@@ -36,6 +54,10 @@ class Strategy(Enum):
     ZERO = "zero"
     COPYCAT = "copycat"
     NOISE = "noise"
+    MIMIC = "mimic"
+    MIMIC_HISTORY = "mimic_history"
+    MIMIC_MIXED = "mimic_mixed"
+    INFLATED = "inflated"
     SCALING = "scaling"
     ALIE = "alie"
     SYBIL = "sybil"
@@ -57,13 +79,22 @@ SYBIL_DATA = 1_000_000
 # Per-identity jitter on the Sybil's delta (honest norm ~1.3): pairwise cosines ~0.95, under
 # consensus's near-duplicate threshold (0.99), while agreement stays honest-like.
 SYBIL_JITTER = 0.3
+# The free riders that mimic the global's history.
+MIMICS = frozenset({Strategy.MIMIC, Strategy.MIMIC_HISTORY, Strategy.MIMIC_MIXED, Strategy.INFLATED})
+# Self-reported sample counts other than the peer's own (the run's default): the inflating free
+# rider claims more than any honest peer holds (consensus caps it: max_samples, claim_factor).
+CLAIMS: dict[Strategy, int] = {Strategy.INFLATED: 10_000}
+# Cheap training: this share of the honest signal, the rest its own noise (real 2-step trainings
+# of SmolLM2-135M: cosine 0.06-0.26 to the honest mean, against 0.6-0.7 for 8 steps).
+CHEAP_SIGNAL = 0.3
 
 
 @dataclass(frozen=True)
 class RoundView:
     """What a strategy may use: the task, this round's honest deltas (for the omniscient ALIE
-    colluders), the honest deltas of the previous round (what a copycat can replay), and how many
-    peers of the round share the caller's strategy (the attacks' f)."""
+    colluders), the honest deltas of the previous round (what a copycat can replay), how many
+    peers of the round share the caller's strategy (the attacks' f), and the public history: the
+    global's recent changes (oldest first) and the previous round's median update norm."""
 
     task: SyntheticTask
     round_id: int
@@ -72,6 +103,14 @@ class RoundView:
     previous: torch.Tensor | None  # (m, d)
     same_strategy: dict[Strategy, int]
     poison_from: int = 0  # the round a slow poisoner turns
+    changes: tuple[torch.Tensor, ...] = ()
+    typical_norm: float | None = None
+
+
+def cheap_delta(task: SyntheticTask, peer_index: int, round_id: int) -> torch.Tensor:
+    """A cheap training: a little of the peer's honest signal, mostly its own noise."""
+    own = task.honest_delta(peer_index, round_id)
+    return CHEAP_SIGNAL * own + float(own.norm()) * task.jitter(peer_index, round_id)
 
 
 def make_delta(strategy: Strategy, peer_index: int, view: RoundView) -> torch.Tensor | None:
@@ -85,14 +124,19 @@ def make_delta(strategy: Strategy, peer_index: int, view: RoundView) -> torch.Te
         jitter = view.task.jitter(peer_index, view.round_id)
         return view.task.honest_delta(SYBIL_DATA, view.round_id) + SYBIL_JITTER * jitter
     previous = None if view.previous is None else view.previous[peer_index % len(view.previous)]
+    # Each peer crafts its own row (f rows of one view would share one generator's draws).
     attack_view = AttackView(
-        own=own, benign=view.honest, previous=previous, peers=view.peers,
-        malicious=view.same_strategy.get(strategy, 1),
+        own=own[None], benign=view.honest, peers=view.peers,
         generator=torch.Generator().manual_seed(view.task.seed * 1_000_003 + view.round_id * 1_009 + peer_index),
+        previous=None if previous is None else previous[None], changes=view.changes,
+        typical_norm=view.typical_norm,
+        cheap=cheap_delta(view.task, peer_index, view.round_id)[None] if strategy in MIMICS else None,
+        colluders=view.same_strategy.get(strategy, 1),
     )
     if strategy is Strategy.ZERO or (strategy is Strategy.COPYCAT and previous is None):
         # In round 0 there is nothing to replay yet: the copycat sends nothing of value either.
-        return zero_delta(attack_view)
+        return zero_delta(attack_view)[0]
     attack = {Strategy.COPYCAT: replay, Strategy.NOISE: gaussian, Strategy.SCALING: scaling, Strategy.ALIE: alie,
-              Strategy.SLOW_POISON: scaling}
-    return attack[strategy](attack_view)
+              Strategy.SLOW_POISON: scaling, Strategy.MIMIC: mimic, Strategy.MIMIC_HISTORY: mimic_history,
+              Strategy.MIMIC_MIXED: mimic_mixed, Strategy.INFLATED: inflated_claim}
+    return attack[strategy](attack_view)[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
@@ -25,7 +25,9 @@ SPEC_KEY = "delta"
 # Replays are looked for among the last rounds only: a copycat replays the previous round, and
 # consensus's fingerprint comparison costs O(history x peers) per round.
 HISTORY_ROUNDS = 2
-GLOBAL = "0x" + "00" * 32  # every simulated peer trains from the current global: no stale bases
+GLOBAL = "0x" + "00" * 32
+# Global changes kept for consensus's projection (ConsensusParams.history_changes uses the last 3).
+CHANGES_ROUNDS = 3  # every simulated peer trains from the current global: no stale bases
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Reveal:
 class Judged:
     outcomes: list[PeerOutcome]
     global_hash: bytes
+    # The round's global change (flat), when the judge reports it; equality compares the hash.
+    change: torch.Tensor | None = field(default=None, compare=False)
 
 
 class Judge(Protocol):
@@ -54,12 +58,15 @@ class ConsensusJudge:
 
     def __init__(self) -> None:
         self._history: deque[tuple[Fingerprint, ...]] = deque(maxlen=HISTORY_ROUNDS)
+        # The last global changes (every validator holds the globals): consensus's RoundContext.changes.
+        self._changes: deque[dict[str, torch.Tensor]] = deque(maxlen=CHANGES_ROUNDS)
 
     def __call__(self, round_id: int, reveals: Sequence[Reveal]) -> Judged:
         prior = None if all(r.multiplier is None for r in reveals) else {r.peer: r.multiplier for r in reveals}
         ctx = RoundContext(
             round=round_id, current_global_hash=GLOBAL, spec={SPEC_KEY: (len(_first_delta(reveals)),)},
             norm_bound=NORM_BOUND, history=tuple(f for fs in self._history for f in fs), prior=prior,
+            changes=tuple(self._changes),
         )
         submissions = [
             Submission(peer=r.peer, commit_index=i, base_hash=GLOBAL, sample_count=r.sample_count,
@@ -68,8 +75,9 @@ class ConsensusJudge:
         ]
         outcome = settle_round(submissions, ctx)
         self._history.append(tuple(outcome.fingerprints.values()))
+        self._changes.append(outcome.aggregate.delta)
         global_hash = bytes.fromhex(outcome.aggregate.hash.removeprefix("0x"))
-        return Judged(outcomes_from_verdicts(outcome.verdicts), global_hash)
+        return Judged(outcomes_from_verdicts(outcome.verdicts), global_hash, outcome.aggregate.delta[SPEC_KEY])
 
 
 def _first_delta(reveals: Sequence[Reveal]) -> torch.Tensor:
