@@ -4,7 +4,8 @@ The same ordered checks as consensus's pipeline, cheap ones first: not revealed 
 norm bound -> zero -> replay of an earlier round's delta -> outlier tests against the
 coordinate-wise median (reversal: negative cosine; one-sided shift: a delta below, or above, the
 median in most coordinates, the signature of ALIE's mean - z * std, after SignGuard, Xu et al.
-2022, https://arxiv.org/abs/2109.05872) -> noise (near-orthogonal to the median) ->
+2022, https://arxiv.org/abs/2109.05872; a delta much closer to the median than the round's typical
+distance, which jittered ALIE colluders are and no independent training is) -> noise (near-orthogonal to the median) ->
 near-duplicates within the round (all copies rejected: under commit-reveal a same-round copy
 means collusion). Accepted deltas are averaged with sample weights; a peer's agreement is its
 cosine to that average.
@@ -40,6 +41,7 @@ class StandInParams:
     reversal_cosine: float = -0.2
     noise_cosine: float = 0.4  # 6.4 standard deviations of a random direction at d = 256; honest ~0.8
     one_sided: float = 0.65  # honest deltas: 0.5 +- 0.03 of coordinates below the median (d = 256)
+    central: float = 0.5  # of the round's median distance to the median: closer was crafted from it
     duplicate_cosine: float = 0.9999
 
 
@@ -83,8 +85,12 @@ def judge_round(reveals: Sequence[Reveal], seen: set[bytes], params: StandInPara
     live = [r.peer for r in reveals if reasons[r.peer] is Reason.ACCEPTED]
     if live:
         median = torch.stack([deltas[p] for p in live]).median(dim=0).values
+        distance = {p: float((deltas[p] - median).norm()) for p in live}
+        typical = sorted(distance.values())[(len(live) - 1) // 2]
         for p in live:
             reasons[p] = _against_median(deltas[p], median, params)
+            if reasons[p] is Reason.ACCEPTED and distance[p] < params.central * typical:
+                reasons[p] = Reason.MEDIAN_OUTLIER  # crafted from the others (jittered ALIE)
     live = [p for p in live if reasons[p] is Reason.ACCEPTED]
     for i, a in enumerate(live):
         for b in live[i + 1:]:

@@ -6,6 +6,7 @@ prior)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +14,15 @@ from pathlib import Path
 import pytest
 
 WORKER = Path(__file__).with_name("determinism_worker.py")
+ROOT = Path(__file__).resolve().parents[2]  # the worker imports harness/, which is not installed
 ROUNDS = 20
 
 
 def start(threads: int, order_seed: int) -> subprocess.Popen[str]:
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     return subprocess.Popen([sys.executable, str(WORKER), str(threads), str(order_seed), str(ROUNDS)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": path})
 
 
 @pytest.mark.e2e

@@ -192,12 +192,12 @@ def test_jittered_alie_is_too_central_to_be_trained() -> None:
 
 
 def test_projection_floor_and_sign_test() -> None:
-    """An in-spread update that gives up a third of the round's progress fails the projection
+    """An in-spread update that gives up most of the round's progress fails the projection
     floor; one that keeps its projection but goes against the median's sign in every coordinate
     fails the sign test."""
     rows = honest_rows()
     mean = rows.mean(dim=0)
-    weak = rows[0] - 0.5 * mean
+    weak = rows[0] - 0.8 * mean
     assert with_extra(weak)[-1] is Reason.MEDIAN_OUTLIER
     measures = validate_round(submissions(CTX, torch.cat([rows, weak[None]])), CTX).verdicts[-1].measures
     assert measures["projection_ratio"] < CTX.params.projection_floor

@@ -158,10 +158,12 @@ def test_sybil_and_slow_poison_end_below_an_honest_peer_on_chain() -> None:
     assert figures["sybil_identities"] == 3 * 5  # fresh identities every round
     assert figures["sybil_operator_profit"] < figures["honest_profit_min"]
     assert figures["slow_poison_profit_max"] < 0 < figures["honest_profit_min"]
-    # Every Sybil update passed the pipeline: reputation, not validation, held the operator down.
+    # Every Sybil update passed the pipeline: nobody is rejected for being linked.
     assert result.rejections[(S.SYBIL.value, Reason.ACCEPTED)] == 3 * 5
     sybils = {m.address.lower() for m in result.members if m.role == S.SYBIL.value}
     assert max(level for a, level in result.reputation.items() if a in sybils) == 250_000
-    # The baseline, same peers without reputation (other accounts: seed 2): the operator wins.
+    # The baseline, same peers without reputation (other accounts: seed 2). The collusion link
+    # already merges the operator's jittered copies into one contributor with one claim, so it
+    # earns less than one honest peer; it still profits, and reputation is what takes that away.
     baseline = reputation_figures(run_simulation(chain, replace(config, reputation=None, seed=2)))
-    assert baseline["sybil_operator_profit"] > baseline["honest_profit_min"] > 0
+    assert figures["sybil_operator_profit"] < 0 < baseline["sybil_operator_profit"] < baseline["honest_profit_min"]
