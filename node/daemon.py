@@ -29,6 +29,7 @@ from loraswarm.node.chain.reverts import error_selectors
 from loraswarm.node.chain.task import TaskChain
 from loraswarm.node.codec import CodecError, Delta, decode_delta
 from loraswarm.node.config import NodeConfig
+from loraswarm.node.globals import Globals
 from loraswarm.node.intake import Intake
 from loraswarm.node.judge import consensus_params
 from loraswarm.node.keys import load_account
@@ -118,10 +119,12 @@ class NodeDaemon:
         if config.training.personal and config.is_trainer:
             params = PersonalParams(selection_blocks=config.training.personal_selection_blocks)
             personalizer = Personalizer.from_learner(learner, config.node.data_dir, params)
+        globals_ = Globals(config.node.data_dir, learner.spec, "0x" + task.initial_global.hex(), learner.initial_global,
+                           blobs)
         loop = RoundLoop(
-            ctx, learner, blobs,
+            ctx, globals_,
             Trainer(ctx, learner, identity, domain) if config.is_trainer else None,
-            Validator(ctx, learner.spec, blobs, results) if config.is_validator else None,
+            Validator(ctx, globals_, blobs, results) if config.is_validator else None,
             Settlement(ctx, blobs, results, learner, personalizer, partial(self._round_deltas, p2p, learner)),
             self.commitments, p2p.set_round)
         intake = Intake(ctx, blobs)

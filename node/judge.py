@@ -89,14 +89,17 @@ def submissions(inputs: JudgingInputs, blobs: Mapping[bytes, bytes | None], spec
 
 def judge_round(round_: int, task: TaskInfo, spec_file: TaskSpec, spec: AdapterSpec, global_state: Delta,
                 global_hash: str, inputs: JudgingInputs, blobs: Mapping[bytes, bytes | None],
-                history: tuple[Fingerprint, ...], reputation: Standing | None = None) -> Judgement:
+                history: tuple[Fingerprint, ...], reputation: Standing | None = None,
+                changes: tuple[Delta, ...] = ()) -> Judgement:
     """``reputation``: the standing when the round opens, given when the task has reputation on
     (TaskSpec.reputation). It weights reward shares and is consensus's prior: every committed
-    peer's multiplier, from the same finalized verdicts on every validator."""
+    peer's multiplier, from the same finalized verdicts on every validator. ``changes``: the
+    global's change in each of the last finalized rounds, oldest first (RoundContext.changes)."""
     prior = None if reputation is None else reputation.multipliers(c.peer for c in inputs.commits)
     ctx = RoundContext(
         round=round_, current_global_hash=global_hash, spec=dict(spec.shapes), norm_bound=spec_file.norm_bound,
         rule_id=RuleId(task.rule_id), params=consensus_params(spec_file), history=history, prior=prior,
+        changes=changes,
     )
     outcome = settle_round(submissions(inputs, blobs, spec), ctx)
     new_state = apply_delta(global_state, outcome.aggregate.delta)

@@ -16,30 +16,27 @@ from collections.abc import Callable
 
 import trio
 
-from loraswarm.node.blobs import Blobs
 from loraswarm.node.chain.errors import ChainRevert
 from loraswarm.node.chain.task import TaskInfo
-from loraswarm.node.codec import Delta, decode_delta
+from loraswarm.node.codec import Delta
 from loraswarm.node.config import Behaviour
-from loraswarm.node.learner import Learner
+from loraswarm.node.globals import Globals
 from loraswarm.node.p2p.errors import BlobUnavailable
 from loraswarm.node.roles.context import WINDOW_MARGIN_S, NodeContext
 from loraswarm.node.roles.settlement import Settlement
 from loraswarm.node.roles.trainer import Trainer
 from loraswarm.node.roles.validator import JUDGE_GRACE_S, Validator
-from loraswarm.node.round_result import ResultMismatch
 from loraswarm.node.state.phase import Phase
 
 logger = logging.getLogger(__name__)
 
 
 class RoundLoop:
-    def __init__(self, ctx: NodeContext, learner: Learner, blobs: Blobs, trainer: Trainer | None,
+    def __init__(self, ctx: NodeContext, globals_: Globals, trainer: Trainer | None,
                  validator: Validator | None, settlement: Settlement, commitments: dict[tuple[str, int], bytes],
                  set_round: Callable[[int], None]) -> None:
         self.ctx = ctx
-        self.learner = learner
-        self.blobs = blobs
+        self.globals = globals_
         self.trainer = trainer
         self.validator = validator
         self.settlement = settlement
@@ -147,20 +144,11 @@ class RoundLoop:
         A late joiner fetches it from peers, until the round's commit window closes."""
         ctx = self.ctx
         wanted = ctx.store.start_global(round_, "0x" + task.latest_global.hex())
-        path = ctx.data_dir / "globals" / f"{wanted}.safetensors"
-        if not path.exists():
-            if wanted == "0x" + task.initial_global.hex():
-                _, data, digest = self.learner.initial_global()
-                if digest != wanted:
-                    raise ResultMismatch(f"initial global {digest} differs from the task's {wanted}")
-            else:
-                ctx.reporter.phase(round_, Phase.WAITING, f"fetching the start global {wanted}")
-                patience = max(commit_end - await ctx.call(ctx.chain.now), 1.0)
-                try:
-                    data = await self.blobs.fetch(bytes.fromhex(wanted[2:]), "global", patience)
-                except BlobUnavailable as exc:
-                    logger.warning("round %d: %s", round_, exc)
-                    return None
-            path.parent.mkdir(exist_ok=True)
-            path.write_bytes(data)
-        return decode_delta(path.read_bytes(), self.learner.spec), wanted
+        if not self.globals.path(wanted).exists() and wanted != self.globals.initial_hash:
+            ctx.reporter.phase(round_, Phase.WAITING, f"fetching the start global {wanted}")
+        patience = max(commit_end - await ctx.call(ctx.chain.now), 1.0)
+        try:
+            return await self.globals.state(wanted, patience), wanted
+        except BlobUnavailable as exc:
+            logger.warning("round %d: %s", round_, exc)
+            return None

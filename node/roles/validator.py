@@ -8,9 +8,11 @@ validator copy the outcome instead of judging.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import secrets
+from dataclasses import dataclass
 
 import trio
 
@@ -20,8 +22,9 @@ from loraswarm.incentives.reputation import Standing
 from loraswarm.node.blobs import Blobs
 from loraswarm.node.chain.errors import ChainRevert
 from loraswarm.node.chain.task import JudgingInputs, TaskInfo
-from loraswarm.node.codec import AdapterSpec, Delta
+from loraswarm.node.codec import Delta
 from loraswarm.node.faults import crash_point
+from loraswarm.node.globals import Globals
 from loraswarm.node.judge import consensus_params, judge_round, standing_before
 from loraswarm.node.p2p.envelope import ResultNote
 from loraswarm.node.p2p.errors import BlobUnavailable, PublishRefused
@@ -40,7 +43,8 @@ JUDGE_GRACE_S = 2.0
 # A revealed delta the store lacks gets this long at judging (retried within it); then it counts as
 # not revealed.
 FETCH_AT_JUDGE_S = 10.0
-# Earlier rounds' result documents (replay history, reputation) get this long to arrive.
+# Earlier rounds' result documents (replay history, reputation) and globals (the recent changes)
+# get this long to arrive.
 PAST_RESULTS_S = 20.0
 
 
@@ -48,13 +52,25 @@ def _hex(data: bytes) -> str:
     return "0x" + data.hex()
 
 
+@dataclass(frozen=True)
+class Past:
+    """What the finalized rounds before a round hand its judging, the same on every validator."""
+
+    history: tuple[Fingerprint, ...]  # the replay fingerprints
+    changes: tuple[Delta, ...]  # the global's change in each of the last finalized rounds, oldest first
+    standing: Standing | None  # the reputation, when the task has it
+
+
 class Validator:
-    def __init__(self, ctx: NodeContext, spec: AdapterSpec, blobs: Blobs, results: ResultBook) -> None:
+    def __init__(self, ctx: NodeContext, globals_: Globals, blobs: Blobs, results: ResultBook) -> None:
         self.ctx = ctx
-        self.spec = spec
+        self.globals = globals_
+        self.spec = globals_.spec
         self.blobs = blobs
         self.results = results
-        self.replay_rounds = consensus_params(ctx.spec_file).replay_rounds
+        params = consensus_params(ctx.spec_file)
+        self.replay_rounds = params.replay_rounds
+        self.history_changes = params.history_changes
 
     async def take_part(self, round_: int, task: TaskInfo, start_state: Delta, start_hash: str) -> None:
         ctx = self.ctx
@@ -87,15 +103,14 @@ class Validator:
         with ctx.reporter.timed(round_, "gossip+fetch"):
             deltas = await self._deltas(round_, inputs)
         with ctx.reporter.timed(round_, "past results"):
-            past = await self._past(round_, inputs)
+            past = await self._past(round_, task, inputs)
         if past is None:
-            ctx.reporter.show(round_, "not attesting", "missing result documents of earlier rounds")
+            ctx.reporter.show(round_, "not attesting", "missing result documents or globals of earlier rounds")
             return None
-        history, standing = past
         with ctx.reporter.timed(round_, "validate+aggregate"):
             judgement = await trio.to_thread.run_sync(
-                judge_round, round_, task, ctx.spec_file, self.spec, start_state, start_hash, inputs, deltas, history,
-                standing)
+                judge_round, round_, task, ctx.spec_file, self.spec, start_state, start_hash, inputs, deltas,
+                past.history, past.standing, past.changes)
         for verdict in judgement.outcome.verdicts:
             ctx.reporter.verdict(verdict.reason)
         ctx.network.put_blob(judgement.global_bytes)
@@ -143,11 +158,12 @@ class Validator:
                 nursery.start_soon(fetch, peer, update.delta_hash, update.delta_size)
         return found
 
-    async def _past(self, round_: int, inputs: JudgingInputs) -> tuple[tuple[Fingerprint, ...], Standing | None] | None:
-        """Replay history and reputation from the verified documents of earlier finalized rounds
-        (fetched when missing); None if one of them cannot be had."""
+    async def _past(self, round_: int, task: TaskInfo, inputs: JudgingInputs) -> Past | None:
+        """Replay history, the global's recent changes and reputation from the verified documents
+        of earlier finalized rounds (fetched when missing); None if one of them cannot be had."""
         earlier = [r for r in inputs.finalized if r < round_]
-        needed = earlier if self.ctx.spec_file.reputation else earlier[-self.replay_rounds:]
+        depth = max(self.replay_rounds, self.history_changes + 1)  # a change needs the global before it
+        needed = earlier if self.ctx.spec_file.reputation else earlier[-depth:]
         results: list[RoundResult] = []
         for past in needed:
             final = await self.ctx.call(self.ctx.chain.finalized_tuple, past)
@@ -158,11 +174,33 @@ class Validator:
             except (BlobUnavailable, ResultMismatch) as exc:
                 logger.warning("round %d: result of round %d unavailable: %s", round_, past, exc)
                 return None
+        changes = await self._changes(round_, task, results, complete=len(needed) == len(earlier))
+        if changes is None:
+            return None
         history = replay_history(results, round_, self.replay_rounds)
         if not self.ctx.spec_file.reputation:
-            return history, None
+            return Past(history, changes, None)
         standing = standing_before(round_, results, earlier)
-        return None if standing is None else (history, standing)
+        return None if standing is None else Past(history, changes, standing)
+
+    async def _changes(self, round_: int, task: TaskInfo, results: list[RoundResult],
+                       complete: bool) -> tuple[Delta, ...] | None:
+        """Each of the last history_changes finalized rounds' global minus the global before it
+        (the previous finalized round's, or the task's initial global when ``results`` holds every
+        finalized round): the public history consensus judges an update's own work against."""
+        hashes = [r.global_hash for r in sorted(results, key=lambda r: r.round)]
+        if complete:
+            hashes.insert(0, "0x" + task.initial_global.hex())
+        hashes = hashes[-(self.history_changes + 1):] if self.history_changes else []
+        if len(hashes) < 2:
+            return ()
+        try:
+            states = [await self.globals.state(h, PAST_RESULTS_S) for h in hashes]
+        except (BlobUnavailable, ResultMismatch) as exc:
+            logger.warning("round %d: a global of an earlier round is unavailable: %s", round_, exc)
+            return None
+        return tuple({key: after[key].double() - before[key].double() for key in self.spec.keys}
+                     for before, after in itertools.pairwise(states))
 
     # attesting --------------------------------------------------------------------------------
     async def _seal_and_open(self, round_: int, task: TaskInfo, saved: SavedAttestation) -> None:

@@ -20,6 +20,7 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 from trio.testing import MockClock
 
+from loraswarm.node.blobs import Blobs
 from loraswarm.node.chain.client import Receipt
 from loraswarm.node.chain.errors import ChainRevert
 from loraswarm.node.chain.task import (
@@ -33,6 +34,7 @@ from loraswarm.node.chain.task import (
 )
 from loraswarm.node.codec import AdapterSpec, Codec, Delta, encode_delta
 from loraswarm.node.config import NodeConfig
+from loraswarm.node.globals import Globals
 from loraswarm.node.learner import TrainedDelta, encode_global
 from loraswarm.node.metrics import NodeMetrics
 from loraswarm.node.p2p.envelope import Body, Domain, Envelope, Update, sign
@@ -287,3 +289,11 @@ def signed_update(account: Any, round_: int, network: FakeNetwork, the_delta: De
     body = Update(task_id=1, round=round_, peer=account.address, base_hash=bytes.fromhex(base[2:]), delta_hash=digest,
                   delta_size=len(data), sample_count=samples, codec_id=0, salt=bytes(range(32)))
     return sign(DOMAIN, body, account)
+
+
+def globals_of(ctx: NodeContext, blobs: Blobs) -> Globals:
+    """The node's globals: its folder, peers through the fake network, and the initial global
+    FakeLearner derives (the task must name that one's hash for it to be used)."""
+    assert isinstance(ctx.chain, FakeChain)
+    return Globals(ctx.data_dir, SPEC, "0x" + ctx.chain.info.initial_global.hex(), FakeLearner().initial_global, blobs)
+

@@ -33,6 +33,7 @@ from loraswarm.node.chain.client import ChainClient
 from loraswarm.node.chain.reverts import error_selectors
 from loraswarm.node.chain.task import TaskChain
 from loraswarm.node.codec import Codec, encode_delta
+from loraswarm.node.globals import Globals
 from loraswarm.node.intake import Intake
 from loraswarm.node.p2p.envelope import Domain, Envelope, Update, sign
 from loraswarm.node.p2p.service import Received
@@ -46,7 +47,7 @@ from loraswarm.protocol.codes import Reason
 from loraswarm.protocol.taskspec import TaskSpec
 from tests.contracts.conftest import anvil_swarm
 from tests.contracts.harness import TEST_TERMS, Swarm
-from tests.node.fakes import SPEC, FakeNetwork, delta, node_config, reporter_of
+from tests.node.fakes import SPEC, FakeLearner, FakeNetwork, delta, node_config, reporter_of
 
 pytestmark = pytest.mark.e2e
 ROUND = 0
@@ -142,7 +143,9 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Round, li
         for ctx in contexts:
             task = ctx.chain.task()
             blobs = Blobs(ctx.network, ctx.reporter.metrics)
-            validator = Validator(ctx, SPEC, blobs, ResultBook(ctx.data_dir / "results", blobs))
+            initial = "0x" + task.initial_global.hex()
+            globals_ = Globals(ctx.data_dir, SPEC, initial, FakeLearner().initial_global, blobs)
+            validator = Validator(ctx, globals_, blobs, ResultBook(ctx.data_dir / "results", blobs))
             trio.run(validator.judge, ROUND, task, SPEC.zeros(), "0x" + game.base.hex())
         attested = [_attested(ctx) for ctx in contexts]
         for ctx, (tuple_, salt) in zip(contexts, attested, strict=True):  # both seal, then both open

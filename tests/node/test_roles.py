@@ -4,17 +4,22 @@ e2e test runs the same roles on a real chain with real peers."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 import trio
 from eth_account import Account
 from trio.testing import MockClock
 
 from loraswarm.node.blobs import Blobs
 from loraswarm.node.chain.task import FinalizedTuple
+from loraswarm.node.codec import Delta
 from loraswarm.node.intake import Intake
+from loraswarm.node.learner import encode_global
 from loraswarm.node.p2p.envelope import Envelope, Update, decode
 from loraswarm.node.p2p.errors import BlobUnavailable
 from loraswarm.node.p2p.keys import identity_from_account
@@ -37,6 +42,7 @@ from tests.node.fakes import (
     FakeLearner,
     FakeNetwork,
     delta,
+    globals_of,
     make_context,
     signed_update,
 )
@@ -146,7 +152,7 @@ def _round_with_peers(ctx: NodeContext, orders: list[list[int]], junk: bool) -> 
 
 def _validator(ctx: NodeContext) -> Validator:
     blobs = Blobs(network_of(ctx), ctx.reporter.metrics)
-    return Validator(ctx, SPEC, blobs, ResultBook(ctx.data_dir / "results", blobs))
+    return Validator(ctx, globals_of(ctx, blobs), blobs, ResultBook(ctx.data_dir / "results", blobs))
 
 
 def _validate(ctx: NodeContext, clock: MockClock, after: float | None = None) -> None:
@@ -224,6 +230,50 @@ def test_no_attestation_once_the_seal_window_has_closed(tmp_path: Path, clock: M
     chain = chain_of(ctx)
     _validate(ctx, clock, after=chain.info.seal_end(ROUND) + 1)
     assert ctx.store.attestation(ROUND) is None and not chain.sent
+
+
+def test_the_judge_gets_the_globals_recent_changes_from_finalized_results(tmp_path: Path, clock: MockClock) -> None:
+    """Each finalized round's global minus the one before it (the first one's: the task's initial
+    global, derived, never fetched), oldest first, the last history_changes of them; a global the
+    node lacks is fetched by its hash; one nobody serves means not attesting (None)."""
+    ctx = make_context(tmp_path, clock, Account.create(), roles=["validator"])
+    zeros, _, initial = FakeLearner().initial_global()
+    chain_of(ctx).info = replace(chain_of(ctx).info, initial_global=bytes.fromhex(initial[2:]))
+    validator = _validator(ctx)
+    states, hashes = [], []
+    for seed in range(4):
+        state = delta(seed, scale=0.1)
+        data, digest = encode_global(state, SPEC)
+        network_of(ctx).remote[bytes.fromhex(digest[2:])] = data  # peers serve it; the node lacks it
+        states.append(state)
+        hashes.append(digest)
+    results = [RoundResult(1, r, h, (), (), ()) for r, h in enumerate(hashes)]
+    info = chain_of(ctx).info
+
+    def changes(held: list[RoundResult], complete: bool) -> tuple[Delta, ...] | None:
+        out: list[tuple[Delta, ...] | None] = []
+
+        async def go() -> None:
+            out.append(await validator._changes(4, info, held, complete))
+
+        run(clock, go)
+        return out[0]
+
+    def expected(pairs: list[tuple[Delta, Delta]]) -> list[dict[str, torch.Tensor]]:
+        return [{k: after[k].double() - before[k].double() for k in SPEC.keys} for before, after in pairs]
+
+    two = changes(results[:2], complete=True)  # rounds 0 and 1: from the initial global on
+    assert two is not None and len(two) == 2
+    for got, want in zip(two, expected([(zeros, states[0]), (states[0], states[1])]), strict=True):
+        assert all(torch.equal(got[k], want[k]) for k in SPEC.keys)
+    last = changes(results, complete=False)  # four rounds held, three changes used: the last three
+    assert last is not None and len(last) == validator.history_changes == 3
+    for got, want in zip(last, expected(list(itertools.pairwise(states))), strict=True):
+        assert all(torch.equal(got[k], want[k]) for k in SPEC.keys)
+    assert changes(results[:1], complete=False) == ()  # no global before it: no change known
+    network_of(ctx).remote.clear()
+    missing = RoundResult(1, 4, "0x" + "ab" * 32, (), (), ())
+    assert changes([*results, missing], complete=False) is None
 
 
 # settlement ---------------------------------------------------------------------------------------
