@@ -265,6 +265,12 @@ def test_two_rounds_with_an_attacker_a_free_rider_and_a_late_joiner(clean: Obser
     assert ledger[LATE]["accepted"] == 1 and ledger[LATE]["rewards_claimed"] > 0
     global0 = "0x" + clean.finalized[0][1].hex()
     assert (clean.workdir / LATE / "globals" / f"{global0}.safetensors").is_file()
+    # Round 1 was judged against round 0's global change (the history defences ran: every update
+    # that reached the free-rider test has a residual measure), round 0 had no history.
+    for validator in ("val0", "val1"):
+        reports = [json.loads((clean.workdir / validator / "reports" / f"{r}.json").read_text()) for r in range(2)]
+        assert not any("residual_cos" in m for m in reports[0].values())
+        assert all("residual_cos" in m for m in reports[1].values() if m["reason"] == "ACCEPTED")
     # Every validator attested the same global adapter in each round, and each sealed first.
     for r in range(ROUNDS):
         assert len(clean.attested_globals[r]) == 1, clean.attested_globals
