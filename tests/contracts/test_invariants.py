@@ -239,6 +239,15 @@ class ProtocolMachine(RuleBasedStateMachine):
     def finalized(self) -> list[tuple[int, int]]:
         return sorted(k for k, m in self.rounds.items() if m.won is not None)
 
+    def draw_finalized(self, data: st.DataObject, recent: bool = True) -> tuple[int, int] | None:
+        """After the step, a finalized (task, round), the latest more often when ``recent``; None
+        while no round has finalized."""
+        self.step()
+        rounds = self.finalized()
+        if not rounds:
+            return None
+        return data.draw(self.recent(rounds) if recent else st.sampled_from(rounds))
+
     def recent(self, rounds: list[tuple[int, int]]) -> st.SearchStrategy[tuple[int, int]]:
         """A round, the latest ones of each task drawn more often (slashes and claims expire)."""
         latest = [max(r for r in rounds if r[0] == task) for task in {t for t, _ in rounds}]
@@ -526,11 +535,9 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def claim(self, data: st.DataObject) -> None:
-        self.step()
-        rounds = self.finalized()
-        if not rounds:
+        if (drawn := self.draw_finalized(data)) is None:
             return
-        task, round_ = data.draw(self.recent(rounds))
+        task, round_ = drawn
         tree = self.rounds[(task, round_)].outcomes[str(self.rounds[(task, round_)].won)].rewards
         self._claim(task, round_, data.draw(st.integers(0, len(tree.values) - 1)),
                     data.draw(st.sampled_from([False, False, False, True])))
@@ -539,11 +546,8 @@ class ProtocolMachine(RuleBasedStateMachine):
     def settle_round(self, data: st.DataObject) -> None:
         """Everything a finalized round allows, at once: every reward leaf and validator share is
         claimed, every slash leaf executed and every actor tried for a validator slash."""
-        self.step()
-        rounds = self.finalized()
-        if not rounds:
-            return
-        self._settle(*data.draw(self.recent(rounds)))
+        if (drawn := self.draw_finalized(data)) is not None:
+            self._settle(*drawn)
 
     def _settle(self, task: int, round_: int) -> None:
         model = self.rounds[(task, round_)]
@@ -579,11 +583,9 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def claim_validator(self, data: st.DataObject) -> None:
-        self.step()
-        rounds = self.finalized()
-        if not rounds:
+        if (drawn := self.draw_finalized(data, recent=False)) is None:
             return
-        task, round_ = data.draw(st.sampled_from(rounds))
+        task, round_ = drawn
         model = self.rounds[(task, round_)]
         self._claim_validator(task, round_, data.draw(st.sampled_from(sorted(model.sealed) + self.world.actors[:2])))
 
@@ -605,11 +607,9 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def sweep(self, data: st.DataObject) -> None:
-        self.step()
-        rounds = self.finalized()
-        if not rounds:
+        if (drawn := self.draw_finalized(data, recent=False)) is None:
             return
-        task, round_ = data.draw(st.sampled_from(rounds))
+        task, round_ = drawn
         model = self.rounds[(task, round_)]
         if data.draw(st.booleans()):
             self.swarm.past_claims(task, round_)
@@ -625,11 +625,9 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def execute_slash(self, data: st.DataObject) -> None:
-        self.step()
-        rounds = self.finalized()
-        if not rounds:
+        if (drawn := self.draw_finalized(data)) is None:
             return
-        task, round_ = data.draw(self.recent(rounds))
+        task, round_ = drawn
         tree = self.rounds[(task, round_)].outcomes[str(self.rounds[(task, round_)].won)].slashes
         self._execute_slash(task, round_, data.draw(st.integers(0, len(tree.values) - 1)))
 
