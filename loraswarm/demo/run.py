@@ -25,6 +25,7 @@ from rich.table import Table
 from web3 import HTTPProvider, Web3
 
 from loraswarm.demo.network import PeerFiles, PeerPlan, default_plans, make_peers
+from loraswarm.errors import PortInUse
 from loraswarm.evm import deploy as deploying
 from loraswarm.evm import localchain
 from loraswarm.evm.tasks import TaskTerms, create_task
@@ -129,6 +130,19 @@ class Network:
     peers: list[PeerFiles]
 
 
+def _start_chain(config: DemoConfig, chain_dir: Path, attempts: int = 3) -> localchain.ChainRecord:
+    """The network's chain on a free port; another port when something took the one picked before
+    the chain could bind it (any process's outgoing connection may)."""
+    for attempt in range(attempts):
+        try:
+            return localchain.start_chain(config.engine, localchain.free_port(config.chain_host),  # type: ignore[arg-type]
+                                          chain_dir, block_time=1, host=config.chain_host)
+        except PortInUse:
+            if attempt + 1 == attempts:
+                raise
+    raise AssertionError("attempts must be positive")
+
+
 @contextmanager
 def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
     """A local chain with the contracts, a task, and funded peer accounts with configs; the chain
@@ -136,8 +150,7 @@ def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
     workdir = config.workdir or Path(tempfile.mkdtemp(prefix="loraswarm-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     chain_dir = workdir / "chain"
-    record = localchain.start_chain(config.engine, localchain.free_port(config.chain_host), chain_dir,  # type: ignore[arg-type]
-                                    block_time=1, host=config.chain_host)
+    record = _start_chain(config, chain_dir)
     try:
         w3 = Web3(HTTPProvider(record.rpc_url))
         owner = w3.eth.accounts[0]

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -71,11 +72,22 @@ def port_free(port: int, host: str = HOST) -> bool:
     return True
 
 
+_HANDED_OUT: set[int] = set()
+_HANDING = threading.Lock()
+
+
 def free_port(host: str = HOST) -> int:
-    """A TCP port on host that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on host that nothing listens on right now and that this process has not handed
+    out before: two networks set up at once (the e2e's clean and crash runs) must not both get
+    a port the kernel offered twice before either bound it."""
+    with _HANDING:
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
+                port = int(sock.getsockname()[1])
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
 
 
 def rpc_chain_id(rpc_url: str, timeout_s: float = 2.0) -> int:

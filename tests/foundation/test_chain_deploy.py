@@ -161,3 +161,11 @@ def test_help_on_every_subcommand() -> None:
         assert result.returncode == 0, (args, result.stderr)
         assert "Usage" in result.stdout
     assert run_cli("version").stdout.startswith("loraswarm ")
+
+
+def test_free_port_never_hands_out_a_port_twice() -> None:
+    """The e2e sets up two networks at once; the kernel offers the same unbound port again now
+    and then (500 draws from the ephemeral range collide almost surely), which put both networks'
+    chains on one port."""
+    ports = [localchain.free_port() for _ in range(500)]
+    assert len(set(ports)) == len(ports)
