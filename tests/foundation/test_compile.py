@@ -30,12 +30,12 @@ def test_compile_produces_abi_and_bytecode(tmp_path) -> None:
 
 
 @pytest.mark.e2e
-def test_hardhat_and_python_build_identical_bytecode() -> None:
+def test_hardhat_and_python_build_identical_bytecode(tmp_path) -> None:
     subprocess.run(
         ["node", "node_modules/hardhat/internal/cli/cli.js", "compile", "--force", "--quiet"],
         cwd=PROJECT_ROOT, check=True, capture_output=True, timeout=300,
     )
-    ours = compile_contracts(force=True)
+    ours = compile_contracts(force=True, out_dir=tmp_path)  # never under other tests reading the build
     for name, artifact in ours.items():
         source = artifact.source.split("/", 1)[1]
         hardhat = json.loads((HARDHAT_ARTIFACTS / "contracts" / source / f"{name}.json").read_text())
