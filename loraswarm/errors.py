@@ -46,3 +46,28 @@ class WrongChainId(LoraswarmError):
 
 class BadDeploymentFile(LoraswarmError):
     """The deployment file exists but is malformed."""
+
+
+class BadRpcUrl(LoraswarmError):
+    """An RPC endpoint is not an http(s) URL."""
+
+
+class NoRpcUrl(LoraswarmError):
+    """No RPC endpoint was given for a chain (the deployment file never names one)."""
+
+
+class BadKey(LoraswarmError):
+    """A private key (e.g. from an environment variable) is not a secp256k1 key."""
+
+
+class BadAddress(LoraswarmError):
+    """A text that should be an account address is not one."""
+
+
+class Unfunded(LoraswarmError):
+    """An account lacks the ETH (gas) or reward tokens (stake) an action needs; the message names
+    the account, the chain, what is missing and where to get it."""
+
+
+class NotFound(LoraswarmError):
+    """A peer, round or file the user named does not exist (in the task, on the chain)."""

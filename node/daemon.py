@@ -14,19 +14,23 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import time
 from functools import partial
 from pathlib import Path
 
 import trio
 from web3 import HTTPProvider, Web3
 
-from loraswarm.evm.compile import compile_contracts
+from loraswarm.evm import rpc
+from loraswarm.evm.compile import contract_artifacts
 from loraswarm.evm.deploy import Deployment, attach
+from loraswarm.evm.funds import StakeNeed, require_node_funds
 from loraswarm.node.blobs import Blobs
 from loraswarm.node.chain.client import ChainClient
 from loraswarm.node.chain.reverts import error_selectors
-from loraswarm.node.chain.task import TaskChain
+from loraswarm.node.chain.task import TaskChain, TaskInfo
 from loraswarm.node.codec import CodecError, Delta, decode_delta
 from loraswarm.node.config import NodeConfig
 from loraswarm.node.globals import Globals
@@ -64,20 +68,28 @@ class NodeDaemon:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.account = load_account(config.keys.keystore,
                                     password if password is not None else os.environ.get(config.keys.password_env))
-        self.store = StateStore(data_dir / "state.sqlite")
         self.deployment = Deployment.from_file(config.chain.deployment)
-        w3 = Web3(HTTPProvider(config.chain.rpc_url or self.deployment.rpc_url, request_kwargs={"timeout": 10}))
+        url = rpc.resolve(config.chain.rpc_url, self.deployment.chain_id)
+        journal = data_dir / "state.sqlite"
+        if not journal.exists():
+            # A first start with a wrong endpoint is a mistake to report; a restart waits out an
+            # outage (below) to finish what its journal holds.
+            rpc.connect(url, self.deployment.chain_id)
+        self.store = StateStore(journal)
+        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 10}))
+        self._probe = Web3(HTTPProvider(url, request_kwargs={"timeout": 2}))  # a scrape must not hang
         metrics = NodeMetrics()
         status = NodeStatus(config.node.name, self.account.address, [r.value for r in config.node.roles],
                             config.node.behaviour.value)
         self.reporter = Reporter(status, data_dir / "status.json", self.store, metrics)
-        selectors = error_selectors(a.abi for a in compile_contracts().values())
+        selectors = error_selectors(a.abi for a in contract_artifacts().values())
         # A node (re)started while the chain is unreachable waits for it, like a running one.
         self.client = ChainClient(w3, self.account, self.store, selectors)
         contracts = self.client.with_retry(lambda: attach(self.deployment, w3))
         self.spec_file = TaskSpec.read(config.chain.task_file)
         consensus_params(self.spec_file)  # an unknown parameter is refused before anything is sent
         self.chain = TaskChain(self.client, contracts, self.spec_file.task_id, self.deployment.block)
+        self.w3 = w3
         self.registered: set[str] = set()
         self.commitments: dict[tuple[str, int], bytes] = {}
 
@@ -87,13 +99,24 @@ class NodeDaemon:
             raise TaskSpecError(f"{self.config.chain.task_file} hashes to {mine}, but task {self.spec_file.task_id} "
                                 f"on chain fixed {'0x' + on_chain.hex()}: get the task file from the task's owner")
 
+    def _check_funds(self, task: TaskInfo) -> None:
+        """Gas money and the tokens its registrations stake, before the node registers and loads
+        its model (Unfunded names the account, the chain, what is missing and where to get it)."""
+        config, address = self.config, self.account.address
+        mine = self.chain.participant(address)
+        stake = (task.min_peer_stake if config.is_trainer and mine.peer_stake == 0 else 0) + (
+            self.spec_file.validator_stake if config.is_validator and mine.validator_stake == 0 else 0)
+        free = int(self.client.call(self.chain.staking.functions.freeStakeOf(address)))
+        self.client.with_retry(lambda: require_node_funds(self.w3, self.chain.token, address, StakeNeed(stake, free)))
+
     async def run(self) -> None:
         config, reporter = self.config, self.reporter
         if config.metrics.port:
-            reporter.metrics.serve(config.metrics.port)
+            reporter.metrics.serve(config.metrics.port, config.metrics.host)
         call = partial(trio.to_thread.run_sync, abandon_on_cancel=True)
         task = await call(self.chain.task)
         self._check_task_file(task.spec_hash)
+        await call(self._check_funds, task)
         # Registration first: a validator takes part from the first round that starts after it
         # registered, and loading the model takes a while.
         reporter.show(-1, Phase.STARTING.value, "registering")
@@ -112,6 +135,7 @@ class NodeDaemon:
                                listen=(config.p2p.listen,), bootstrap=tuple(config.p2p.bootstrap))
         p2p = P2PService(identity, p2p_config, lambda a: a.lower() in self.registered,
                          commitment_of=lambda peer, round_: self.commitments.get((peer.lower(), round_)))
+        reporter.metrics.watch(lambda: len(p2p.connected_peers()), self._head_lag_s)
         ctx = NodeContext(config, self.spec_file, self.account.address, self.chain, p2p, self.store, reporter)
         blobs = Blobs(p2p, reporter.metrics)
         results = ResultBook(config.node.data_dir / "results", blobs)
@@ -136,6 +160,14 @@ class NodeDaemon:
             await loop.run(self.max_rounds)
             nursery.cancel_scope.cancel()
         reporter.show(reporter.status.round, Phase.STOPPED.value)
+
+    def _head_lag_s(self) -> float:
+        """Seconds since the chain's latest block (read when /metrics is scraped; NaN while the
+        chain does not answer)."""
+        try:
+            return time.time() - float(self._probe.eth.get_block("latest")["timestamp"])
+        except Exception:  # any failure to read the head means the same to a dashboard
+            return math.nan
 
     async def _intake(self, p2p: P2PService, intake: Intake, nursery: trio.Nursery) -> None:
         async for received in p2p.received:

@@ -1,15 +1,25 @@
-"""``loraswarm chain up|down|status``: a local testnet on 127.0.0.1."""
+"""``loraswarm chain up|down|status|fund``: a local testnet on 127.0.0.1."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from loraswarm.cli.options import STATE_DIR_DEFAULT, StateDir
-from loraswarm.evm import localchain
+from loraswarm.cli.options import (
+    PASSWORD_ENV_DEFAULT,
+    STATE_DIR_DEFAULT,
+    Keystore,
+    PasswordEnv,
+    RpcUrl,
+    StateDir,
+    unlock,
+)
+from loraswarm.evm import deploy, funds, localchain, rpc
 
 app = typer.Typer(help="Start, stop and inspect a local EVM testnet.", no_args_is_help=True)
 console = Console()
@@ -50,3 +60,37 @@ def status(state_dir: StateDir = STATE_DIR_DEFAULT) -> None:
     record = localchain.read_record(state_dir)
     chain_id = localchain.rpc_chain_id(record.rpc_url)
     console.print(f"{record.engine} pid {record.pid} at {record.rpc_url}, chain id {chain_id}")
+
+
+def _units(amount: float) -> int:
+    """Whole ETH or LSW (as typed) in their smallest unit, without float rounding."""
+    return int(Decimal(str(amount)) * funds.WEI)
+
+
+@app.command("fund")
+def fund(
+    address: Annotated[str, typer.Argument(help="The account to fund (e.g. a peer's, from `keys new`).")],
+    eth: Annotated[float, typer.Option(min=0, help="ETH for gas, from the chain's first dev account.")] = 10,
+    lsw: Annotated[float, typer.Option(min=0,
+        help="Reward tokens to stake, from the deployer (the default task asks 100 of a peer and 1,000 more of a "
+             "validator).")] = 1_100,
+    deployment_file: Annotated[Path | None, typer.Option(
+        "--deployment", help="Deployment file (default: the local chain's in --state-dir).")] = None,
+    keystore: Keystore = None,
+    password_env: PasswordEnv = PASSWORD_ENV_DEFAULT,
+    rpc_url: RpcUrl = None,
+    state_dir: StateDir = STATE_DIR_DEFAULT,
+) -> None:
+    """Send an account ETH for gas and LSW to stake: on a local chain from its dev accounts and the
+    deployer, on any chain from --keystore's account (e.g. the deployer's, which holds the LSW)."""
+    account = rpc.check_address(address)
+    sender = unlock(keystore, password_env) if keystore else None
+    if deployment_file is None:
+        deployment_file = deploy.default_deployment_path(state_dir, localchain.read_record(state_dir).chain_id)
+    deployment = deploy.Deployment.from_file(deployment_file)
+    w3 = rpc.connect(rpc.resolve(rpc_url, deployment.chain_id, state_dir), deployment.chain_id)
+    token = deploy.attach(deployment, w3)["RewardToken"]
+    done = funds.fund(w3, token, deployment.deployer, account, _units(eth), _units(lsw), sender)
+    console.print(f"sent {eth:g} ETH and {lsw:g} LSW to {done.address} on chain {deployment.chain_id} "
+                  f"(tx {', '.join(done.tx_hashes) or 'none'}); it now holds {funds.ether(done.eth)} ETH and "
+                  f"{funds.tokens(done.lsw)} LSW")

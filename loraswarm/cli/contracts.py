@@ -9,8 +9,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from loraswarm.cli.options import STATE_DIR_DEFAULT, StateDir
+from loraswarm.cli.options import (
+    PASSWORD_ENV_DEFAULT,
+    STATE_DIR_DEFAULT,
+    Keystore,
+    PasswordEnv,
+    RpcUrl,
+    StateDir,
+    unlock,
+)
 from loraswarm.evm import deploy as deploying
+from loraswarm.evm import localchain, rpc
 from loraswarm.evm.compile import compile_contracts
 
 console = Console()
@@ -32,16 +41,21 @@ def deploy_cmd(
         Path | None, typer.Option(help="Deployment file (default: <state-dir>/deployments/<chain-id>.json).")
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing deployment file.")] = False,
+    keystore: Keystore = None,
+    password_env: PasswordEnv = PASSWORD_ENV_DEFAULT,
     state_dir: StateDir = STATE_DIR_DEFAULT,
 ) -> None:
-    """Deploy the contracts and write the deployment file that nodes and the CLI read."""
+    """Deploy the contracts and write the deployment file that nodes and the CLI read. The deployer
+    is the keystore's account, else LORASWARM_DEPLOYER_KEY's, else the chain's first dev account;
+    it owns the coordinator (creates tasks) and holds the token supply."""
+    account = unlock(keystore, password_env) if keystore else None
     w3, rpc_url = deploying.connect(network, state_dir)
     chain_id = int(w3.eth.chain_id)
     path = out or deploying.default_deployment_path(state_dir, chain_id)
     embedded = network == deploying.EMBEDDED
     if not embedded:
         deploying.check_deployment_file(path, force)
-    deployment = deploying.deploy_all(w3, network, rpc_url, deploying.deployer_account(w3))
+    deployment = deploying.deploy_all(w3, network, rpc_url, deploying.deployer_account(w3, account))
     for name, address in deployment.addresses.items():
         console.print(f"{name:<16} {address}")
     if embedded and out is None:
@@ -53,21 +67,19 @@ def deploy_cmd(
 
 def status_cmd(
     deployment_file: Annotated[Path | None, typer.Option("--deployment", help="Deployment file to check.")] = None,
+    rpc_url: RpcUrl = None,
     state_dir: StateDir = STATE_DIR_DEFAULT,
 ) -> None:
     """Check a deployment against its chain and print the contracts' state."""
     if deployment_file is None:
-        rpc = deploying.read_record(state_dir).rpc_url
-        chain_id = deploying.rpc_chain_id(rpc)
-        deployment_file = deploying.default_deployment_path(state_dir, chain_id)
+        deployment_file = deploying.default_deployment_path(state_dir, localchain.read_record(state_dir).chain_id)
     deployment = deploying.Deployment.from_file(deployment_file)
-    if deployment.rpc_url is None:
-        raise deploying.BadDeploymentFile(f"{deployment_file} is an embedded-chain deployment")
-    w3, _ = deploying.connect(deployment.rpc_url, state_dir)
+    endpoint = rpc.resolve(rpc_url, deployment.chain_id, state_dir)
+    w3 = rpc.connect(endpoint, deployment.chain_id)
     contracts = deploying.attach(deployment, w3)
     token = contracts["RewardToken"]
     table = Table("what", "value", title=f"deployment on chain {deployment.chain_id}")
-    table.add_row("rpc url", deployment.rpc_url)
+    table.add_row("rpc url", endpoint)
     table.add_row("block (deployed / now)", f"{deployment.block} / {w3.eth.block_number}")
     for name, contract in contracts.items():
         table.add_row(name, contract.address)

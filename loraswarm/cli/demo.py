@@ -20,7 +20,8 @@ def ledger_tables(run: DemoRun) -> list[Table]:
     """The ledger of the run, from chain events plus the peers' verified round results."""
     from loraswarm.node.ledger.source import default_db, open_ledger
 
-    ledger = open_ledger(run.deployment_file, 1, default_db(run.deployment_file), [p.data_dir for p in run.peers])
+    ledger = open_ledger(run.deployment_file, 1, default_db(run.deployment_file), [p.data_dir for p in run.peers],
+                         run.rpc_url)
     names = {p.address.lower(): f"{p.plan.name} ({p.plan.behaviour})" for p in run.peers}
     peers = Table("peer", "roles", "commits", "accepted", "rejected", "rewards (LSW)", "slashed (LSW)", "reputation",
                   title="contribution ledger (chain events + verified round results)")

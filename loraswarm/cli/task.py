@@ -6,8 +6,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from web3 import HTTPProvider, Web3
 
+from loraswarm.cli.options import (
+    PASSWORD_ENV_DEFAULT,
+    STATE_DIR_DEFAULT,
+    Keystore,
+    PasswordEnv,
+    RpcUrl,
+    StateDir,
+    unlock,
+)
+from loraswarm.evm import rpc
 from loraswarm.evm.deploy import Deployment, attach, deployer_account
 from loraswarm.evm.tasks import TOKEN, TaskTerms, create_task
 from loraswarm.node.task_facts import model_facts
@@ -20,16 +29,22 @@ app = typer.Typer(help="Create and inspect tasks.", no_args_is_help=True)
 def create(
     deployment: Annotated[Path, typer.Option("--deployment", help="Deployment file.")],
     out: Annotated[Path, typer.Option(help="Task file to write (peers' chain.task_file).")] = Path("task.json"),
-    model: Annotated[Path | None, typer.Option(help="Local HF model directory (default: SmolLM2-135M).")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Base model: a folder, a .gguf file or a hub id in the local cache (default: SmolLM2-135M).")] = None,
     commit_s: int = 150, reveal_s: int = 20, attest_s: int = 40, start_delay_s: int = 60,
     quorum_bps: int = 6_000, validator_bps: int = 1_000, reward_per_round: int = 1_000, budget: int = 100_000,
     peer_stake: int = 100, validator_stake: int = 1_000, validator_slash: int = 200, absence_slash: int = 50,
     claim_periods: Annotated[int, typer.Option(help="Claim window after each round, in round periods.")] = 10,
+    rpc_url: RpcUrl = None,
+    keystore: Keystore = None,
+    password_env: PasswordEnv = PASSWORD_ENV_DEFAULT,
+    state_dir: StateDir = STATE_DIR_DEFAULT,
 ) -> None:
     """Create a task (the deployer must own the coordinator); token amounts are whole LSW."""
     dep = Deployment.from_file(deployment)
-    w3 = Web3(HTTPProvider(dep.rpc_url))
-    owner = deployer_account(w3)
+    account = unlock(keystore, password_env) if keystore else None
+    w3 = rpc.connect(rpc.resolve(rpc_url, dep.chain_id, state_dir), dep.chain_id)
+    owner = deployer_account(w3, account)
     count = int(attach(dep, w3)["Coordinator"].functions.taskCount().call())
     spec = TaskSpec(task_id=count + 1, validator_stake=validator_stake * TOKEN)
     terms = TaskTerms(commit_s=commit_s, reveal_s=reveal_s, attest_s=attest_s, quorum_bps=quorum_bps,

@@ -58,13 +58,14 @@ def default_plans(peers: int, validators: int = 3, topics: Sequence[str] = DEMO_
 
 
 def make_peers(w3: Web3, deployment: Deployment, funder: str, plans: Sequence[PeerPlan], root: Path,
-               task_file: Path, deployment_file: Path, password: str, terms: TaskTerms,
+               task_file: Path, deployment_file: Path, rpc_url: str, password: str, terms: TaskTerms,
                training: dict[str, object], key_seed: str | None = None) -> list[PeerFiles]:
     """Accounts (encrypted keystores), gas money, tokens staked and registered in the task (before
     any node starts: a validator takes part from the first round that begins after it registered,
     and five nodes loading a model at once on two cores take longer than a task's start delay),
     and configs whose bootstrap lists name every other peer (ports and peer ids are known before
-    anyone starts). With ``key_seed`` each peer's key derives from it and the peer's name, so
+    anyone starts); each config names the chain's RPC endpoint (the deployment file does not).
+    With ``key_seed`` each peer's key derives from it and the peer's name, so
     that two runs of one plan have the same accounts (their outcomes can then be compared leaf by
     leaf)."""
     # Imported here: libp2p takes seconds to load, and the CLI imports this module for `--help` too.
@@ -85,7 +86,7 @@ def make_peers(w3: Web3, deployment: Deployment, funder: str, plans: Sequence[Pe
             "node": {"name": plan.name, "data_dir": str(data_dir), "behaviour": plan.behaviour,
                      "roles": ["trainer", "validator"] if plan.validator else ["trainer"]},
             "keys": {"keystore": str(key.path)},
-            "chain": {"deployment": str(deployment_file), "task_file": str(task_file)},
+            "chain": {"deployment": str(deployment_file), "task_file": str(task_file), "rpc_url": rpc_url},
             "p2p": {"listen": f"/ip4/{plan.host}/tcp/{ports[i]}",
                     "bootstrap": [a for j, a in enumerate(addrs) if j != i]},
             "training": {"topics": list(plan.topics), "personal": plan.personal, **training},

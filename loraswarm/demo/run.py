@@ -170,8 +170,8 @@ def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
         training = {"steps": config.steps, "batch_size": config.batch_size, "threads": config.threads,
                     "eval_records": config.eval_records,
                     "personal_selection_blocks": config.personal_selection_blocks}
-        peers = make_peers(w3, deployment, owner, plans, workdir, task_file, deployment_file, DEMO_PASSWORD,
-                           config.terms, training, config.key_seed)
+        peers = make_peers(w3, deployment, owner, plans, workdir, task_file, deployment_file, record.rpc_url,
+                           DEMO_PASSWORD, config.terms, training, config.key_seed)
         console.print(f"task 1 created (base model {model_hash[:14]}..., initial global {initial_global[:14]}...); "
                       f"{len(peers)} peers in {workdir}")
         yield Network(workdir, deployment_file, record.rpc_url, peers)

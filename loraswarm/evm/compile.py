@@ -1,4 +1,4 @@
-"""Offline Solidity build: py-solc-x drives ``scripts/solc`` (solcjs behind a native-solc CLI).
+"""Offline Solidity build: ``scripts/solc`` (solcjs behind native solc's ``--standard-json``).
 
 Source unit names are the same as hardhat's (``contracts/X.sol``, ``@openzeppelin/...``) and the
 settings come from ``contracts/compiler.json``, so the metadata hash appended to the bytecode,
@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import solcx
 
 from loraswarm.errors import CompileError, ToolchainMissing
 from loraswarm.files import write_atomic
@@ -22,7 +21,9 @@ from loraswarm.paths import (
     COMPILER_CONFIG,
     CONTRACT_BUILD_DIR,
     CONTRACTS_DIR,
+    IN_SOURCE_TREE,
     NODE_MODULES,
+    PACKAGED_CONTRACTS,
     PROJECT_ROOT,
     SOLC_WRAPPER,
 )
@@ -87,12 +88,11 @@ def _check_toolchain() -> None:
 
 def _run_solc(data: dict[str, Any]) -> dict[str, Any]:
     _check_toolchain()
-    try:
-        output = solcx.compile_standard(
-            data, solc_binary=SOLC_WRAPPER, allow_empty=True, base_path=str(PROJECT_ROOT)
-        )
-    except solcx.exceptions.SolcError as exc:
-        raise CompileError(f"solc failed: {exc.message}") from exc
+    done = subprocess.run([str(SOLC_WRAPPER), "--standard-json"], input=json.dumps(data), capture_output=True,
+                          text=True, cwd=PROJECT_ROOT, check=False)
+    if done.returncode != 0:
+        raise CompileError(f"solc failed (exit {done.returncode}): {done.stderr.strip()[:400]}")
+    output: dict[str, Any] = json.loads(done.stdout)
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
         first = errors[0].get("formattedMessage", errors[0].get("message", "?")).strip()
@@ -144,8 +144,26 @@ def compile_contracts(force: bool = False, out_dir: Path = CONTRACT_BUILD_DIR) -
     return artifacts
 
 
-def load_artifact(name: str) -> Artifact:
+def package_contracts(out_dir: Path) -> dict[str, Artifact]:
+    """Write the compiled contracts where a wheel carries them (setup.py, at build time)."""
     artifacts = compile_contracts()
+    _write(artifacts, _input_digest(standard_input()), out_dir)
+    return artifacts
+
+
+def contract_artifacts() -> dict[str, Artifact]:
+    """The contracts this loraswarm deploys and talks to: compiled from contracts/ in a source
+    checkout, the wheel's packaged build otherwise (an installed peer has no compiler)."""
+    if IN_SOURCE_TREE:
+        return compile_contracts()
+    if not PACKAGED_CONTRACTS.is_dir():
+        raise ToolchainMissing(f"this loraswarm installation has no compiled contracts in {PACKAGED_CONTRACTS}: "
+                               "reinstall it from a wheel built with `pip wheel` in a source checkout")
+    return _read(PACKAGED_CONTRACTS)
+
+
+def load_artifact(name: str) -> Artifact:
+    artifacts = contract_artifacts()
     if name not in artifacts:
         raise CompileError(f"no contract named {name} in contracts/")
     return artifacts[name]

@@ -1,9 +1,10 @@
 """Deploy the contract set with web3.py and read/write the deployment file.
 
-A deployment file records what a node or the CLI needs to talk to a deployment: chain id, RPC
-URL, contract addresses (RewardToken, Staking, Coordinator), the block of deployment (the first
-block holding one of its transactions: scan logs from there) and a hash of each ABI (so a stale
-build is detected instead of silently mis-decoding events).
+A deployment file records what a node or the CLI needs to talk to a deployment: chain id,
+contract addresses (RewardToken, Staking, Coordinator), the block of deployment (the first block
+holding one of its transactions: scan logs from there) and a hash of each ABI (so a stale build
+is detected instead of silently mis-decoding events). Peers share it, so it names no RPC endpoint:
+each user and node brings its own (loraswarm.evm.rpc), which may carry an API key.
 """
 
 from __future__ import annotations
@@ -11,27 +12,31 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3 import EthereumTesterProvider, Web3
 from web3.contract import Contract
+from web3.exceptions import Web3RPCError
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.types import TxReceipt
 
 from loraswarm.errors import (
     BadDeploymentFile,
+    BadKey,
     ChainUnreachable,
     DeploymentExists,
     DeploymentMissing,
     TransactionReverted,
+    Unfunded,
     WrongChainId,
 )
-from loraswarm.evm.compile import Artifact, compile_contracts
-from loraswarm.evm.localchain import read_record, rpc_chain_id
+from loraswarm.evm import funds, rpc
+from loraswarm.evm.compile import Artifact, contract_artifacts
+from loraswarm.evm.localchain import read_record
 from loraswarm.files import write_atomic
 from loraswarm.protocol.chain import COORDINATOR, STAKING, TOKEN
 from loraswarm.protocol.jsonguard import check_depth
@@ -56,7 +61,9 @@ _MAX_DEPTH = 2
 class Deployment:
     chain_id: int
     network: str
-    rpc_url: str | None
+    # Where the deploying process reached the chain: kept in memory for it, never written to the
+    # file (peers each use their own endpoint) and never read from one.
+    rpc_url: str | None = field(compare=False)
     deployer: str
     block: int
     addresses: dict[str, str]
@@ -64,7 +71,8 @@ class Deployment:
     deployed_at: float = field(default_factory=time.time)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
+        shared = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rpc_url"}
+        return json.dumps(shared, indent=1, sort_keys=True)
 
     @classmethod
     def from_file(cls, path: Path) -> Deployment:
@@ -76,7 +84,10 @@ class Deployment:
             # overflow the C stack; strict UTF-8 so that no UTF-16 text hides brackets from it.
             check_depth(raw, _MAX_DEPTH)
             data = json.loads(raw.decode("utf-8"))
-            deployment = cls(**data)
+            # Files written before endpoints became per user named the deployer's: not ours to use.
+            if isinstance(data, dict):
+                data.pop("rpc_url", None)
+            deployment = cls(**data, rpc_url=None)
             deployment._check_types()
         except (ValueError, TypeError) as exc:  # JSON, UTF-8, depth, fields, types
             raise BadDeploymentFile(f"deployment file {path} is malformed: {str(exc)[:200]}") from None
@@ -89,7 +100,6 @@ class Deployment:
 
         if not (type(self.chain_id) is int and self.chain_id > 0 and type(self.block) is int and self.block >= 0
                 and isinstance(self.network, str) and isinstance(self.deployer, str)
-                and (self.rpc_url is None or isinstance(self.rpc_url, str))
                 and text_map(self.addresses) and text_map(self.abi_hashes)
                 and type(self.deployed_at) in (int, float)):
             raise TypeError("a field has the wrong type")
@@ -105,30 +115,55 @@ def connect(network: str, state_dir: Path) -> tuple[Web3, str | None]:
         rpc_url = network
     else:
         raise ChainUnreachable(f"unknown network {network!r}: use embedded, local or an http(s) RPC URL")
-    rpc_chain_id(rpc_url)  # fail early, with one clear line, if nothing answers
-    return Web3(HTTPProvider(rpc_url)), rpc_url
+    return rpc.connect(rpc_url), rpc_url
 
 
-def deployer_account(w3: Web3) -> str:
-    """The deploying account: a private key from LORASWARM_DEPLOYER_KEY, else the node's first
-    unlocked development account (anvil, hardhat and the embedded chain all have them)."""
+def signer(w3: Web3, account: LocalAccount) -> str:
+    """Let ``w3`` sign and send ``account``'s transactions (contract calls' ``transact``) here."""
+    w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(account), layer=0)
+    return account.address
+
+
+def deployer_account(w3: Web3, account: LocalAccount | None = None) -> str:
+    """The deploying (or task-owning) account: ``account`` (from a keystore), else a private key
+    from LORASWARM_DEPLOYER_KEY, else the chain's first unlocked development account (anvil,
+    hardhat and the embedded chain all have them)."""
+    if account is not None:
+        return signer(w3, account)
     key = os.environ.get(DEPLOYER_KEY_ENV)
     if key:
-        account = Account.from_key(key)
-        w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(account), layer=0)
-        return account.address
+        try:
+            from_env = Account.from_key(key.strip())
+        except (ValueError, TypeError):  # binascii.Error is a ValueError
+            raise BadKey(f"{DEPLOYER_KEY_ENV} is not a hex secp256k1 private key: fix it, or unset it and pass "
+                         "--keystore FILE") from None
+        return signer(w3, from_env)
     accounts = w3.eth.accounts
     if not accounts:
-        raise ChainUnreachable(f"the chain has no unlocked account; set {DEPLOYER_KEY_ENV}")
+        raise BadKey(f"the chain has no unlocked account to send from: pass --keystore FILE (or set "
+                     f"{DEPLOYER_KEY_ENV})")
     return accounts[0]
+
+
+def _sent(w3: Web3, sender: str, submit: Any) -> Any:
+    """The transaction hash ``submit()`` returns; an account short of gas money is Unfunded."""
+    try:
+        return submit()
+    except Web3RPCError as exc:
+        text = str(exc).lower()
+        if "insufficient funds" in text or "afford" in text:
+            chain_id = int(w3.eth.chain_id)
+            raise Unfunded(f"account {sender} on chain {chain_id} has too little ETH for this transaction's gas "
+                           f"({funds.ether(int(w3.eth.get_balance(sender)))} ETH): fund it and retry") from None
+        raise
 
 
 def deploy_contract(w3: Web3, artifact: Artifact, sender: str, *args: Any) -> Contract:
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    tx_hash = factory.constructor(*args).transact({"from": sender})
+    tx_hash = _sent(w3, sender, lambda: factory.constructor(*args).transact({"from": sender}))
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
     if receipt["status"] != 1:
-        raise ChainUnreachable(f"deployment of {artifact.name} reverted (tx {tx_hash.hex()})")
+        raise TransactionReverted(f"deployment of {artifact.name} reverted (tx 0x{bytes(tx_hash).hex()})")
     return w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
 
 
@@ -137,11 +172,13 @@ def send(w3: Web3, call: Any, sender: str | LocalAccount) -> TxReceipt:
     address) or one whose key is here (signed locally), wait for it, and raise
     TransactionReverted if it reverts. (A node's own sends are journaled: node/chain/client.py.)"""
     if isinstance(sender, str):
-        tx_hash = call.transact({"from": sender})
+        tx_hash = _sent(w3, sender, lambda: call.transact({"from": sender}))
     else:
-        tx = call.build_transaction({"from": sender.address, "chainId": int(w3.eth.chain_id),
-                                     "nonce": w3.eth.get_transaction_count(sender.address, "pending")})
-        tx_hash = w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
+        tx = _sent(w3, sender.address, lambda: call.build_transaction({
+            "from": sender.address, "chainId": int(w3.eth.chain_id),
+            "nonce": w3.eth.get_transaction_count(sender.address, "pending")}))
+        tx_hash = _sent(w3, sender.address,
+                        lambda: w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
     if receipt["status"] != 1:
         raise TransactionReverted(f"{call.fn_name} reverted (tx 0x{bytes(tx_hash).hex()})")
@@ -158,7 +195,8 @@ def deploy_all(
 ) -> Deployment:
     """Deploy token, staking and coordinator, make the coordinator the only slasher, and fund
     its reward reserve from the treasury (the deployer, who holds the whole fixed supply)."""
-    artifacts = compile_contracts()
+    artifacts = contract_artifacts()
+    funds.require_eth(w3, sender, funds.gas_cost(w3, funds.DEPLOY_GAS), "deploying the contracts")
     first_block = int(w3.eth.block_number) + 1
     token = deploy_contract(w3, artifacts[TOKEN], sender, sender, DEFAULT_TOKEN_SUPPLY)
     staking = deploy_contract(w3, artifacts[STAKING], sender, token.address, withdrawal_delay_s, sender)
@@ -201,14 +239,16 @@ def attach(deployment: Deployment, w3: Web3) -> dict[str, Contract]:
     chain_id = int(w3.eth.chain_id)
     if chain_id != deployment.chain_id:
         raise WrongChainId(f"deployment is for chain id {deployment.chain_id} but the RPC answers "
-                           f"chain id {chain_id}")
-    artifacts = compile_contracts()
+                           f"chain id {chain_id}: use an RPC endpoint of chain {deployment.chain_id}")
+    artifacts = contract_artifacts()
     contracts = {}
     for name, address in deployment.addresses.items():
-        artifact = artifacts[name]
-        if artifact.abi_hash != deployment.abi_hashes.get(name):
-            raise BadDeploymentFile(f"{name} in the deployment was built from another ABI; redeploy")
+        artifact = artifacts.get(name)
+        if artifact is None or artifact.abi_hash != deployment.abi_hashes.get(name):
+            raise BadDeploymentFile(f"{name} in the deployment has another ABI than this loraswarm's: install the "
+                                    "loraswarm version the network runs (or redeploy)")
         if w3.eth.get_code(address) in (b"", b"\x00"):
-            raise WrongChainId(f"no code at {name} address {address}: the chain was reset; redeploy")
+            raise WrongChainId(f"no code at {name} address {address} on chain {chain_id}: the chain was reset or "
+                               "this is another network; redeploy, or use the deployment file of this chain")
         contracts[name] = w3.eth.contract(address=address, abi=artifact.abi)
     return contracts

@@ -99,7 +99,8 @@ def rpc_chain_id(rpc_url: str, timeout_s: float = 2.0) -> int:
     try:
         return int(w3.eth.chain_id)
     except Exception as exc:  # any transport failure means the same thing to the user
-        raise ChainUnreachable(f"no EVM JSON-RPC answers at {rpc_url}") from exc
+        raise ChainUnreachable(f"chain unreachable: no EVM JSON-RPC answers at {rpc_url}; start the chain or give "
+                               "the right RPC URL") from exc
 
 
 def _record_path(state_dir: Path) -> Path:

@@ -22,7 +22,7 @@ CHUNK_BLOCKS = 2_000
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     block INTEGER NOT NULL, log_index INTEGER NOT NULL, name TEXT NOT NULL,
-    task INTEGER, round INTEGER, account TEXT, args TEXT NOT NULL,
+    task INTEGER, round INTEGER, account TEXT, args TEXT NOT NULL, tx TEXT NOT NULL,
     PRIMARY KEY (block, log_index)
 );
 CREATE INDEX IF NOT EXISTS events_by_name ON events (name, task, round);
@@ -45,6 +45,7 @@ class Event:
     round: int | None
     account: str | None
     args: dict[str, Any]
+    tx: str  # the transaction that emitted it, 0x-hex
 
 
 def _plain(value: Any) -> Any:
@@ -63,6 +64,9 @@ class LedgerIndex:
         path.parent.mkdir(parents=True, exist_ok=True)
         # The web page serves from worker threads; it serialises access with a lock.
         self.db = sqlite3.connect(path, check_same_thread=False)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(events)")}
+        if columns and "tx" not in columns:  # an index from before transactions were kept: rebuild it
+            self.db.executescript("DROP TABLE events; DROP TABLE IF EXISTS cursor;")
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -86,9 +90,10 @@ class LedgerIndex:
                     args = {k: _plain(v) for k, v in log["args"].items()}
                     account = args.get(ACCOUNT_ARG.get(name, ""))
                     rows.append((int(log["blockNumber"]), int(log["logIndex"]), name, args.get("taskId"),
-                                 args.get("round"), account.lower() if account else None, json.dumps(args)))
+                                 args.get("round"), account.lower() if account else None, json.dumps(args),
+                                 "0x" + bytes(log["transactionHash"]).hex()))
             with self.db:
-                cur = self.db.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                cur = self.db.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
                 added += cur.rowcount
                 self.db.execute("INSERT OR REPLACE INTO cursor VALUES (0, ?)", (end,))
             start = end + 1
@@ -96,7 +101,7 @@ class LedgerIndex:
 
     def events(self, name: str | None = None, task: int | None = None, round_: int | None = None,
                account: str | None = None) -> Iterator[Event]:
-        sql = "SELECT block, log_index, name, task, round, account, args FROM events WHERE 1=1"
+        sql = "SELECT block, log_index, name, task, round, account, args, tx FROM events WHERE 1=1"
         args: list[Any] = []
         for column, value in (("name", name), ("task", task), ("round", round_),
                               ("account", account.lower() if account else None)):
@@ -104,4 +109,4 @@ class LedgerIndex:
                 sql += f" AND {column} = ?"
                 args.append(value)
         for row in self.db.execute(sql + " ORDER BY block, log_index", args):
-            yield Event(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]))
+            yield Event(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), row[7])

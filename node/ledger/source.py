@@ -4,31 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from web3 import HTTPProvider, Web3
-
-from loraswarm.errors import BadDeploymentFile
+from loraswarm.evm import rpc
 from loraswarm.evm.deploy import Deployment, attach
 from loraswarm.node.ledger.index import LedgerIndex
 from loraswarm.node.ledger.views import Ledger, load_results
 
 
-def _connect(deployment_file: Path, rpc_url: str | None) -> tuple[Deployment, Web3]:
-    deployment = Deployment.from_file(deployment_file)
-    url = rpc_url or deployment.rpc_url
-    if url is None:
-        raise BadDeploymentFile(f"{deployment_file} names no RPC URL; pass --rpc-url")
-    return deployment, Web3(HTTPProvider(url))
-
-
-def sync_ledger(ledger: Ledger, deployment_file: Path, rpc_url: str | None, confirmations: int = 0) -> None:
+def sync_ledger(ledger: Ledger, deployment_file: Path, rpc_url: str, confirmations: int = 0) -> None:
     """Index events that arrived since the last sync and reload the result documents."""
-    deployment, w3 = _connect(deployment_file, rpc_url)
+    deployment = Deployment.from_file(deployment_file)
+    w3 = rpc.connect(rpc_url, deployment.chain_id)
     ledger.index.sync(w3, attach(deployment, w3)["Coordinator"], deployment.block, confirmations)
     ledger.results = load_results(ledger.index, ledger.task, ledger.result_dirs)
 
 
-def open_ledger(deployment_file: Path, task: int, db: Path, results: list[Path], confirmations: int = 0,
-                rpc_url: str | None = None) -> Ledger:
+def open_ledger(deployment_file: Path, task: int, db: Path, results: list[Path], rpc_url: str,
+                confirmations: int = 0) -> Ledger:
     ledger = Ledger(LedgerIndex(db), task, result_dirs=results)
     sync_ledger(ledger, deployment_file, rpc_url, confirmations)
     return ledger

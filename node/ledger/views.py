@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loraswarm.errors import NotFound
+from loraswarm.evm.rpc import check_address
 from loraswarm.incentives.reputation import ReputationParams, known_verdicts, reputation_series
 from loraswarm.node.ledger.index import LedgerIndex
 from loraswarm.node.round_result import ResultMismatch, RoundResult
@@ -81,6 +83,16 @@ class Entry:
     reward: int = 0
     slashed: int = 0
     slash_reason: str = ""
+    txs: list[str] = field(default_factory=list)  # its transactions in the round (commit, attest, claim, ...)
+
+
+@dataclass
+class SlashRow:
+    round: int
+    account: str
+    amount: int
+    reason: str
+    tx: str
 
 
 def load_results(index: LedgerIndex, task: int, dirs: list[Path]) -> dict[int, RoundResult]:
@@ -123,6 +135,8 @@ class Ledger:
         for e in self.index.events(task=self.task):
             if e.account is None or e.round is None:
                 continue
+            if e.tx not in (row := entry(e.round, e.account)).txs:
+                row.txs.append(e.tx)
             if e.name == "UpdateCommitted":
                 entry(e.round, e.account).committed = True
             elif e.name == "Attested":
@@ -206,10 +220,36 @@ class Ledger:
                 rows[round_].rejected = len(result.verdicts) - rows[round_].accepted  # type: ignore[operator]
         return [rows[k] for k in sorted(rows)]
 
+    def slashes(self) -> list[SlashRow]:
+        """Every executed slash, in chain order: peers' slash leaves and validators' slashes."""
+        return [SlashRow(e.round, e.account, int(e.args["amount"]), reason_name(int(e.args["reason"])), e.tx)
+                for e in self.index.events("SlashExecuted", self.task) if e.round is not None and e.account]
+
+    def check_task(self) -> None:
+        """NotFound unless the task exists on the deployment."""
+        if next(self.index.events("TaskCreated", self.task), None) is None:
+            made = sorted(e.task for e in self.index.events("TaskCreated") if e.task is not None)
+            known = f"tasks {made[0]}..{made[-1]}" if made else "no task yet"
+            raise NotFound(f"task {self.task} does not exist on this deployment ({known}): pass --task N")
+
     def peer(self, account: str) -> list[Entry]:
+        """One account's rows; BadAddress for a text that is no address, NotFound for an account
+        that never registered in the task."""
+        check_address(account)
+        self.check_task()
+        if account.lower() not in {r.account for r in self.peers()}:
+            raise NotFound(f"{account} never registered in task {self.task}: `loraswarm ledger peers` lists the "
+                           "accounts that did")
         return [e for e in self.entries() if e.account == account.lower()]
 
     def round(self, round_: int) -> list[Entry]:
+        """One round's rows; NotFound for a round without any event yet."""
+        self.check_task()
+        known = [r.round for r in self.rounds()]
+        if round_ not in known:
+            seen = f"rounds {known[0]}..{known[-1]} have" if known else "no round has"
+            raise NotFound(f"round {round_} of task {self.task} has no events ({seen}): `loraswarm ledger rounds` "
+                           "lists them")
         return [e for e in self.entries() if e.round == round_]
 
 

@@ -12,6 +12,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import requests
+
+from loraswarm.errors import LoraswarmError
 from loraswarm.node.ledger.views import Ledger
 from loraswarm.node.status import NodeStatus
 
@@ -30,17 +33,33 @@ def ppl_curve(node_dirs: list[Path]) -> dict[str, Any]:
     return {"points": points}
 
 
-def snapshot(ledger: Ledger, chain_id: int, node_dirs: list[Path]) -> dict[str, Any]:
+def snapshot(ledger: Ledger, chain_id: int, node_dirs: list[Path], explorer: str | None = None) -> dict[str, Any]:
+    """What the page shows; ``explorer`` is a transaction URL template with ``{tx}`` (the page
+    links each transaction hash through it)."""
     return {
-        "chain_id": chain_id, "task": ledger.task, "block": ledger.index.cursor_block(),
+        "chain_id": chain_id, "task": ledger.task, "block": ledger.index.cursor_block(), "explorer": explorer,
         "peers": [asdict(r) for r in ledger.peers()], "rounds": [asdict(r) for r in ledger.rounds()],
-        "entries": [asdict(e) for e in ledger.entries()], "ppl": ppl_curve(node_dirs),
+        "entries": [asdict(e) for e in ledger.entries()], "slashes": [asdict(s) for s in ledger.slashes()],
+        "reputation": [asdict(p) for p in ledger.reputation_series()], "ppl": ppl_curve(node_dirs),
     }
 
 
-def make_server(port: int, load: Callable[[], dict[str, Any]]) -> ThreadingHTTPServer:
+def make_server(port: int, load: Callable[[], dict[str, Any]], host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """The page and its data; when a refresh cannot reach the chain, the data is the last good
+    snapshot with an ``error`` that the page shows (the chain may come back)."""
     page = resources.files("loraswarm.node.ledger").joinpath("static/index.html").read_bytes()
     lock = threading.Lock()
+    last: dict[str, Any] = {}
+
+    def current() -> dict[str, Any]:
+        try:
+            last.update(load())
+            last.pop("error", None)
+        except LoraswarmError as exc:
+            last["error"] = str(exc)
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout):
+            last["error"] = "chain unreachable: the RPC endpoint does not answer; retrying"
+        return last
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -48,7 +67,7 @@ def make_server(port: int, load: Callable[[], dict[str, Any]]) -> ThreadingHTTPS
                 self._send(200, "text/html; charset=utf-8", page)
             elif self.path == "/api/ledger":
                 with lock:  # one SQLite connection behind the ledger: one request at a time
-                    body = json.dumps(load()).encode()
+                    body = json.dumps(current()).encode()
                 self._send(200, "application/json", body)
             else:
                 self._send(404, "text/plain", b"not found")
@@ -64,4 +83,4 @@ def make_server(port: int, load: Callable[[], dict[str, Any]]) -> ThreadingHTTPS
         def log_message(self, format: str, *args: Any) -> None:
             return  # the CLI prints the URL once; per-request lines would drown it
 
-    return ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    return ThreadingHTTPServer((host, port), Handler)

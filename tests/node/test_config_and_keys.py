@@ -4,6 +4,7 @@ status` shows what a node reported."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,34 @@ def test_config_errors_name_the_key(tmp_path: Path, edit: tuple[str, str], key: 
     path.write_text(GOOD.replace(*edit))
     with pytest.raises(ConfigError, match=rf"{key}:"):
         load_config(path)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (('[training]', '[p2p]\nlisten = "/ip4/0.0.0.0/udp/9100"\n[training]'), "p2p.listen: Value error, "
+     "'/ip4/0.0.0.0/udp/9100' lacks /tcp/"),
+    (('[training]', '[p2p]\nbootstrap = ["/ip4/999.0.0.1/tcp/1/p2p/16Uiu2HAm"]\n[training]'),
+     "p2p.bootstrap: Value error, '/ip4/999.0.0.1/tcp/1/p2p/16Uiu2HAm' is not a multiaddr"),
+    (('[training]', '[p2p]\nbootstrap = ["/ip4/10.0.0.1/tcp/9100"]\n[training]'), "lacks /p2p/"),
+    (('task_file = "task.json"', 'task_file = "task.json"\nrpc_url = "localhost:8545"'),
+     "chain.rpc_url: Value error, 'localhost:8545' is not an RPC URL"),
+])
+def test_multiaddrs_and_rpc_urls_are_checked_before_anything_runs(tmp_path: Path, edit: tuple[str, str],
+                                                                  message: str) -> None:
+    path = tmp_path / "peer.toml"
+    path.write_text(GOOD.replace(*edit))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)
+
+
+def test_paths_expand_the_home_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path = tmp_path / "peer.toml"
+    good_addr = "/dns4/peer.example.org/tcp/9100/p2p/16Uiu2HAmPyu6p8RmgQdpDvSLSvZsYdgjGSuqc9NrnmRqJw2yBCs1"
+    path.write_text(GOOD.replace('data_dir = "data/peer-1"', 'data_dir = "~/swarm/peer-1"')
+                    .replace("[training]", f'[p2p]\nbootstrap = ["{good_addr}"]\n[training]'))
+    config = load_config(path)
+    assert config.node.data_dir == tmp_path / "home" / "swarm" / "peer-1"
+    assert config.p2p.bootstrap == [good_addr]
 
 
 def test_config_not_toml(tmp_path: Path) -> None:

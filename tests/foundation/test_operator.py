@@ -1,0 +1,100 @@
+"""A peer operator's commands against a real local chain, run as a new operator would from an
+empty directory: a key, a config, the node refusing to start unfunded (before it loads a model),
+`chain fund`, and stake, unstake, withdraw, leave, release and claim by hand, each saying what it
+does or, refused, why and what to do."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from web3 import HTTPProvider, Web3
+
+from loraswarm.evm import deploy, localchain
+from loraswarm.evm.deploy import send
+from loraswarm.evm.tasks import TaskTerms, create_task
+from loraswarm.node.keys import load_account
+from loraswarm.protocol.taskspec import TaskSpec
+from tests.support import free_port, run_cli
+
+PASSWORD = {"LORASWARM_PASSWORD": "operator-pw"}
+
+
+@pytest.fixture
+def network(tmp_path: Path, state_dir: Path) -> Iterator[tuple[Path, Path, str]]:
+    """A local chain with the contracts and task 1 (fixed fake model hashes: no model loads)."""
+    record = localchain.start_chain("anvil", free_port(), state_dir, block_time=1)
+    try:
+        w3 = Web3(HTTPProvider(record.rpc_url))
+        owner = w3.eth.accounts[0]
+        deployment = deploy.deploy_all(w3, deploy.LOCAL, record.rpc_url, owner)
+        deployment_file = deploy.default_deployment_path(state_dir, deployment.chain_id)
+        deploy.write_deployment(deployment, deployment_file, force=False)
+        spec = TaskSpec(task_id=1)
+        task_file = tmp_path / "handed-out" / "task.json"
+        spec.write(task_file)
+        create_task(w3, deployment, owner, spec, TaskTerms(start_delay_s=0), "0x" + "11" * 32, "0x" + "22" * 32)
+        yield deployment_file, task_file, record.rpc_url
+    finally:
+        localchain.stop_chain(state_dir)
+
+
+def _ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _refused(result: subprocess.CompletedProcess[str], message: str) -> None:
+    assert result.returncode != 0, result.stdout
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr, result.stderr
+
+
+@pytest.mark.e2e
+def test_operator_journey(network: tuple[Path, Path, str], tmp_path: Path, state_dir: Path) -> None:
+    deployment_file, task_file, rpc_url = network
+    home = tmp_path / "operator"
+    home.mkdir()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, cwd=home, env=PASSWORD)
+
+    address, keystore = _ok(cli("keys", "new", "--dir", "keys")).split()
+    _ok(cli("node", "init", "--deployment", str(deployment_file), "--task-file", str(task_file),
+            "--keystore", keystore, "--rpc-url", rpc_url, "--listen", "/ip4/127.0.0.1/tcp/9555"))
+    shown = _ok(cli("node", "id", "--config", "peer.toml"))
+    assert re.search(r"multiaddr /ip4/127\.0\.0\.1/tcp/9555/p2p/16Uiu2\w+", shown) and address in shown
+
+    # Unfunded: the node says what is missing, and where to get it, before it loads its model.
+    _refused(cli("node", "run", "--config", "peer.toml"),
+             f"account {address} on chain 31337 holds 0 ETH; a node (registration and its first rounds) needs about")
+    fund = ["chain", "fund", address, "--state-dir", str(state_dir)]
+    assert "it now holds 1 ETH and 0 LSW" in _ok(cli(*fund, "--eth", "1", "--lsw", "0"))
+    _refused(cli("node", "run", "--config", "peer.toml"),
+             f"account {address} on chain 31337 holds 0 LSW; registering (stake 100 LSW, 0 already staked) needs "
+             f"100 LSW (100 more): run `loraswarm chain fund {address} --lsw 100`")
+    _ok(cli(*fund, "--eth", "0", "--lsw", "150"))
+
+    on = ["--config", "peer.toml"]
+    _refused(cli("stake", "200", *on), "holds 150 LSW; staking 200 LSW needs 200 LSW (50 more)")
+    staked = _ok(cli("stake", "120", *on))
+    assert "stake 120 LSW from" in staked and len(re.findall(r"tx 0x[0-9a-f]{64}", staked)) >= 2
+    assert re.search(r"LSW staked\s+│\s+0\s+│\s+120", staked), staked
+    dry = _ok(cli("unstake", "20", *on, "--dry-run"))
+    assert "request an unstake of 20 LSW" in dry and "tx 0x" not in dry
+    assert "tx 0x" in _ok(cli("unstake", "20", *on))
+    _refused(cli("withdraw", *on), "the 20 LSW unlocking can be withdrawn from")
+    _refused(cli("leave", *on), f"{address} is not registered in task 1")
+    _refused(cli("release", *on), "has not asked to leave task 1: `loraswarm leave` first")
+    _refused(cli("claim", "--round", "0", *on), "round 0 of task 1 is not finalized")
+
+    # Registered (as its node would), it can leave; its stake stays locked until the next round ends.
+    w3 = Web3(HTTPProvider(rpc_url))
+    contracts = deploy.attach(deploy.Deployment.from_file(deployment_file), w3)
+    send(w3, contracts["Coordinator"].functions.registerPeer(1), load_account(home / keystore, "operator-pw"))
+    left = _ok(cli("leave", *on))
+    assert "leave task 1" in left and re.search(r"task 1: exit\s+│\s+-\s+│\s+leaving after round \d", left), left
+    _refused(cli("release", *on), "the stake in task 1 can be released from")
