@@ -26,7 +26,7 @@ console = Console()
 
 
 def compile_cmd(force: Annotated[bool, typer.Option(help="Rebuild even if nothing changed.")] = False) -> None:
-    """Compile contracts/ offline (solcjs through py-solc-x) into build/contracts."""
+    """Compile contracts/ offline (solcjs behind scripts/solc) into build/contracts."""
     artifacts = compile_contracts(force=force)
     for artifact in artifacts.values():
         size = (len(artifact.deployed_bytecode) - 2) // 2
