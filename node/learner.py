@@ -21,6 +21,7 @@ from loraswarm.node.training.adapter import (
     initial_adapter,
     set_adapter_state,
 )
+from loraswarm.node.training.device import pick_device
 from loraswarm.node.training.evaluate import evaluate_ppl
 from loraswarm.node.training.local import local_update, select_texts
 from loraswarm.node.training.model import load_base_model, require_base_model, set_threads
@@ -59,7 +60,7 @@ class Learner:
             require_base_model(self.model_hash, task_model_hash)
         params = lora_params(task)
         self.spec = adapter_spec(base, params)
-        self.model = attach_lora(base, params)
+        self.model = attach_lora(base, params).to(pick_device(training.device))
         self.task = task
         self.training = training
         self.progress = progress

@@ -79,8 +79,9 @@ def _adapter_params(model: PeftModel) -> dict[str, nn.Parameter]:
 
 
 def get_adapter_state(model: PeftModel) -> Delta:
-    """A detached float32 copy of the adapter's tensors."""
-    return {k: p.detach().to(torch.float32).clone() for k, p in _adapter_params(model).items()}
+    """A detached float32 copy of the adapter's tensors, on the CPU (where the codec and the
+    aggregation work, whatever device trained them)."""
+    return {k: p.detach().to("cpu", torch.float32).clone() for k, p in _adapter_params(model).items()}
 
 
 def set_adapter_state(model: PeftModel, state: Delta) -> None:

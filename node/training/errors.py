@@ -17,3 +17,7 @@ class BaseModelMismatch(TrainingError):
 
 class DataError(TrainingError):
     """A training or evaluation data file is malformed (the message names the file and line)."""
+
+
+class DeviceUnavailable(TrainingError):
+    """The configured training device (cuda, mps) is not one this torch build can use here."""

@@ -11,6 +11,7 @@ from transformers import PreTrainedModel
 
 from loraswarm.node.codec import Delta
 from loraswarm.node.training.adapter import get_adapter_state, set_adapter_state
+from loraswarm.node.training.device import device_of
 from loraswarm.node.training.tokens import TokenBlocks
 
 # Tokens per forward pass. The logits of one token over SmolLM2's 49k vocabulary take 196 KB (and
@@ -27,8 +28,9 @@ def mean_nll(model: PreTrainedModel | PeftModel, blocks: TokenBlocks) -> float:
     model.eval()
     step = max(1, EVAL_TOKENS // int(blocks.input_ids.shape[1]))
     total, count = 0.0, 0
+    device = device_of(model)
     for start in range(0, len(blocks), step):
-        batch = blocks.subset(torch.arange(start, min(start + step, len(blocks))))
+        batch = blocks.subset(torch.arange(start, min(start + step, len(blocks)))).to(device)
         n = batch.predicted_tokens
         if n:
             # The model's loss is a mean over predicted tokens; weight it back to a sum.

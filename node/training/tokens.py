@@ -29,6 +29,9 @@ class TokenBlocks:
     def subset(self, index: torch.Tensor) -> TokenBlocks:
         return TokenBlocks(self.input_ids[index], self.labels[index])
 
+    def to(self, device: torch.device) -> TokenBlocks:
+        return TokenBlocks(self.input_ids.to(device), self.labels.to(device))
+
     @property
     def predicted_tokens(self) -> int:
         """Tokens that carry a loss (a label at a position that has a predecessor)."""

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from loraswarm.node.codec import Delta
 from loraswarm.node.training.adapter import get_adapter_state, set_adapter_state
+from loraswarm.node.training.device import device_of
 from loraswarm.node.training.model import set_threads
 from loraswarm.node.training.tokens import TokenBlocks
 
@@ -77,8 +78,9 @@ def accumulate_gradients(model: PeftModel, blocks: TokenBlocks, micro_batch_size
     batch's token count (``num_items_in_batch``), so the accumulated gradient equals one pass's."""
     total = blocks.predicted_tokens
     loss = 0.0
+    device = device_of(model)
     for index in torch.arange(len(blocks)).split(micro_batch_size):
-        micro = blocks.subset(index)
+        micro = blocks.subset(index).to(device)
         micro_loss = model(input_ids=micro.input_ids, labels=micro.labels, num_items_in_batch=total).loss
         micro_loss.backward()
         loss += micro_loss.item()

@@ -50,6 +50,7 @@ def test_good_config_resolves_paths_relative_to_the_file(tmp_path: Path) -> None
     (('roles = ["trainer"]', 'roles = ["miner"]'), "node.roles.0"),
     (('[chain]', '[chain]\nconfirmations = "many"'), "chain.confirmations"),
     (('[training]', '[training]\nbogus = 1'), "training.bogus"),
+    (('steps = 3', 'steps = 3\ndevice = "tpu"'), "training.device"),
 ])
 def test_config_errors_name_the_key(tmp_path: Path, edit: tuple[str, str], key: str) -> None:
     path = tmp_path / "peer.toml"
