@@ -149,7 +149,7 @@ class NodeDaemon:
             ctx, globals_,
             Trainer(ctx, learner, identity, domain) if config.is_trainer else None,
             Validator(ctx, globals_, blobs, results) if config.is_validator else None,
-            Settlement(ctx, blobs, results, learner, personalizer, partial(self._round_deltas, p2p, learner)),
+            Settlement(ctx, globals_, results, learner, personalizer, partial(self._round_deltas, p2p, learner)),
             self.commitments, p2p.set_round)
         intake = Intake(ctx, blobs)
         async with p2p.run(), trio.open_nursery() as nursery:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from loraswarm.files import write_atomic
 from loraswarm.node.blobs import Blobs
 from loraswarm.node.codec import AdapterSpec, Delta, decode_delta
 from loraswarm.node.round_result import ResultMismatch
@@ -36,9 +37,13 @@ class Globals:
                 raise ResultMismatch(f"initial global {digest} differs from the task's {global_hash}")
         else:
             data = await self._blobs.fetch(bytes.fromhex(global_hash[2:]), "global", patience_s)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        self.keep(global_hash, data)
         return data
+
+    def keep(self, global_hash: str, data: bytes) -> None:
+        """Store a global's wire bytes (fetched, derived or aggregated here) under its hash."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path(global_hash), data)  # a kill mid-write leaves no truncated global
 
     async def state(self, global_hash: str, patience_s: float) -> Delta:
         return decode_delta(await self.bytes_of(global_hash, patience_s), self.spec)

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import trio
 from eth_utils import keccak
 
-from loraswarm.node.blobs import Blobs
 from loraswarm.node.chain.errors import ChainRevert
 from loraswarm.node.chain.task import TaskInfo
 from loraswarm.node.codec import Delta, decode_delta
+from loraswarm.node.globals import Globals
 from loraswarm.node.learner import Learner
 from loraswarm.node.p2p.envelope import GlobalAdapter
 from loraswarm.node.p2p.errors import BlobUnavailable, PublishRefused
@@ -47,10 +46,10 @@ SLASH_TURN_S = 2.0
 
 
 class Settlement:
-    def __init__(self, ctx: NodeContext, blobs: Blobs, results: ResultBook, learner: Learner | None,
+    def __init__(self, ctx: NodeContext, globals_: Globals, results: ResultBook, learner: Learner | None,
                  personalizer: Personalizer | None, round_deltas: Callable[[int], dict[str, Delta]]) -> None:
         self.ctx = ctx
-        self.blobs = blobs
+        self.globals = globals_
         self.results = results
         self.learner = learner
         self.personalizer = personalizer
@@ -195,27 +194,20 @@ class Settlement:
                 logger.debug("validator %s in round %d: %s", validator, round_, exc.error)
 
     # the new global ---------------------------------------------------------------------------
-    def _global_path(self, global_hash: str) -> Path:
-        return self.ctx.data_dir / "globals" / f"{global_hash}.safetensors"
-
     async def _adopt_global(self, round_: int, result: RoundResult) -> None:
         ctx = self.ctx
-        path = self._global_path(result.global_hash)
-        if not path.exists():
-            try:
-                data = await self.blobs.fetch(bytes.fromhex(result.global_hash[2:]), "global", SETTLE_FETCH_S)
-            except BlobUnavailable as exc:
-                logger.warning("round %d global adapter unavailable: %s", round_, exc)
-                return
-            path.parent.mkdir(exist_ok=True)
-            path.write_bytes(data)
+        try:
+            data = await self.globals.bytes_of(result.global_hash, SETTLE_FETCH_S)
+        except BlobUnavailable as exc:
+            logger.warning("round %d global adapter unavailable: %s", round_, exc)
+            return
         if ctx.config.is_validator:
             digest = bytes.fromhex(result.global_hash[2:])
-            ctx.network.put_blob(path.read_bytes())
+            ctx.network.put_blob(data)
             try:
                 await ctx.network.announce(GlobalAdapter(task_id=ctx.spec_file.task_id, round=round_,
                                                          peer=ctx.address, global_hash=digest,
-                                                         global_size=path.stat().st_size))
+                                                         global_size=len(data)))
             except PublishRefused as exc:  # announcing is a courtesy to late joiners
                 logger.info("global announcement of round %d skipped: %s", round_, exc)
 
@@ -231,10 +223,10 @@ class Settlement:
             if record.phase is not Phase.SETTLED or record.evaluated or record.global_hash is None:
                 continue
             result = self.results.load(record.round)
-            path, start = self._global_path(record.global_hash), record.start_global
-            if result is not None and path.exists() and start is not None and self._global_path(start).exists():
+            path, start = self.globals.path(record.global_hash), record.start_global
+            if result is not None and path.exists() and start is not None and self.globals.path(start).exists():
                 spec = self.learner.spec
-                await self._evaluate(record.round, result, decode_delta(self._global_path(start).read_bytes(), spec),
+                await self._evaluate(record.round, result, decode_delta(self.globals.path(start).read_bytes(), spec),
                                      decode_delta(path.read_bytes(), spec))
             ctx.store.mark_evaluated(record.round)
 

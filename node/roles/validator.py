@@ -116,9 +116,7 @@ class Validator:
         ctx.network.put_blob(judgement.global_bytes)
         result_bytes = judgement.result.encode()
         ctx.network.put_blob(result_bytes)
-        globals_dir = ctx.data_dir / "globals"
-        globals_dir.mkdir(exist_ok=True)
-        (globals_dir / f"{judgement.result.global_hash}.safetensors").write_bytes(judgement.global_bytes)
+        self.globals.keep(judgement.result.global_hash, judgement.global_bytes)
         # The float measures behind each verdict are this validator's own report (not attested).
         reports = ctx.data_dir / "reports"
         reports.mkdir(exist_ok=True)

@@ -287,7 +287,8 @@ def _finalized(ctx: NodeContext, result: RoundResult) -> None:
 
 def _settlement(ctx: NodeContext) -> Settlement:
     blobs = Blobs(network_of(ctx), ctx.reporter.metrics)
-    return Settlement(ctx, blobs, ResultBook(ctx.data_dir / "results", blobs), None, None, lambda r: {})
+    return Settlement(ctx, globals_of(ctx, blobs), ResultBook(ctx.data_dir / "results", blobs), None, None,
+                      lambda r: {})
 
 
 def test_settling_claims_pays_validators_punishes_and_adopts_the_global(tmp_path: Path, clock: MockClock) -> None:
