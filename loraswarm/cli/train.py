@@ -26,6 +26,7 @@ Topics = Annotated[str, typer.Option(help="Comma-separated fortunes topics (see 
 DataFile = Annotated[Path | None, typer.Option("--data", help="Your own .jsonl or text file instead of topics.")]
 SeqLen = Annotated[int, typer.Option(help="Tokens per training/evaluation block.")]
 Threads = Annotated[int, typer.Option(help="CPU threads for torch.")]
+Device = Annotated[str, typer.Option(help="auto (a CUDA GPU, else Apple's MPS, else the CPU), cpu, cuda or mps.")]
 Seed = Annotated[int, typer.Option(help="Seed of the data split, the batches, dropout and the initial adapter.")]
 HeldOut = Annotated[float, typer.Option(help="Fraction of records held out for evaluation.")]
 
@@ -69,6 +70,7 @@ def run_cmd(
     dp_noise: Annotated[float, typer.Option(help="Local DP: noise multiplier (std = multiplier x clip).")] = 1.0,
     held_out_fraction: HeldOut = 0.1,
     threads: Threads = 2,
+    device: Device = "auto",
     seed: Seed = 0,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
@@ -87,6 +89,7 @@ def run_cmd(
         require_base_model,
         set_threads,
     )
+    from loraswarm.node.training.device import pick_device
     from loraswarm.node.training.local import local_update, read_adapter, save_adapter, select_texts
 
     try:
@@ -99,7 +102,7 @@ def run_cmd(
         require_base_model(model_hash, task_model_hash)
     lora = LoraParams(rank, alpha, dropout, tuple(_split(targets)))
     spec = adapter_spec(base, lora)
-    peft_model = attach_lora(base, lora)
+    peft_model = attach_lora(base, lora).to(pick_device(device))
     texts, _ = select_texts(tokenizer, _split(topics), [data] if data else [], held_out_fraction, seed)
     start = read_adapter(global_adapter, spec) if global_adapter else initial_adapter(spec, seed)
     config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, max_grad_norm=max_grad_norm,
@@ -136,6 +139,7 @@ def eval_cmd(
     seq_len: SeqLen = 128,
     held_out_fraction: HeldOut = 0.1,
     threads: Threads = 2,
+    device: Device = "auto",
     seed: Seed = 0,
 ) -> None:
     """Held-out perplexity per topic: the base model and each adapter."""
@@ -148,13 +152,14 @@ def eval_cmd(
         pack_texts,
         set_threads,
     )
+    from loraswarm.node.training.device import pick_device
     from loraswarm.node.training.local import read_adapter, select_texts
 
     set_threads(threads)
     base, tokenizer, _ = load_base_model(model)
     lora = LoraParams(rank=rank, target_modules=tuple(_split(targets)))
     spec = adapter_spec(base, lora)
-    peft_model = attach_lora(base, lora)
+    peft_model = attach_lora(base, lora).to(pick_device(device))
     _, held = select_texts(tokenizer, _split(topics), [data] if data else [], held_out_fraction, seed)
     blocks = {t: pack_texts(tokenizer, texts[:max_records], seq_len) for t, texts in held.items() if texts}
     states = {"base": None, **{path.name: read_adapter(path, spec) for path in adapter or []}}

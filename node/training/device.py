@@ -4,6 +4,8 @@ changes how fast it trains, never what the network accepts or pays."""
 
 from __future__ import annotations
 
+from typing import get_args
+
 import torch
 
 from loraswarm.node.config import DeviceName
@@ -14,9 +16,11 @@ def _mps_available() -> bool:
     return bool(torch.backends.mps.is_available())
 
 
-def pick_device(name: DeviceName) -> torch.device:
+def pick_device(name: DeviceName | str) -> torch.device:
     """The torch device ``name`` means here: ``auto`` takes a CUDA GPU, else Apple's MPS, else the
     CPU; an explicit GPU that torch cannot use is DeviceUnavailable (naming the fix)."""
+    if name not in get_args(DeviceName):
+        raise DeviceUnavailable(f"device {name!r}: use one of {', '.join(get_args(DeviceName))}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():

@@ -26,7 +26,7 @@ SMALL = ["--steps", "1", "--batch-size", "2", "--seq-len", "32", "--no-progress"
 def test_run_writes_a_decodable_delta_and_eval_reads_the_adapter(real_model: RealModel, tmp_path: Path) -> None:
     out, adapter = tmp_path / "delta.bin", tmp_path / "adapter.st"
     result = runner.invoke(app, ["run", "--topics", "pets", "--out", str(out), "--adapter-out", str(adapter),
-                                 "--task-model-hash", real_model.model_hash, *SMALL])
+                                 "--task-model-hash", real_model.model_hash, "--device", "cpu", *SMALL])
     assert result.exit_code == 0, result.output
     assert "hash 0x" in _text(result.output) and out.stat().st_size <= 0.3 * real_model.spec.fp32_bytes
     assert set(decode_delta(out.read_bytes(), real_model.spec)) == set(real_model.spec.keys)

@@ -32,3 +32,8 @@ def test_a_gpu_that_is_not_there_is_one_line_naming_the_fix(monkeypatch: pytest.
         pick_device("mps")
     _torch_sees(monkeypatch, cuda=True, mps=False)
     assert pick_device("cuda") == torch.device("cuda")
+
+
+def test_an_unknown_device_names_the_choices() -> None:
+    with pytest.raises(DeviceUnavailable, match="device 'tpu': use one of auto, cpu, cuda, mps"):
+        pick_device("tpu")
