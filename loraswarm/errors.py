@@ -71,3 +71,8 @@ class Unfunded(LoraswarmError):
 
 class NotFound(LoraswarmError):
     """A peer, round or file the user named does not exist (in the task, on the chain)."""
+
+
+class BadAmount(LoraswarmError):
+    """An ETH or LSW amount typed on a command line is not a positive, finite number of at most
+    18 decimals."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +18,7 @@ from loraswarm.cli.options import (
     StateDir,
     unlock,
 )
+from loraswarm.errors import BadAmount
 from loraswarm.evm import deploy, funds, localchain, rpc
 
 app = typer.Typer(help="Start, stop and inspect a local EVM testnet.", no_args_is_help=True)
@@ -62,18 +62,14 @@ def status(state_dir: StateDir = STATE_DIR_DEFAULT) -> None:
     console.print(f"{record.engine} pid {record.pid} at {record.rpc_url}, chain id {chain_id}")
 
 
-def _units(amount: float) -> int:
-    """Whole ETH or LSW (as typed) in their smallest unit, without float rounding."""
-    return int(Decimal(str(amount)) * funds.WEI)
-
-
 @app.command("fund")
 def fund(
     address: Annotated[str, typer.Argument(help="The account to fund (e.g. a peer's, from `keys new`).")],
-    eth: Annotated[float, typer.Option(min=0, help="ETH for gas, from the chain's first dev account.")] = 10,
-    lsw: Annotated[float, typer.Option(min=0,
-        help="Reward tokens to stake, from the deployer (the default task asks 100 of a peer and 1,000 more of a "
-             "validator).")] = 1_100,
+    eth: Annotated[str, typer.Option(help="ETH for gas (e.g. 1), from the chain's first dev account or --keystore's.")
+                   ] = "0",
+    lsw: Annotated[str, typer.Option(
+        help="Reward tokens to stake, from the deployer or --keystore's account (the default task asks 100 of a peer "
+             "and 1,000 more of a validator).")] = "0",
     deployment_file: Annotated[Path | None, typer.Option(
         "--deployment", help="Deployment file (default: the local chain's in --state-dir).")] = None,
     keystore: Keystore = None,
@@ -84,13 +80,17 @@ def fund(
     """Send an account ETH for gas and LSW to stake: on a local chain from its dev accounts and the
     deployer, on any chain from --keystore's account (e.g. the deployer's, which holds the LSW)."""
     account = rpc.check_address(address)
+    wei, units = funds.parse_amount(eth, "ETH", allow_zero=True), funds.parse_amount(lsw, "LSW", allow_zero=True)
+    if not wei and not units:
+        raise BadAmount("nothing to send: give --eth N and/or --lsw N")
     sender = unlock(keystore, password_env) if keystore else None
     if deployment_file is None:
         deployment_file = deploy.default_deployment_path(state_dir, localchain.read_record(state_dir).chain_id)
     deployment = deploy.Deployment.from_file(deployment_file)
     w3 = rpc.connect(rpc.resolve(rpc_url, deployment.chain_id, state_dir), deployment.chain_id)
     token = deploy.attach(deployment, w3)["RewardToken"]
-    done = funds.fund(w3, token, deployment.deployer, account, _units(eth), _units(lsw), sender)
-    console.print(f"sent {eth:g} ETH and {lsw:g} LSW to {done.address} on chain {deployment.chain_id} "
+    done = funds.fund(w3, token, deployment.deployer, account, wei, units, sender)
+    console.print(f"sent {funds.ether(wei)} ETH and {funds.tokens(units)} LSW to {done.address} on chain "
+                  f"{deployment.chain_id} "
                   f"(tx {', '.join(done.tx_hashes) or 'none'}); it now holds {funds.ether(done.eth)} ETH and "
                   f"{funds.tokens(done.lsw)} LSW")

@@ -77,25 +77,25 @@ def init(
         endpoint: str | None = rpc.resolve(rpc_url, chain_id, state_dir)
     except (NoRpcUrl, WrongChainId):  # none given, and the local chain (if any) is another one
         endpoint = None  # the operator sets it in the file or in the environment later
-    if new_key:
-        made = keys.new_key(key_dir, _new_password(password_env))
-        keystore, address = made.path, made.address
-    else:
-        assert keystore is not None
-        address = _keystore_address(keystore)
     base = out.expanduser().resolve().parent
-    try:
+    try:  # every value checked before a key is made: a refused init leaves no stray keystore
+        node = NodeSection(name=name, data_dir=_relative(data_dir or Path("data") / name, base),
+                           roles=[Role.TRAINER, Role.VALIDATOR] if validator else [Role.TRAINER])
+        chain = ChainSection(deployment=_relative(deployment, base), task_file=_relative(task_file, base),
+                             rpc_url=endpoint)
+        p2p = P2PSection(listen=listen, bootstrap=bootstrap or [])
         training = TrainingSection(topics=[] if data else [t.strip() for t in topics.split(",") if t.strip()],
                                    data=[_relative(p, base) for p in data or []],
                                    model=None if model is None else model if names_hub_model(model, Path.cwd())
                                    else str(_relative(Path(model), base)))
-        text = render_config(
-            NodeSection(name=name, data_dir=_relative(data_dir or Path("data") / name, base),
-                        roles=[Role.TRAINER, Role.VALIDATOR] if validator else [Role.TRAINER]),
-            KeysSection(keystore=_relative(keystore, base), password_env=password_env),
-            ChainSection(deployment=_relative(deployment, base), task_file=_relative(task_file, base),
-                         rpc_url=endpoint),
-            chain_id, P2PSection(listen=listen, bootstrap=bootstrap or []), training)
+        if new_key:
+            made = keys.new_key(key_dir, _new_password(password_env))
+            keystore, address = made.path, made.address
+        else:
+            assert keystore is not None
+            address = _keystore_address(keystore)
+        text = render_config(node, KeysSection(keystore=_relative(keystore, base), password_env=password_env),
+                             chain, chain_id, p2p, training)
     except ValidationError as exc:
         raise config_error("node init", exc) from None
     _write_checked(out, text)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -26,7 +25,7 @@ from loraswarm.cli.options import unlock
 from loraswarm.errors import NotFound
 from loraswarm.evm import rpc, stakes
 from loraswarm.evm.deploy import Deployment, attach
-from loraswarm.evm.funds import WEI
+from loraswarm.evm.funds import parse_amount
 from loraswarm.node.config import NodeConfig, load_config
 from loraswarm.protocol.taskspec import TaskSpec
 
@@ -81,11 +80,11 @@ def _show(task_id: int, before: stakes.Position, after: stakes.Position | None, 
         console.print(f"tx {tx}")
 
 
-def _units(amount: float) -> int:
-    return int(Decimal(str(amount)) * WEI)
+def _units(amount: str) -> int:
+    return parse_amount(amount, "LSW")
 
 
-def stake_cmd(amount: Annotated[float, typer.Argument(min=0, help="LSW to stake.")], config: ConfigOpt,
+def stake_cmd(amount: Annotated[str, typer.Argument(help="LSW to stake (e.g. 120 or 0.5).")], config: ConfigOpt,
               dry_run: DryRun = False) -> None:
     """Stake LSW into the escrow (a node stakes what its roles need by itself when it starts)."""
     session = _session(config)
@@ -93,13 +92,13 @@ def stake_cmd(amount: Annotated[float, typer.Argument(min=0, help="LSW to stake.
 
 
 def unstake_cmd(config: ConfigOpt,
-                amount: Annotated[float | None, typer.Argument(
+                amount: Annotated[str | None, typer.Argument(
                     help="LSW to unstake (default: all free stake).")] = None,
                 dry_run: DryRun = False) -> None:
     """Request to unstake free stake; `withdraw` pays it out after the escrow's delay."""
     session = _session(config)
-    _run(session, lambda pos: stakes.plan_unstake(session.contracts, pos, None if amount is None else _units(amount)),
-         dry_run)
+    _run(session, lambda pos: stakes.plan_unstake(session.contracts, pos, None if amount is None else _units(amount),
+                                                  stakes.chain_now(session.w3)), dry_run)
 
 
 def withdraw_cmd(config: ConfigOpt, dry_run: DryRun = False) -> None:
@@ -129,7 +128,8 @@ def claim_cmd(config: ConfigOpt,
     and validator shares of finalized rounds; a running node claims by itself."""
     session = _session(config)
     claims = _peer_claims(session, rounds)
-    _run(session, lambda pos: stakes.plan_claims(session.contracts, pos.address, session.task_id, claims), dry_run)
+    _run(session, lambda pos: stakes.plan_claims(session.contracts, pos.address, session.task_id, claims,
+                                                                   stakes.chain_now(session.w3)), dry_run)
 
 
 def _peer_claims(session: Session, rounds: list[int] | None) -> dict[int, stakes.PeerClaim | None]:

@@ -43,6 +43,7 @@ from loraswarm.protocol.jsonguard import check_depth
 
 EMBEDDED = "embedded"
 LOCAL = "local"
+REMOTE = "remote"  # any RPC URL: the file never records which
 DEPLOYER_KEY_ENV = "LORASWARM_DEPLOYER_KEY"
 # Whole supply of the fixed-supply reward token, in its smallest unit (18 decimals).
 DEFAULT_TOKEN_SUPPLY = 100_000_000 * 10**18
@@ -208,7 +209,8 @@ def deploy_all(
     deployed = {TOKEN: token.address, STAKING: staking.address, COORDINATOR: coordinator.address}
     return Deployment(
         chain_id=int(w3.eth.chain_id),
-        network=network,
+        # Peers share the file: a URL (which may carry an API key) is recorded only as its kind.
+        network=network if network in (EMBEDDED, LOCAL) else REMOTE,
         rpc_url=rpc_url,
         deployer=sender,
         block=first_block,
@@ -251,4 +253,25 @@ def attach(deployment: Deployment, w3: Web3) -> dict[str, Contract]:
             raise WrongChainId(f"no code at {name} address {address} on chain {chain_id}: the chain was reset or "
                                "this is another network; redeploy, or use the deployment file of this chain")
         contracts[name] = w3.eth.contract(address=address, abi=artifact.abi)
+    _check_wiring(contracts)
     return contracts
+
+
+def _check_wiring(contracts: dict[str, Contract]) -> None:
+    """The three contracts name each other (their links are immutable or set once by the deployer):
+    a deployment file that pairs the real token and coordinator with a lookalike escrow, which would
+    take what an operator stakes, is refused before anything is sent."""
+    token, staking, coordinator = (contracts.get(name) for name in (TOKEN, STAKING, COORDINATOR))
+    if token is None or staking is None or coordinator is None:
+        raise BadDeploymentFile(f"the deployment lacks one of {TOKEN}, {STAKING}, {COORDINATOR}")
+    links = {
+        f"{COORDINATOR}.rewardToken": (coordinator.functions.rewardToken().call(), token.address),
+        f"{COORDINATOR}.staking": (coordinator.functions.staking().call(), staking.address),
+        f"{STAKING}.token": (staking.functions.token().call(), token.address),
+        f"{STAKING}.coordinator": (staking.functions.coordinator().call(), coordinator.address),
+    }
+    wrong = [f"{link} is {actual}, not {expected}" for link, (actual, expected) in links.items()
+             if str(actual).lower() != str(expected).lower()]
+    if wrong:
+        raise BadDeploymentFile(f"the deployment's contracts do not belong together ({'; '.join(wrong)}): get the "
+                                "deployment file from the network's operator again")

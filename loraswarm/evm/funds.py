@@ -6,12 +6,13 @@ instead of failing mid-way (a node after loading its model); and ``chain fund`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
-from loraswarm.errors import TransactionReverted, Unfunded
+from loraswarm.errors import BadAmount, TransactionReverted, Unfunded
 
 # Chain ids of development chains (anvil and hardhat use 31337, some setups 1337): there
 # `loraswarm chain fund` hands out ETH and tokens.
@@ -25,12 +26,35 @@ DEPLOY_GAS = 7_500_000
 NODE_GAS = 3_000_000
 
 
+def _exact(units: int) -> str:
+    """An amount in its smallest unit as the whole-unit number it is, every digit kept."""
+    text = f"{Decimal(units) / WEI:,f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def ether(wei: int) -> str:
-    return f"{wei / WEI:,.6f}".rstrip("0").rstrip(".")
+    return _exact(wei)
 
 
 def tokens(units: int) -> str:
-    return f"{units / WEI:,.4f}".rstrip("0").rstrip(".")
+    return _exact(units)
+
+
+def parse_amount(text: str, unit: str, allow_zero: bool = False) -> int:
+    """An amount of ETH or LSW as typed (``0.1``, ``1200``) in its smallest unit, exactly: no float
+    in between; BadAmount for anything that is not a finite, non-negative amount of whole wei."""
+    try:
+        value = Decimal(text.strip().replace("_", ""))
+    except InvalidOperation:
+        raise BadAmount(f"{text!r} is not an amount of {unit}: write it like 100 or 0.5") from None
+    if not value.is_finite() or value < 0:
+        raise BadAmount(f"{text!r} is not an amount of {unit}: give a finite number of 0 or more")
+    units = value * WEI
+    if units != units.to_integral_value():
+        raise BadAmount(f"{text} {unit} has more than 18 decimals")
+    if units == 0 and not allow_zero:
+        raise BadAmount(f"{text} {unit}: the amount must be more than 0")
+    return int(units)
 
 
 def is_local(chain_id: int) -> bool:
@@ -118,14 +142,16 @@ def fund(w3: Web3, token: Contract, treasury: str, address: str, eth: int, lsw: 
         require_eth(w3, sender.address, gas_cost(w3, 100_000) + eth, "funding")
         if lsw:
             require_tokens(w3, token, sender.address, lsw, "funding")
+        # Read once: the pending count already includes a transfer sent just before, and a nonce
+        # past it would leave the next transaction waiting for a gap that never fills.
+        nonce = w3.eth.get_transaction_count(sender.address, "pending")
         if eth:
             tx = {"from": sender.address, "to": address, "value": eth, "chainId": chain_id, "gas": 21_000,
-                  "gasPrice": int(w3.eth.gas_price), "nonce": w3.eth.get_transaction_count(sender.address, "pending")}
+                  "gasPrice": int(w3.eth.gas_price), "nonce": nonce}
             sent.append(w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))  # type: ignore[arg-type]
         if lsw:
             call = token.functions.transfer(address, lsw).build_transaction({
-                "from": sender.address, "chainId": chain_id,
-                "nonce": w3.eth.get_transaction_count(sender.address, "pending") + len(sent)})
+                "from": sender.address, "chainId": chain_id, "nonce": nonce + len(sent)})
             sent.append(w3.eth.send_raw_transaction(sender.sign_transaction(call).raw_transaction))
     else:
         if not is_local(chain_id):

@@ -99,7 +99,11 @@ def plan_stake(w3: Web3, contracts: dict[str, Contract], pos: Position, amount: 
     ))
 
 
-def plan_unstake(contracts: dict[str, Contract], pos: Position, amount: int | None) -> Plan:
+def plan_unstake(contracts: dict[str, Contract], pos: Position, amount: int | None, now: float) -> Plan:
+    if pos.unlocking and now >= pos.unlock_at:
+        # A new request restarts the delay for everything unlocking, matured stake included.
+        raise Refused(f"{tokens(pos.unlocking)} LSW of {pos.address} finished unlocking at {when(pos.unlock_at)}: "
+                      "`loraswarm withdraw` it first; a new unstake request would restart its delay")
     amount = pos.free if amount is None else amount
     if amount <= 0 or amount > pos.free:
         held = " (a task holds the rest: `loraswarm leave`, then `loraswarm release` once it allows)" \
@@ -160,12 +164,18 @@ class PeerClaim:
 
 
 def plan_claims(contracts: dict[str, Contract], address: str, task_id: int,
-                peer_claims: dict[int, PeerClaim | None]) -> Plan:
+                peer_claims: dict[int, PeerClaim | None], now: float) -> Plan:
     """Claims of the given finalized rounds: a peer's Merkle reward where its round's result
-    document names one, a validator's share where it opened the final tuple; claimed ones skipped."""
+    document names one, a validator's share where it opened the final tuple; claimed ones and
+    rounds whose claim window has closed are skipped (a closed one would revert the rest)."""
     coordinator = contracts["Coordinator"]
     calls = []
+    closed = []
     for round_, claim in sorted(peer_claims.items()):
+        deadline = int(coordinator.functions.claimDeadline(task_id, round_).call())
+        if now >= deadline:
+            closed.append(f"round {round_} (closed {when(deadline)})")
+            continue
         if claim is not None and claim.amount and not coordinator.functions.isClaimed(task_id, round_, address).call():
             calls.append((f"claim the round-{round_} reward of {tokens(claim.amount)} LSW",
                           coordinator.functions.claim(task_id, round_, claim.index, claim.amount, claim.proof)))
@@ -173,10 +183,12 @@ def plan_claims(contracts: dict[str, Contract], address: str, task_id: int,
         if pay and not claimed:
             calls.append((f"claim the round-{round_} validator share of {tokens(int(pay))} LSW",
                           coordinator.functions.claimValidator(task_id, round_)))
+    skipped = f"; past their claim window: {', '.join(closed)}" if closed else ""
     if not calls:
         raise NotFound(f"nothing to claim for {address} in task {task_id}, rounds "
-                       f"{', '.join(map(str, sorted(peer_claims))) or '(none finalized)'}: all claimed, or no reward")
-    return Plan(f"claim {len(calls)} reward(s) of task {task_id} for {address}", tuple(calls))
+                       f"{', '.join(map(str, sorted(peer_claims))) or '(none finalized)'}: all claimed, or no reward"
+                       f"{skipped}")
+    return Plan(f"claim {len(calls)} reward(s) of task {task_id} for {address}{skipped}", tuple(calls))
 
 
 def execute(w3: Web3, account: LocalAccount, plan: Plan,

@@ -11,7 +11,7 @@ from eth_account import Account
 from web3 import EthereumTesterProvider, Web3
 
 from loraswarm.cli.failures import explain
-from loraswarm.errors import DeploymentExists, WrongChainId
+from loraswarm.errors import BadDeploymentFile, DeploymentExists, WrongChainId
 from loraswarm.evm import deploy, localchain
 from loraswarm.evm.rpc import RPC_ENV
 from tests.support import free_port, run_cli
@@ -58,6 +58,28 @@ def test_deployment_file_is_never_silently_replaced(tmp_path: Path) -> None:
     assert path.read_text() == first
     deploy.write_deployment(deployment, path, force=True)
     assert deploy.Deployment.from_file(path) == deployment
+
+
+def test_the_deployment_file_never_records_an_rpc_url() -> None:
+    """Peers share it; the deployer's endpoint may carry an API key in any part of the URL."""
+    w3 = Web3(EthereumTesterProvider())
+    url = "http://apikey:SECRET1@rpc.example:8545/v2/SECRET2?key=SECRET3"
+    deployment = deploy.deploy_all(w3, url, url, w3.eth.accounts[0])
+    assert deployment.network == deploy.REMOTE
+    assert "SECRET" not in deployment.to_json() and "rpc.example" not in deployment.to_json()
+
+
+def test_attach_refuses_contracts_that_do_not_belong_together() -> None:
+    """A deployment file that pairs the network's token and coordinator with an escrow of its
+    own (which would take what an operator stakes) is refused."""
+    w3 = Web3(EthereumTesterProvider())
+    real = deploy.deploy_all(w3, deploy.EMBEDDED, None, w3.eth.accounts[0])
+    lookalike = deploy.deploy_all(w3, deploy.EMBEDDED, None, w3.eth.accounts[1])
+    forged = deploy.Deployment(**{**real.__dict__, "addresses": {
+        **real.addresses, "Staking": lookalike.addresses["Staking"]}})
+    with pytest.raises(BadDeploymentFile, match=r"do not belong together \(Coordinator.staking is 0x"):
+        deploy.attach(forged, w3)
+    assert set(deploy.attach(real, w3)) == {"RewardToken", "Staking", "Coordinator"}
 
 
 def test_attach_rejects_wrong_chain_id() -> None:

@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from web3 import HTTPProvider, Web3
 
+from harness import chaintime
 from loraswarm.evm import deploy, localchain
 from loraswarm.evm.deploy import send
 from loraswarm.evm.tasks import TaskTerms, create_task
@@ -67,6 +69,10 @@ def test_operator_journey(network: tuple[Path, Path, str], tmp_path: Path, state
             "--keystore", keystore, "--rpc-url", rpc_url, "--listen", "/ip4/127.0.0.1/tcp/9555"))
     shown = _ok(cli("node", "id", "--config", "peer.toml"))
     assert re.search(r"multiaddr /ip4/127\.0\.0\.1/tcp/9555/p2p/16Uiu2\w+", shown) and address in shown
+    # A refused init makes no key (each retry used to leave another keystore behind).
+    _refused(cli("node", "init", "--deployment", str(deployment_file), "--task-file", str(task_file), "--new-key",
+                 "--key-dir", "more-keys", "--listen", "/ip4/127.0.0.1/udp/9", "--out", "other.toml"), "lacks /tcp/")
+    assert not (home / "more-keys").exists() or not any((home / "more-keys").iterdir())
 
     # Unfunded: the node says what is missing, and where to get it, before it loads its model.
     _refused(cli("node", "run", "--config", "peer.toml"),
@@ -98,3 +104,20 @@ def test_operator_journey(network: tuple[Path, Path, str], tmp_path: Path, state
     left = _ok(cli("leave", *on))
     assert "leave task 1" in left and re.search(r"task 1: exit\s+│\s+-\s+│\s+leaving after round \d", left), left
     _refused(cli("release", *on), "the stake in task 1 can be released from")
+
+    # Stake that finished unlocking is withdrawn; a new request would restart its delay.
+    chaintime.travel_to(w3, contracts["Staking"].functions.accountOf(address).call()[3] + 1)
+    _refused(cli("unstake", "1", *on), "20 LSW of " + address + " finished unlocking at")
+    assert "withdraw 20 LSW from the escrow" in _ok(cli("withdraw", *on))
+
+    # Amounts are taken as typed, and nothing is sent for nothing.
+    _refused(cli("stake", "0", *on), "the amount must be more than 0")
+    _refused(cli("stake", "nan", *on), "'nan' is not an amount of LSW")
+    _refused(cli("chain", "fund", address, "--state-dir", str(state_dir)), "nothing to send")
+
+    # From the operator's own key: ETH, then LSW under the next nonce (it once skipped one, and the
+    # token transfer waited, unmined, for a transaction that never came).
+    other = Account.create().address
+    funded = _ok(cli("chain", "fund", other, "--eth", "0.01", "--lsw", "5", "--keystore", keystore,
+                     "--state-dir", str(state_dir)))
+    assert "it now holds 0.01 ETH and 5 LSW" in " ".join(funded.split()), funded
