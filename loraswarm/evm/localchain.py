@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from web3 import HTTPProvider, Web3
 
@@ -93,14 +94,22 @@ def free_port(host: str = HOST) -> int:
                 return port
 
 
+def shown_url(url: str) -> str:
+    """An RPC URL as messages show it: scheme, host and port only (a provider's API key may sit in
+    the user part, the path or the query, and messages end up in logs and bug reports)."""
+    parts = urlsplit(url)
+    hidden = "/..." if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{parts.hostname or '?'}{f':{parts.port}' if parts.port else ''}{hidden}"
+
+
 def rpc_chain_id(rpc_url: str, timeout_s: float = 2.0) -> int:
     """The chain id an RPC endpoint answers with, or ChainUnreachable."""
     w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
     try:
         return int(w3.eth.chain_id)
     except Exception as exc:  # any transport failure means the same thing to the user
-        raise ChainUnreachable(f"chain unreachable: no EVM JSON-RPC answers at {rpc_url}; start the chain or give "
-                               "the right RPC URL") from exc
+        raise ChainUnreachable(f"chain unreachable: no EVM JSON-RPC answers at {shown_url(rpc_url)}; start the chain "
+                               "or give the right RPC URL") from exc
 
 
 def _record_path(state_dir: Path) -> Path:

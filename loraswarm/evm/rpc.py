@@ -18,7 +18,7 @@ from eth_utils import is_address, to_checksum_address
 from web3 import HTTPProvider, Web3
 
 from loraswarm.errors import BadAddress, BadRpcUrl, ChainNotRunning, NoRpcUrl, WrongChainId
-from loraswarm.evm.localchain import read_record, rpc_chain_id
+from loraswarm.evm.localchain import read_record, rpc_chain_id, shown_url
 
 RPC_ENV = "LORASWARM_RPC_URL"
 TIMEOUT_S = 10.0
@@ -66,6 +66,6 @@ def connect(url: str, chain_id: int | None = None) -> Web3:
     when one is given (WrongChainId otherwise)."""
     answered = rpc_chain_id(check_url(url), timeout_s=TIMEOUT_S)
     if chain_id is not None and answered != chain_id:
-        raise WrongChainId(f"{url} serves chain id {answered}, the deployment is on chain {chain_id}: "
+        raise WrongChainId(f"{shown_url(url)} serves chain id {answered}, the deployment is on chain {chain_id}: "
                            f"use an RPC endpoint of chain {chain_id}")
     return Web3(HTTPProvider(url, request_kwargs={"timeout": TIMEOUT_S}))

@@ -11,7 +11,7 @@ from eth_account import Account
 from web3 import EthereumTesterProvider, Web3
 
 from loraswarm.cli.failures import explain
-from loraswarm.errors import BadDeploymentFile, DeploymentExists, WrongChainId
+from loraswarm.errors import BadDeploymentFile, ChainUnreachable, DeploymentExists, WrongChainId
 from loraswarm.evm import deploy, localchain
 from loraswarm.evm.rpc import RPC_ENV
 from tests.support import free_port, run_cli
@@ -58,6 +58,15 @@ def test_deployment_file_is_never_silently_replaced(tmp_path: Path) -> None:
     assert path.read_text() == first
     deploy.write_deployment(deployment, path, force=True)
     assert deploy.Deployment.from_file(path) == deployment
+
+
+def test_messages_show_an_rpc_url_without_its_secrets() -> None:
+    url = "https://user:SECRET1@rpc.example:8545/v2/SECRET2?key=SECRET3"
+    assert localchain.shown_url(url) == "https://rpc.example:8545/..."
+    assert localchain.shown_url("http://127.0.0.1:8545") == "http://127.0.0.1:8545"
+    port = free_port()  # nothing listens there
+    with pytest.raises(ChainUnreachable, match=rf"no EVM JSON-RPC answers at http://127.0.0.1:{port}/\.\.\.; start"):
+        localchain.rpc_chain_id(f"http://u:SECRET@127.0.0.1:{port}/key/SECRET", timeout_s=0.5)
 
 
 def test_the_deployment_file_never_records_an_rpc_url() -> None:
