@@ -209,7 +209,8 @@ def _observe(net: Network, killed: Counter[str]) -> Observed:
     attested_globals: dict[int, set[bytes]] = {}
     for e in logs("Attested"):
         attested_globals.setdefault(e["round"], set()).add(e["globalHash"])
-    args = ["--deployment", str(net.deployment_file), "--results", str(net.workdir / "val0"), "--json"]
+    args = ["--deployment", str(net.deployment_file), "--rpc-url", net.rpc_url, "--results", str(net.workdir / "val0"),
+            "--json"]
     peers_out, rounds_out = run_cli("ledger", "peers", *args), run_cli("ledger", "rounds", *args)
     assert peers_out.returncode == 0, peers_out.stderr
     assert rounds_out.returncode == 0, rounds_out.stderr
