@@ -40,8 +40,11 @@ Cost control, stated plainly:
   aggregates that accepted set; perplexity is measured once per distinct global (content hash);
 * ``--quick``: one deal, two rounds, a subset of the attacks (the adaptive in-spread ones, the
   white-box and the mimic), the default rule, FedAvg and the unfiltered baseline, the rules timed
-  against Flower at 12 peers. The training scale is the full one (never a degenerate delta): with
-  the deltas cached it runs in about a minute; a cold cache trains 14 deltas first.
+  against Flower at 12 peers. The training scale is the full one (never a degenerate delta). With
+  the deltas cached it takes about five minutes on two cores (measured 2026-12-03), over the
+  one-minute budget of a quick mode: the white-box search validates a whole round at each step
+  of its bisections (2 jitters x 4 directions x 6 steps per round); a cold cache trains 14 deltas
+  first.
 
 The last line is one JSON object; the Flower timing keys come from benchmarks/aggregation.py
 (measured in the same run).
