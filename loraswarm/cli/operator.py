@@ -110,7 +110,8 @@ def withdraw_cmd(config: ConfigOpt, dry_run: DryRun = False) -> None:
 def leave_cmd(config: ConfigOpt, dry_run: DryRun = False) -> None:
     """Ask to leave the task: the stake stays locked until the next round's end, then `release`."""
     session = _session(config)
-    _run(session, lambda pos: stakes.plan_leave(session.contracts, pos, session.task_id), dry_run)
+    _run(session, lambda pos: stakes.plan_leave(session.contracts, pos, session.task_id,
+                                                  stakes.chain_now(session.w3)), dry_run)
 
 
 def release_cmd(config: ConfigOpt, dry_run: DryRun = False) -> None:

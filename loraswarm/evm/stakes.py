@@ -126,17 +126,24 @@ def plan_withdraw(contracts: dict[str, Contract], pos: Position, now: float) -> 
                 (("withdraw the unlocked stake", contracts["Staking"].functions.withdraw()),))
 
 
-def plan_leave(contracts: dict[str, Contract], pos: Position, task_id: int) -> Plan:
+def plan_leave(contracts: dict[str, Contract], pos: Position, task_id: int, now: float) -> Plan:
     if pos.active_task != task_id:
         raise Refused(f"{pos.address} is not registered in task {task_id}" +
                       (f" (it is in task {pos.active_task})" if pos.active_task else ""))
     if pos.exiting:
         raise Refused(f"{pos.address} already leaves task {task_id} after round {pos.exit_round}: "
                       "`loraswarm release` once that round's slash deadline passed")
+    coordinator = contracts["Coordinator"]
+    start = int(coordinator.functions.roundWindows(task_id, 0).call()[0])
+    if now < start:  # the contract releases the stake at once: no round has used it
+        return Plan(f"leave task {task_id} before it starts ({when(start)}): its stake "
+                    f"({tokens(pos.peer_stake + pos.validator_stake)} LSW) becomes free stake at once "
+                    "(`loraswarm unstake` to take it out)",
+                    (("leave the task", coordinator.functions.leave(task_id)),))
     return Plan(f"leave task {task_id}: the node takes part in the current round, its stake "
                 f"({tokens(pos.peer_stake + pos.validator_stake)} LSW) stays locked and slashable until the end of "
                 "the next round, then `loraswarm release` unlocks it",
-                (("request the exit", contracts["Coordinator"].functions.leave(task_id)),))
+                (("request the exit", coordinator.functions.leave(task_id)),))
 
 
 def release_at(contracts: dict[str, Contract], task_id: int, exit_round: int) -> int:

@@ -121,3 +121,19 @@ def test_operator_journey(network: tuple[Path, Path, str], tmp_path: Path, state
     funded = _ok(cli("chain", "fund", other, "--eth", "0.01", "--lsw", "5", "--keystore", keystore,
                      "--state-dir", str(state_dir)))
     assert "it now holds 0.01 ETH and 5 LSW" in " ".join(funded.split()), funded
+
+    # Leaving a task that has not started frees the stake at once: no round has used it.
+    later = tmp_path / "later.json"
+    TaskSpec(task_id=2).write(later)
+    create_task(w3, deploy.Deployment.from_file(deployment_file), w3.eth.accounts[0], TaskSpec(task_id=2),
+                TaskTerms(start_delay_s=3600), "0x" + "11" * 32, "0x" + "22" * 32)
+    second, keystore2 = _ok(cli("keys", "new", "--dir", "keys")).split()
+    _ok(cli("node", "init", "--deployment", str(deployment_file), "--task-file", str(later), "--keystore", keystore2,
+            "--rpc-url", rpc_url, "--out", "later.toml"))
+    _ok(cli("chain", "fund", second, "--eth", "1", "--lsw", "100", "--state-dir", str(state_dir)))
+    on_later = ["--config", "later.toml"]
+    _ok(cli("stake", "100", *on_later))
+    send(w3, contracts["Coordinator"].functions.registerPeer(2), load_account(home / keystore2, "operator-pw"))
+    early = _ok(cli("leave", *on_later))
+    assert "becomes free stake at once" in " ".join(early.split()), early
+    assert re.search(r"active task\s+│\s+2\s+│\s+-", early) and re.search(r"free\s+│\s+0\s+│\s+100", early), early
