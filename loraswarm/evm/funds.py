@@ -6,7 +6,7 @@ instead of failing mid-way (a node after loading its model); and ``chain fund`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -26,9 +26,15 @@ DEPLOY_GAS = 7_500_000
 NODE_GAS = 3_000_000
 
 
+# Decimal digits enough for any uint256 amount: the default context (28) would round large ones.
+_DIGITS = 100
+
+
 def _exact(units: int) -> str:
     """An amount in its smallest unit as the whole-unit number it is, every digit kept."""
-    text = f"{Decimal(units) / WEI:,f}"
+    with localcontext() as context:
+        context.prec = _DIGITS
+        text = f"{Decimal(units) / WEI:,f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
@@ -43,13 +49,15 @@ def tokens(units: int) -> str:
 def parse_amount(text: str, unit: str, allow_zero: bool = False) -> int:
     """An amount of ETH or LSW as typed (``0.1``, ``1200``) in its smallest unit, exactly: no float
     in between; BadAmount for anything that is not a finite, non-negative amount of whole wei."""
-    try:
-        value = Decimal(text.strip().replace("_", ""))
-    except InvalidOperation:
-        raise BadAmount(f"{text!r} is not an amount of {unit}: write it like 100 or 0.5") from None
-    if not value.is_finite() or value < 0:
-        raise BadAmount(f"{text!r} is not an amount of {unit}: give a finite number of 0 or more")
-    units = value * WEI
+    with localcontext() as context:
+        context.prec = _DIGITS
+        try:
+            value = Decimal(text.strip().replace("_", ""))
+        except InvalidOperation:
+            raise BadAmount(f"{text!r} is not an amount of {unit}: write it like 100 or 0.5") from None
+        if not value.is_finite() or value < 0:
+            raise BadAmount(f"{text!r} is not an amount of {unit}: give a finite number of 0 or more")
+        units = value * WEI
     if units != units.to_integral_value():
         raise BadAmount(f"{text} {unit} has more than 18 decimals")
     if units == 0 and not allow_zero:
