@@ -84,25 +84,21 @@ def gas_cost(w3: Web3, gas: int) -> int:
 
 def require_eth(w3: Web3, address: str, wei: int, action: str) -> int:
     """The account's ETH balance, if it holds ``wei``; Unfunded (saying how to fund it) if not."""
-    balance = int(w3.eth.get_balance(address))
-    if balance < wei:
-        chain_id = int(w3.eth.chain_id)
-        missing = wei - balance
-        raise Unfunded(f"account {address} on chain {chain_id} holds {ether(balance)} ETH; {action} needs about "
-                       f"{ether(wei)} ETH for gas ({ether(missing)} more): "
-                       f"{_where(chain_id, address, f'--eth {_round_up(missing)}')}")
-    return balance
+    return _require(w3, address, int(w3.eth.get_balance(address)), wei, "ETH", f"{action} needs about", " for gas")
 
 
 def require_tokens(w3: Web3, token: Contract, address: str, units: int, action: str) -> int:
     """The account's LSW balance, if it holds ``units``; Unfunded (saying how to get them) if not."""
-    balance = int(token.functions.balanceOf(address).call())
-    if balance < units:
+    return _require(w3, address, int(token.functions.balanceOf(address).call()), units, "LSW", f"{action} needs", "")
+
+
+def _require(w3: Web3, address: str, balance: int, needed: int, unit: str, needs: str, purpose: str) -> int:
+    if balance < needed:
         chain_id = int(w3.eth.chain_id)
-        missing = units - balance
-        raise Unfunded(f"account {address} on chain {chain_id} holds {tokens(balance)} LSW; {action} needs "
-                       f"{tokens(units)} LSW ({tokens(missing)} more): "
-                       f"{_where(chain_id, address, f'--lsw {_round_up(missing)}')}")
+        missing = needed - balance
+        raise Unfunded(f"account {address} on chain {chain_id} holds {_exact(balance)} {unit}; {needs} "
+                       f"{_exact(needed)} {unit}{purpose} ({_exact(missing)} more): "
+                       f"{_where(chain_id, address, f'--{unit.lower()} {_round_up(missing)}')}")
     return balance
 
 
