@@ -9,6 +9,7 @@ the commit transaction, so a restart reveals the same update.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 
@@ -25,6 +26,8 @@ from loraswarm.node.state.phase import Phase
 # Training stops this long before the commit window closes, to encode and send the commit in it.
 TRAIN_MARGIN_S = 8.0
 CODEC_ID = 0  # the delta's bytes name their own dtype and compression; the field is reserved
+
+logger = logging.getLogger(__name__)
 
 
 class Trainer:
@@ -49,6 +52,11 @@ class Trainer:
                 trained = await trio.to_thread.run_sync(self.learner.train, start_state, round_,
                                                         ctx.config.node.behaviour, deadline)
             ctx.reporter.metrics.train_tokens_per_s.set(trained.stats.tokens_per_s)
+            if trained.stats.steps < ctx.config.training.steps and not trained.stats.interrupted:
+                # A shorter update is judged like any other; the operator should know why it is short.
+                logger.warning("round %d: trained %d of %d steps before the commit deadline (fewer steps, "
+                               "or a longer commit window, fit this machine)", round_, trained.stats.steps,
+                               ctx.config.training.steps)
             with ctx.reporter.timed(round_, "encode"):
                 data = encode_delta(trained.delta, self.learner.spec, Codec.parse(ctx.spec_file.codec))
             digest = ctx.network.put_blob(data)

@@ -208,6 +208,20 @@ def test_projection_floor_and_sign_test() -> None:
     assert all(v.measures["against_fraction"] < 0.6 for v in verdict[:HONEST])
 
 
+@pytest.mark.parametrize(("peers", "scale"), [(3, 0.6), (5, 0.5), (7, 0.5)])
+def test_a_short_honest_update_is_judged_by_its_direction_not_its_length(peers: int, scale: float) -> None:
+    """An honest peer that trained less (a deadline cut its steps, less data) sends a shorter
+    update: it sits below the median in most coordinates only because it is shorter. The quick
+    demo slashed one at 0.72 of the median norm (x - c against the median's sign in 0.706 of the
+    coordinates); the sign test reads the residual off its own projection and accepts it.
+    (Shorter than 0.4 of the median projection, the floor rejects it: too little of its own.)"""
+    rows = Population(d=CTX.numel).honest(peers, torch.Generator().manual_seed(peers))
+    rows[0] *= scale
+    verdicts = validate_round(submissions(CTX, rows), CTX).verdicts
+    assert [v.reason for v in verdicts] == [Reason.ACCEPTED] * peers, verdicts[0].measures
+    assert CTX.params.projection_floor < verdicts[0].measures["projection_ratio"] < 0.7
+
+
 def mimic_round(attack: Callable[[AttackView], torch.Tensor], seed: int = 0) -> tuple[RoundContext, torch.Tensor]:
     """Seven honest updates of a round whose task keeps a trend, and three free riders built from
     the previous round's global change (public): the context carries that change."""

@@ -264,15 +264,17 @@ def delta(seed: int, scale: float = 0.01) -> Delta:
 
 @dataclass
 class FakeLearner:
-    """Trains by returning a seeded random delta; counts its trainings."""
+    """Trains by returning a seeded random delta; counts its trainings. ``steps``: how many it
+    reports (node_config's default asks for 20)."""
 
     seed: int = 0
     spec: AdapterSpec = SPEC
     trainings: int = 0
+    steps: int = 20
 
     def train(self, start: Delta, round_: int, behaviour: str, deadline: float | None = None) -> TrainedDelta:
         self.trainings += 1
-        return TrainedDelta(delta(self.seed * 100 + round_), TrainStats(4, 256, 1.0, 256.0, 1.0, 1.0, False))
+        return TrainedDelta(delta(self.seed * 100 + round_), TrainStats(self.steps, 256, 1.0, 256.0, 1.0, 1.0, False))
 
     def initial_global(self) -> tuple[Delta, bytes, str]:
         state = SPEC.zeros()

@@ -5,6 +5,7 @@ e2e test runs the same roles on a real chain with real peers."""
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Awaitable
 from dataclasses import replace
 from pathlib import Path
@@ -119,6 +120,24 @@ def test_the_commitment_is_the_digest_of_the_signed_update_and_a_restart_reveals
     assert chain.revealed[ROUND][account.address.lower()].delta_hash == envelope.body.delta_hash
     assert [e.encode() for e in network_of(ctx).published] == [own.envelope]
     assert ctx.store.round(ROUND) is not None and ctx.store.round(ROUND).phase is Phase.REVEALED  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("steps", [20, 3])
+def test_a_deadline_that_cut_the_training_short_is_told_and_the_update_still_committed(
+        tmp_path: Path, clock: MockClock, caplog: pytest.LogCaptureFixture, steps: int) -> None:
+    account = Account.create()
+    ctx = make_context(tmp_path, clock, account, roles=["trainer"])
+    chain = chain_of(ctx)
+    commit_start, commit_end, *_ = chain.info.windows(ROUND)
+    trainer = Trainer(ctx, FakeLearner(steps=steps), identity_from_account(account), DOMAIN)  # type: ignore[arg-type]
+    committed: list[bool] = []
+    with caplog.at_level(logging.WARNING):
+        run(clock, lambda: _append(committed, trainer.train_and_commit(
+            ROUND, SPEC.zeros(), "0x" + chain.info.latest_global.hex(), commit_start, commit_end)))
+    assert committed == [True]
+    warned = [r.getMessage() for r in caplog.records if "before the commit deadline" in r.getMessage()]
+    assert warned == ([] if steps == 20 else [f"round {ROUND}: trained 3 of 20 steps before the commit deadline "
+                                               "(fewer steps, or a longer commit window, fit this machine)"])
 
 
 def test_a_node_that_wakes_after_the_commit_window_does_not_train(tmp_path: Path, clock: MockClock) -> None:
