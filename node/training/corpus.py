@@ -78,16 +78,25 @@ def load_topics(topics: Sequence[str], data_dir: Path = FORTUNES_DIR) -> dict[st
     return out
 
 
+def _coin(record: str, seed: int) -> float:
+    digest = hashlib.sha256(f"{seed}\0{record}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def is_held_out(record: str, fraction: float, seed: int) -> bool:
     """Stable per-record coin flip: the split does not depend on order or on the other records."""
-    digest = hashlib.sha256(f"{seed}\0{record}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    return _coin(record, seed) < fraction
 
 
 def split_held_out(records: Sequence[str], fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
-    train = [r for r in records if not is_held_out(r, fraction, seed)]
+    """Per-record coin flips; when they hold out nothing (a small file, an unlucky draw), the
+    record whose coin came lowest is held out, so that the node has text to evaluate on (a user
+    file of a few records otherwise stopped the node with "no tokens to evaluate on")."""
     held = [r for r in records if is_held_out(r, fraction, seed)]
-    return train, held
+    if not held and fraction > 0 and len(records) > 1:
+        held = [min(records, key=lambda r: _coin(r, seed))]
+    chosen = set(held)
+    return [r for r in records if r not in chosen], held
 
 
 def deal_topics(topics: Sequence[str], peers: int, per_peer: int, seed: int = 0) -> list[list[str]]:

@@ -42,6 +42,17 @@ def test_held_out_split_is_stable_and_disjoint() -> None:
     assert set(held_rev) == set(held) & set(records[300:])
 
 
+def test_a_small_file_still_holds_one_record_out() -> None:
+    """Coins that hold out nothing (here: the records a 10% split trains on) leave the node no
+    text to evaluate on; the record whose coin came lowest is held out instead."""
+    trained, _ = split_held_out([f"line {i}" for i in range(40)], 0.1, seed=0)
+    small = trained[:5]
+    train, held = split_held_out(small, 0.1, seed=0)
+    assert len(held) == 1 and sorted(train + held) == sorted(small)
+    assert split_held_out(small, 0.1, seed=0) == (train, held)  # deterministic
+    assert split_held_out(small[:1], 0.1, seed=0) == (small[:1], [])  # one record: it is trained on
+
+
 def test_topics_are_dealt_disjoint_and_deterministic() -> None:
     topics = [f"t{i}" for i in range(10)]
     dealt = deal_topics(topics, peers=3, per_peer=3, seed=1)
