@@ -1,0 +1,151 @@
+"""A stranger joins a running network by following the README's "Join a network" section: host A
+(a network namespace) runs the operator's network (a chain at the LAN's gateway, three nodes, two
+of them validators); host B (another namespace, every frame delayed and some lost) has only the
+built wheel in a fresh environment, no source tree. The commands are read from the README and run
+with the placeholders replaced by what the operator hands over; the operator funds the new
+address with `loraswarm chain fund`. The joiner's update must be accepted and paid, `node status`
+must say so, and `export` must write a PEFT adapter of a finalized round."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from loraswarm.demo.network import default_plans
+from loraswarm.demo.run import DEMO_PASSWORD, PASSWORD_ENV, DemoConfig, launch, local_network, stop
+from loraswarm.evm.tasks import TaskTerms
+from loraswarm.node.config import TrainingSection
+from loraswarm.node.status import NodeStatus
+from loraswarm.node.training.corpus import load_topics
+from loraswarm.node.training.model import WHEEL_DIR
+from loraswarm.paths import PROJECT_ROOT
+from tests.foundation.conftest import PASSWORD, WheelEnv, run_tool
+from tests.reliability.netns import Netem, NetLab, NetnsUnavailable, require_netns
+from tests.support import run_cli
+
+pytestmark = pytest.mark.e2e
+
+# What the README's commands name, and what the operator hands over in their place.
+README_DEPLOYMENT = "31337.json"
+README_TASK = "task.json"
+README_BOOTSTRAP = "/ip4/203.0.113.7/tcp/9100/p2p/16Uiu2..."
+README_RPC = "https://rpc.example"
+README_DATA = "my.jsonl"
+JOIN_TIMEOUT_S = 900
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[NetLab]:
+    try:
+        require_netns()
+    except NetnsUnavailable as why:
+        pytest.skip(f"no network namespaces here: {why}")
+    with NetLab(2, tmp_path / "lab", Netem(delay_ms=20, loss=0.005)) as net:
+        yield net
+
+
+def readme_commands() -> list[list[str]]:
+    """The shell commands of the README's "Join a network" section, continuation lines joined,
+    comments dropped."""
+    text = (PROJECT_ROOT / "README.md").read_text()
+    section = text.split("## Join a network", 1)[1].split("\n## ", 1)[0]
+    block = "\n".join(line[4:] for line in section.splitlines() if line.startswith("    "))
+    return [shlex.split(command, comments=True) for command in block.replace("\\\n", " ").splitlines()
+            if command.strip()]
+
+
+def _substitute(command: list[str], values: dict[str, str]) -> list[str]:
+    return [values.get(arg, arg) for arg in command]
+
+
+def test_a_stranger_follows_the_readme_from_a_wheel_to_a_paid_update(
+        lab: NetLab, wheel_env: WheelEnv, tmp_path: Path) -> None:
+    commands = readme_commands()
+    by_verb = {" ".join(c[:3]): c for c in commands if c[0] == "loraswarm"}
+    assert [c[0] for c in commands[:2]] == ["python3.11", "pip"], commands
+    assert commands[1][2].startswith("loraswarm-") and commands[1][2].endswith(".whl")  # what wheel_env installed
+    init, node_id = by_verb["loraswarm node init"], by_verb["loraswarm node id"]
+    run, status = by_verb["loraswarm node run"], by_verb["loraswarm node status"]
+    for placeholder in (README_DEPLOYMENT, README_TASK, README_BOOTSTRAP, README_RPC, README_DATA):
+        assert placeholder in init, (placeholder, init)
+
+    host_a = lab.hosts[0].ip
+    plans = [replace(plan, host=host_a) for plan in default_plans(3, 2)]
+    # The operator's nodes train as a node that `node init` set up does (the task does not fix the
+    # recipe: a joiner training 20 steps among peers training 4 sent an update 4.8 times the
+    # median length, and Krum rejected it).
+    recipe = TrainingSection()
+    config = DemoConfig(peers=3, rounds=2, validators=2, steps=recipe.steps, batch_size=recipe.batch_size,
+                        seq_len=32, plans=tuple(plans),
+                        terms=TaskTerms(commit_s=150, reveal_s=20, attest_s=30, start_delay_s=60),
+                        workdir=tmp_path / "operator", chain_host=lab.gateway)
+    joiner = tmp_path / "stranger"
+    joiner.mkdir()
+    texts = load_topics(["food"])["food"]  # a topic none of the operator's nodes trains on
+    (joiner / README_DATA).write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+
+    with local_network(config, Console(width=160)) as net:
+        procs = {p.plan.name: launch(p, config.rounds, prefix=lab.exec_prefix(0)) for p in net.peers}
+        joined: subprocess.Popen[bytes] | None = None
+        try:
+            # what the operator hands over: files, a bootstrap multiaddr (`node id` on its node), tokens
+            shown = run_cli("node", "id", "--config", str(net.peers[0].config), env={PASSWORD_ENV: DEMO_PASSWORD})
+            assert shown.returncode == 0, shown.stderr
+            bootstrap = re.search(r"^multiaddr (\S+)$", shown.stdout, re.MULTILINE)
+            assert bootstrap is not None and host_a in bootstrap.group(1), shown.stdout
+            handed = {README_DEPLOYMENT: str(net.deployment_file), README_TASK: str(net.workdir / "task.json"),
+                      README_BOOTSTRAP: bootstrap.group(1), README_RPC: net.rpc_url}
+
+            def tool(command: list[str]) -> list[str]:
+                return [str(wheel_env.loraswarm), *_substitute(command, handed)[1:]]
+
+            # the README's pip line, offline: the wheels from this machine's build folder
+            pip = commands[1]
+            run_tool(sys.executable, "-m", "pip", "--python", wheel_env.python, "install", "-q", "--no-index",
+                     "--no-deps", "--find-links", WHEEL_DIR, *_substitute(pip[2:], {pip[2]: str(wheel_env.wheel)}))
+            run_tool(*tool(init), cwd=joiner)
+            address = re.search(r"^account\s+(0x[0-9a-fA-F]{40})$", run_tool(*tool(node_id), cwd=joiner),
+                                re.MULTILINE)
+            assert address is not None
+            funded = run_cli("chain", "fund", address.group(1), "--eth", "10", "--lsw", "200",
+                             "--deployment", str(net.deployment_file), "--rpc-url", net.rpc_url)
+            assert funded.returncode == 0, funded.stderr
+
+            log = (joiner / "node.out").open("ab")
+            joined = subprocess.Popen([*lab.exec_prefix(1), *tool(run)], cwd=joiner, stdout=log,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                      env={**os.environ, "PYTHONPATH": "", "LORASWARM_PASSWORD": PASSWORD})
+            procs["stranger"] = joined
+            status_file = joiner / "data" / "peer" / "status.json"
+            deadline = time.monotonic() + JOIN_TIMEOUT_S
+            paid: NodeStatus | None = None
+            while time.monotonic() < deadline and joined.poll() is None:
+                found = NodeStatus.read(status_file)
+                if found is not None and "ACCEPTED" in found.verdicts.values() and found.rewards > 0:
+                    paid = found
+                    break
+                time.sleep(2)
+            tail = (joiner / "node.out").read_text(errors="replace")[-3000:]
+            assert paid is not None, (joined.poll(), NodeStatus.read(status_file), tail)
+            accepted = min(int(r) for r, v in paid.verdicts.items() if v == "ACCEPTED")
+
+            told = run_tool(*tool(status), cwd=joiner)
+            assert "ACCEPTED" in told, told
+            out = joiner / "adapter"
+            run_tool(str(wheel_env.loraswarm), "export", "--config", "peer.toml", "--round", str(accepted),
+                     "--out", str(out), cwd=joiner)
+            adapter = json.loads((out / "adapter_config.json").read_text())
+            assert adapter["peft_type"] == "LORA" and (out / "adapter_model.safetensors").is_file()
+        finally:
+            stop(procs)
