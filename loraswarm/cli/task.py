@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from loraswarm.cli.options import (
     PASSWORD_ENV_DEFAULT,
@@ -19,8 +20,9 @@ from loraswarm.cli.options import (
 from loraswarm.evm import rpc
 from loraswarm.evm.deploy import Deployment, attach, deployer_account
 from loraswarm.evm.tasks import TOKEN, TaskTerms, create_task
+from loraswarm.node.config import config_error
 from loraswarm.node.task_facts import model_facts
-from loraswarm.protocol.taskspec import TaskSpec
+from loraswarm.protocol.taskspec import RecipeSection, TaskSpec
 
 app = typer.Typer(help="Create and inspect tasks.", no_args_is_help=True)
 
@@ -35,18 +37,26 @@ def create(
     quorum_bps: int = 6_000, validator_bps: int = 1_000, reward_per_round: int = 1_000, budget: int = 100_000,
     peer_stake: int = 100, validator_stake: int = 1_000, validator_slash: int = 200, absence_slash: int = 50,
     claim_periods: Annotated[int, typer.Option(help="Claim window after each round, in round periods.")] = 10,
+    steps: Annotated[int, typer.Option(help="Training steps every peer runs per round (must fit the commit "
+                                            "window on the slowest peer's machine).")] = RecipeSection().steps,
+    batch_size: Annotated[int, typer.Option(help="Blocks per training step.")] = RecipeSection().batch_size,
+    lr: Annotated[float, typer.Option(help="Learning rate of every peer's training.")] = RecipeSection().lr,
     rpc_url: RpcUrl = None,
     keystore: Keystore = None,
     password_env: PasswordEnv = PASSWORD_ENV_DEFAULT,
     state_dir: StateDir = STATE_DIR_DEFAULT,
 ) -> None:
     """Create a task (the deployer must own the coordinator); token amounts are whole LSW."""
+    try:
+        recipe = RecipeSection(steps=steps, batch_size=batch_size, lr=lr)
+    except ValidationError as exc:
+        raise config_error("task create", exc) from None
     dep = Deployment.from_file(deployment)
     account = unlock(keystore, password_env) if keystore else None
     w3 = rpc.connect(rpc.resolve(rpc_url, dep.chain_id, state_dir), dep.chain_id)
     owner = deployer_account(w3, account)
     count = int(attach(dep, w3)["Coordinator"].functions.taskCount().call())
-    spec = TaskSpec(task_id=count + 1, validator_stake=validator_stake * TOKEN)
+    spec = TaskSpec(task_id=count + 1, validator_stake=validator_stake * TOKEN, recipe=recipe)
     terms = TaskTerms(commit_s=commit_s, reveal_s=reveal_s, attest_s=attest_s, quorum_bps=quorum_bps,
                       validator_bps=validator_bps, reward_per_round=reward_per_round * TOKEN, budget=budget * TOKEN,
                       peer_stake=peer_stake * TOKEN, validator_stake=validator_stake * TOKEN,

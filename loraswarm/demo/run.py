@@ -31,7 +31,7 @@ from loraswarm.evm import localchain
 from loraswarm.evm.tasks import TaskTerms, create_task
 from loraswarm.node.status import NodeStatus
 from loraswarm.node.task_facts import model_facts
-from loraswarm.protocol.taskspec import TaskSpec
+from loraswarm.protocol.taskspec import RecipeSection, TaskSpec
 
 PASSWORD_ENV = "LORASWARM_PASSWORD"
 DEMO_PASSWORD = "loraswarm-demo"  # throwaway keys of a throwaway chain
@@ -159,7 +159,8 @@ def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
         deploying.write_deployment(deployment, deployment_file, force=False)
         console.print(f"chain {record.engine} at {record.rpc_url}; contracts deployed: {deployment.addresses}")
         spec = TaskSpec(task_id=1, seq_len=config.seq_len, validator_stake=config.terms.validator_stake,
-                        reputation=config.reputation)
+                        reputation=config.reputation,
+                        recipe=RecipeSection(steps=config.steps, batch_size=config.batch_size))
         task_file = workdir / "task.json"
         spec.write(task_file)
         console.print("loading the base model to derive the task's hashes ...")
@@ -167,7 +168,7 @@ def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
         create_task(w3, deployment, owner, spec, config.terms, model_hash, initial_global)
         plans = list(config.plans) if config.plans else default_plans(config.peers, config.validators,
                                                                        personal=config.personal)
-        training = {"steps": config.steps, "batch_size": config.batch_size, "threads": config.threads,
+        training = {"threads": config.threads,
                     "eval_records": config.eval_records,
                     "personal_selection_blocks": config.personal_selection_blocks}
         peers = make_peers(w3, deployment, owner, plans, workdir, task_file, deployment_file, record.rpc_url,

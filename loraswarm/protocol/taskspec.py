@@ -2,8 +2,9 @@
 
 The chain fixes the base model hash, the initial global adapter hash, the aggregation rule and the
 hash of this file (``spec_hash``, checked by every node at start). The file carries what must be
-equal on every validator or their attestations differ: LoRA shape, wire codec, norm bound,
-consensus and incentive parameters.
+equal on every validator or their attestations differ (LoRA shape, wire codec, norm bound,
+consensus and incentive parameters) and what must be equal on every honest peer or the outlier
+tests cannot tell honest from hostile (the training recipe).
 """
 
 from __future__ import annotations
@@ -30,6 +31,18 @@ class LoraSection(BaseModel):
     target_modules: tuple[str, ...] = ("q_proj", "v_proj")
 
 
+class RecipeSection(BaseModel):
+    """How every peer trains a round. Fixed by the task, not by each peer's config: the length of an
+    honest update grows with its steps and learning rate, and the outlier tests measure updates
+    against each other (a joiner that trained 20 steps among peers that trained 4 sent 4.8 times
+    the median length, was rejected as a Krum outlier and slashed)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    steps: int = Field(default=20, ge=1, le=100_000)
+    batch_size: int = Field(default=4, ge=1, le=256)
+    lr: float = Field(default=3e-4, gt=0, le=1)
+
+
 class IncentiveSection(BaseModel):
     """Overrides of the incentive policy (loraswarm.incentives: scoring and slashing rates in bps of
     the stake a peer locked); validators' pay is on chain (TaskTerms.validator_bps)."""
@@ -49,6 +62,7 @@ class TaskSpec(BaseModel):
     codec: str = "int8+zstd"
     norm_bound: float = Field(default=50.0, gt=0)
     seq_len: int = Field(default=64, ge=8, le=4096)
+    recipe: RecipeSection = RecipeSection()
     validator_stake: int = Field(default=10**21, ge=0)
     # Reputation (loraswarm.incentives.reputation) as a bounded multiplier on reward shares and as
     # consensus's prior (aggregation weights, robust reference); fixed per task, since every

@@ -52,11 +52,11 @@ class Trainer:
                 trained = await trio.to_thread.run_sync(self.learner.train, start_state, round_,
                                                         ctx.config.node.behaviour, deadline)
             ctx.reporter.metrics.train_tokens_per_s.set(trained.stats.tokens_per_s)
-            if trained.stats.steps < ctx.config.training.steps and not trained.stats.interrupted:
+            if trained.stats.steps < ctx.spec_file.recipe.steps and not trained.stats.interrupted:
                 # A shorter update is judged like any other; the operator should know why it is short.
-                logger.warning("round %d: trained %d of %d steps before the commit deadline (fewer steps, "
-                               "or a longer commit window, fit this machine)", round_, trained.stats.steps,
-                               ctx.config.training.steps)
+                logger.warning("round %d: trained %d of %d steps before the commit deadline (the task's "
+                               "recipe and commit window expect a faster machine: [training] device or threads "
+                               "may help)", round_, trained.stats.steps, ctx.spec_file.recipe.steps)
             with ctx.reporter.timed(round_, "encode"):
                 data = encode_delta(trained.delta, self.learner.spec, Codec.parse(ctx.spec_file.codec))
             digest = ctx.network.put_blob(data)

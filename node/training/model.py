@@ -90,13 +90,11 @@ def _load_base_model(path: Path | None, cache_dir: Path) -> tuple[PreTrainedMode
     return _load_hf_dir(cached), AutoTokenizer.from_pretrained(cached), model_hash
 
 
-def require_base_model(local_hash: str, task_hash: str) -> None:
-    """Refuse to join a task trained on another base model."""
+def require_base_model(local_hash: str, task_hash: str, fix: str = "load the task's base model with --model") -> None:
+    """Refuse to join a task trained on another base model, or to apply its adapters to one."""
     if local_hash.lower() != task_hash.lower():
-        raise BaseModelMismatch(
-            f"the task's base model hash is {task_hash}, the local base model's is {local_hash}: "
-            "load the task's base model with --model"
-        )
+        raise BaseModelMismatch(f"the task's base model hash is {task_hash}, the local base model's is {local_hash}: "
+                                f"{fix}")
 
 
 def directory_hash(path: Path) -> str:

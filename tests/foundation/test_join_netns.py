@@ -25,7 +25,6 @@ from rich.console import Console
 from loraswarm.demo.network import default_plans
 from loraswarm.demo.run import DEMO_PASSWORD, PASSWORD_ENV, DemoConfig, launch, local_network, stop
 from loraswarm.evm.tasks import TaskTerms
-from loraswarm.node.config import TrainingSection
 from loraswarm.node.status import NodeStatus
 from loraswarm.node.training.corpus import load_topics
 from loraswarm.node.training.model import WHEEL_DIR
@@ -82,13 +81,11 @@ def test_a_stranger_follows_the_readme_from_a_wheel_to_a_paid_update(
 
     host_a = lab.hosts[0].ip
     plans = [replace(plan, host=host_a) for plan in default_plans(3, 2)]
-    # The operator's nodes train as a node that `node init` set up does (the task does not fix the
-    # recipe: a joiner training 20 steps among peers training 4 sent an update 4.8 times the
-    # median length, and Krum rejected it).
-    recipe = TrainingSection()
-    config = DemoConfig(peers=3, rounds=2, validators=2, steps=recipe.steps, batch_size=recipe.batch_size,
-                        seq_len=32, plans=tuple(plans),
-                        terms=TaskTerms(commit_s=150, reveal_s=20, attest_s=30, start_delay_s=60),
+    # The task fixes how every peer trains, and the joiner's `node init` config says nothing of it:
+    # a joiner that trained its config's 20 steps among peers training 4 sent an update 4.8 times
+    # the median length and was rejected as a Krum outlier (before the recipe moved into the task).
+    config = DemoConfig(peers=3, rounds=2, validators=2, steps=4, batch_size=2, seq_len=32, plans=tuple(plans),
+                        terms=TaskTerms(commit_s=100, reveal_s=20, attest_s=30, start_delay_s=60),
                         workdir=tmp_path / "operator", chain_host=lab.gateway)
     joiner = tmp_path / "stranger"
     joiner.mkdir()

@@ -137,3 +137,32 @@ def test_operator_journey(network: tuple[Path, Path, str], tmp_path: Path, state
     early = _ok(cli("leave", *on_later))
     assert "becomes free stake at once" in " ".join(early.split()), early
     assert re.search(r"active task\s+│\s+2\s+│\s+-", early) and re.search(r"free\s+│\s+0\s+│\s+100", early), early
+
+
+@pytest.mark.e2e
+def test_task_create_fixes_the_training_recipe_with_the_task(
+        network: tuple[Path, Path, str], tmp_path: Path) -> None:
+    """The recipe every peer trains with is in the task file whose hash the chain fixes, and a
+    peer's `node init` tells it; a recipe out of range is refused before anything is sent."""
+    deployment_file, _, rpc_url = network
+    create = ["task", "create", "--deployment", str(deployment_file), "--rpc-url", rpc_url, "--start-delay-s", "0"]
+    _refused(run_cli(*create, "--steps", "0", "--out", "bad.json", cwd=tmp_path), "task create: steps:")
+    assert not (tmp_path / "bad.json").exists()
+    created = _ok(run_cli(*create, "--steps", "6", "--batch-size", "2", "--lr", "0.001", "--out", "task.json",
+                          cwd=tmp_path))
+    assert created.startswith("task 2: base model 0x"), created
+    spec = TaskSpec.read(tmp_path / "task.json")
+    assert (spec.task_id, spec.recipe.steps, spec.recipe.batch_size, spec.recipe.lr) == (2, 6, 2, 0.001)
+    w3 = Web3(HTTPProvider(rpc_url))
+    coordinator = deploy.attach(deploy.Deployment.from_file(deployment_file), w3)["Coordinator"]
+    names = [c["name"] for c in coordinator.get_function_by_name("taskInfo").abi["outputs"][0]["components"]]
+    on_chain = dict(zip(names, coordinator.functions.taskInfo(2).call()[0], strict=True))
+    assert "0x" + bytes(on_chain["specHash"]).hex() == spec.spec_hash()
+    # Another recipe is another task file: its hash no longer matches the chain's.
+    assert TaskSpec(**{**spec.model_dump(), "recipe": {"steps": 20}}).spec_hash() != spec.spec_hash()
+
+    address, keystore = _ok(run_cli("keys", "new", "--dir", "keys", cwd=tmp_path, env=PASSWORD)).split()
+    told = _ok(run_cli("node", "init", "--deployment", str(deployment_file), "--task-file", "task.json",
+                       "--keystore", keystore, "--rpc-url", rpc_url, cwd=tmp_path, env=PASSWORD))
+    assert f"for account {address}" in told and "the task trains 6 steps of 2 blocks at lr 0.001 per round" in told
+    assert "steps =" not in (tmp_path / "peer.toml").read_text()

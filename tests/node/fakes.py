@@ -265,7 +265,7 @@ def delta(seed: int, scale: float = 0.01) -> Delta:
 @dataclass
 class FakeLearner:
     """Trains by returning a seeded random delta; counts its trainings. ``steps``: how many it
-    reports (node_config's default asks for 20)."""
+    reports (the default task recipe asks for 20)."""
 
     seed: int = 0
     spec: AdapterSpec = SPEC

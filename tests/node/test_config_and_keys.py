@@ -30,7 +30,7 @@ task_file = "task.json"
 
 [training]
 topics = ["cookie"]
-steps = 3
+threads = 3
 """
 
 
@@ -42,15 +42,25 @@ def test_good_config_resolves_paths_relative_to_the_file(tmp_path: Path) -> None
     assert config.node.data_dir == tmp_path / "data" / "peer-1"
     assert config.chain.deployment == tmp_path / "deployments" / "31337.json"
     assert config.is_trainer and not config.is_validator
-    assert config.training.steps == 3
+    assert config.training.threads == 3
+
+
+@pytest.mark.parametrize("key", ["steps = 20", "batch_size = 8", "lr = 1e-3", "seq_len = 128"])
+def test_a_config_cannot_choose_its_own_training_recipe(tmp_path: Path, key: str) -> None:
+    # A peer that trains longer than the others sends a longer update and is slashed as an
+    # outlier: the task file fixes the recipe for all, and an old config that sets one says so.
+    path = tmp_path / "peer.toml"
+    path.write_text(GOOD.replace("threads = 3", key))
+    with pytest.raises(ConfigError, match=rf"training: .*{key.split()[0]}: the task file fixes how every peer trains"):
+        load_config(path)
 
 
 @pytest.mark.parametrize(("edit", "key"), [
-    (('steps = 3', 'steps = 0'), "training.steps"),
+    (('threads = 3', 'threads = 0'), "training.threads"),
     (('roles = ["trainer"]', 'roles = ["miner"]'), "node.roles.0"),
     (('[chain]', '[chain]\nconfirmations = "many"'), "chain.confirmations"),
     (('[training]', '[training]\nbogus = 1'), "training.bogus"),
-    (('steps = 3', 'steps = 3\ndevice = "tpu"'), "training.device"),
+    (('threads = 3', 'threads = 3\ndevice = "tpu"'), "training.device"),
 ])
 def test_config_errors_name_the_key(tmp_path: Path, edit: tuple[str, str], key: str) -> None:
     path = tmp_path / "peer.toml"

@@ -35,6 +35,7 @@ from loraswarm.node.state.phase import Phase
 from loraswarm.node.state.store import SavedAttestation
 from loraswarm.protocol.chain import RoundStatus
 from loraswarm.protocol.codes import Reason
+from loraswarm.protocol.taskspec import RecipeSection, TaskSpec
 from tests.node.fakes import (
     DOMAIN,
     SPEC,
@@ -122,11 +123,13 @@ def test_the_commitment_is_the_digest_of_the_signed_update_and_a_restart_reveals
     assert ctx.store.round(ROUND) is not None and ctx.store.round(ROUND).phase is Phase.REVEALED  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("steps", [20, 3])
+@pytest.mark.parametrize("steps", [12, 3])
 def test_a_deadline_that_cut_the_training_short_is_told_and_the_update_still_committed(
         tmp_path: Path, clock: MockClock, caplog: pytest.LogCaptureFixture, steps: int) -> None:
     account = Account.create()
-    ctx = make_context(tmp_path, clock, account, roles=["trainer"])
+    # The task's recipe, not the peer's config, says how many steps a round trains.
+    spec = TaskSpec(task_id=1, recipe=RecipeSection(steps=12))
+    ctx = make_context(tmp_path, clock, account, roles=["trainer"], spec_file=spec)
     chain = chain_of(ctx)
     commit_start, commit_end, *_ = chain.info.windows(ROUND)
     trainer = Trainer(ctx, FakeLearner(steps=steps), identity_from_account(account), DOMAIN)  # type: ignore[arg-type]
@@ -136,8 +139,9 @@ def test_a_deadline_that_cut_the_training_short_is_told_and_the_update_still_com
             ROUND, SPEC.zeros(), "0x" + chain.info.latest_global.hex(), commit_start, commit_end)))
     assert committed == [True]
     warned = [r.getMessage() for r in caplog.records if "before the commit deadline" in r.getMessage()]
-    assert warned == ([] if steps == 20 else [f"round {ROUND}: trained 3 of 20 steps before the commit deadline "
-                                               "(fewer steps, or a longer commit window, fit this machine)"])
+    assert warned == ([] if steps == 12 else [f"round {ROUND}: trained 3 of 12 steps before the commit deadline "
+                                               "(the task's recipe and commit window expect a faster machine: "
+                                               "[training] device or threads may help)"])
 
 
 def test_a_node_that_wakes_after_the_commit_window_does_not_train(tmp_path: Path, clock: MockClock) -> None:

@@ -281,7 +281,7 @@ _CONFIG_VALID = [text.encode() for text in [
     '[node]\nname = "alice"\ndata_dir = "data/alice"\nroles = ["trainer", "validator"]\n'
     '[keys]\nkeystore = "k.json"\n[chain]\ndeployment = "d.json"\ntask_file = "t.json"\n'
     '[p2p]\nlisten = "/ip4/127.0.0.1/tcp/9100"\nbootstrap = ["/ip4/127.0.0.1/tcp/9101"]\n'
-    '[training]\ntopics = ["computers"]\nsteps = 10\nlr = 3e-4\n[metrics]\nport = 9400\n',
+    '[training]\ntopics = ["computers"]\nthreads = 2\n[metrics]\nport = 9400\n',
     '[node]\nname = "b"\ndata_dir = "/x"\n[keys]\nkeystore = "k"\npassword_env = "P"\n'
     '[chain]\ndeployment = "d"\ntask_file = "t"\nconfirmations = 2\npoll_s = 0.5\n',
 ]]
