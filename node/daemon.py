@@ -51,7 +51,7 @@ from loraswarm.node.roles.trainer import Trainer
 from loraswarm.node.roles.validator import Validator
 from loraswarm.node.rounds import RoundLoop
 from loraswarm.node.state.phase import Phase
-from loraswarm.node.state.store import StateStore
+from loraswarm.node.state.store import STATE_FILE, StateStore
 from loraswarm.node.status import NodeStatus
 from loraswarm.protocol.taskspec import TaskSpec, TaskSpecError
 
@@ -70,7 +70,7 @@ class NodeDaemon:
                                     password if password is not None else os.environ.get(config.keys.password_env))
         self.deployment = Deployment.from_file(config.chain.deployment)
         url = rpc.resolve(config.chain.rpc_url, self.deployment.chain_id)
-        journal = data_dir / "state.sqlite"
+        journal = data_dir / STATE_FILE
         if not journal.exists():
             # A first start with a wrong endpoint is a mistake to report; a restart waits out an
             # outage (below) to finish what its journal holds.
@@ -125,6 +125,7 @@ class NodeDaemon:
         await self._refresh_registry()
         reporter.show(-1, Phase.STARTING.value, "loading the model")
         learner = await call(partial(Learner, self.spec_file, config.training, "0x" + task.base_model_hash.hex()))
+        self.store.save_base_model("0x" + task.base_model_hash.hex())  # `loraswarm export` checks it
         await call(learner.load_data)
         if config.is_trainer:
             reporter.ppl("base", "base", await self._base_ppl(learner))

@@ -22,14 +22,20 @@ def export_cmd(
     # torch, transformers and peft load in seconds: only this command needs them
     from loraswarm.node.codec import decode_delta
     from loraswarm.node.learner import lora_params
+    from loraswarm.node.state.store import STATE_FILE, StateStore
     from loraswarm.node.training.adapter import adapter_spec
     from loraswarm.node.training.export import round_adapter, write_peft_adapter
-    from loraswarm.node.training.model import load_base_model
+    from loraswarm.node.training.model import load_base_model, require_base_model
 
     loaded = load_config(config)
     wire = round_adapter(loaded.node.data_dir, round_, personal)
     lora = lora_params(TaskSpec.read(loaded.chain.task_file))
     base, _tokenizer, model_hash = load_base_model(loaded.training.model)
+    journal = loaded.node.data_dir / STATE_FILE
+    # An adapter applied to another base model than the one it was trained on loads without
+    # complaint when the shapes agree, and computes nonsense.
+    if journal.is_file() and (task_model := StateStore(journal).base_model()) is not None:
+        require_base_model(model_hash, task_model, "set [training] model to the task's base model")
     state = decode_delta(wire.read_bytes(), adapter_spec(base, lora))
     write_peft_adapter(state, lora, loaded.training.model or str(base.config.name_or_path), out)
     typer.echo(f"wrote the {'personal' if personal else 'global'} adapter of round {round_} to {out} "

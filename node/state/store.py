@@ -130,6 +130,10 @@ class RoundRecord:
     evaluated: bool  # the node measured the round's global (and made its personal adapter)
 
 
+# The journal's name in a node's data_dir.
+STATE_FILE = "state.sqlite"
+
+
 class StateStore:
     """Thread-safe (one lock) access to the node's SQLite state."""
 
@@ -167,6 +171,15 @@ class StateStore:
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return list(self._db.execute(sql, args).fetchall())
+
+    # the task's base model: what every adapter in this data_dir applies to ---------------------
+    def save_base_model(self, model_hash: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('base_model', ?)", (model_hash,))
+
+    def base_model(self) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = 'base_model'")
+        return str(rows[0][0]) if rows else None
 
     # own update (its digest is the commitment) ------------------------------------------------
     def save_own_update(self, round_: int, envelope: bytes, digest: str) -> None:

@@ -19,8 +19,9 @@ from loraswarm.errors import NotFound
 from loraswarm.node.codec import decode_delta
 from loraswarm.node.learner import encode_global
 from loraswarm.node.round_result import RoundResult
+from loraswarm.node.state.store import STATE_FILE, StateStore
 from loraswarm.node.training import load_base_model, set_adapter_state
-from loraswarm.node.training.errors import ModelNotFound
+from loraswarm.node.training.errors import BaseModelMismatch, ModelNotFound
 from loraswarm.node.training.export import WEIGHTS, round_adapter
 from loraswarm.node.training.model import directory_hash, resolve_model
 from loraswarm.protocol.taskspec import TaskSpec
@@ -29,8 +30,9 @@ from tests.training.conftest import RealModel
 pytestmark = pytest.mark.e2e
 
 
-def _peer(tmp_path: Path, real_model: RealModel) -> tuple[Path, dict[str, torch.Tensor]]:
-    """A node's data dir holding round 3's result document and its global adapter."""
+def _peer(tmp_path: Path, real_model: RealModel, task_model: str) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A node's data dir holding round 3's result document and its global adapter, its journal
+    naming the task's base model as ``task_model``."""
     generator = torch.Generator().manual_seed(7)
     state = {key: torch.randn(shape, generator=generator) * 0.02 for key, shape in real_model.spec.shapes}
     data, global_hash = encode_global(state, real_model.spec)
@@ -40,6 +42,7 @@ def _peer(tmp_path: Path, real_model: RealModel) -> tuple[Path, dict[str, torch.
     (data_dir / "globals" / f"{global_hash}.safetensors").write_bytes(data)
     (data_dir / "results").mkdir()
     (data_dir / "results" / "3.json").write_bytes(RoundResult(1, 3, global_hash, (), (), ()).encode())
+    StateStore(data_dir / STATE_FILE).save_base_model(task_model)
     TaskSpec(task_id=1).write(tmp_path / "task.json")
     (tmp_path / "peer.toml").write_text(
         '[node]\nname = "p"\ndata_dir = "data"\n[keys]\nkeystore = "k.json"\n'
@@ -49,7 +52,7 @@ def _peer(tmp_path: Path, real_model: RealModel) -> tuple[Path, dict[str, torch.
 
 def test_exported_global_loads_with_peft_and_computes_what_the_node_computes(real_model: RealModel,
                                                                               tmp_path: Path) -> None:
-    config, state = _peer(tmp_path, real_model)
+    config, state = _peer(tmp_path, real_model, real_model.model_hash)
     out = tmp_path / "exported"
     result = CliRunner().invoke(app, ["export", "--config", str(config), "--round", "3", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -73,6 +76,17 @@ def test_exported_global_loads_with_peft_and_computes_what_the_node_computes(rea
         round_adapter(tmp_path / "data", 4, personal=False)
     with pytest.raises(NotFound, match="no personal adapter of round 3"):
         round_adapter(tmp_path / "data", 3, personal=True)
+
+
+def test_an_adapter_is_not_exported_for_another_base_model(real_model: RealModel, tmp_path: Path) -> None:
+    # Same shapes, other weights: PEFT would load the adapter and compute nonsense.
+    other = "0x" + "ab" * 32
+    config, _ = _peer(tmp_path, real_model, other)
+    result = CliRunner().invoke(app, ["export", "--config", str(config), "--round", "3", "--out", str(tmp_path / "x")])
+    assert isinstance(result.exception, BaseModelMismatch)
+    assert str(result.exception) == (f"the task's base model hash is {other}, the local base model's is "
+                                     f"{real_model.model_hash}: set [training] model to the task's base model")
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_hub_id_resolves_from_the_local_cache_offline(real_model: RealModel, tmp_path: Path,
