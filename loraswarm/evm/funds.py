@@ -77,9 +77,19 @@ def _where(chain_id: int, address: str, flag: str) -> str:
     return f"ask the network's operator to send LSW on chain {chain_id} to {address}"
 
 
+def fee_per_gas(w3: Web3) -> int:
+    """The fee cap per gas our transactions carry (web3 fills in twice the base fee plus the
+    priority fee): a chain refuses a transaction whose sender cannot cover gas times that cap,
+    though it charges less. A chain without a base fee: its gas price."""
+    base = w3.eth.get_block("latest").get("baseFeePerGas")
+    if base is None:
+        return int(w3.eth.gas_price)
+    return 2 * int(base) + int(w3.eth.max_priority_fee)
+
+
 def gas_cost(w3: Web3, gas: int) -> int:
-    """What ``gas`` costs at the chain's current gas price, in wei."""
-    return gas * int(w3.eth.gas_price)
+    """What an account must hold, in wei, for transactions using ``gas`` in all to be accepted."""
+    return gas * fee_per_gas(w3)
 
 
 def require_eth(w3: Web3, address: str, wei: int, action: str) -> int:

@@ -20,7 +20,7 @@ from web3.contract import Contract
 
 from loraswarm.errors import LoraswarmError, NotFound
 from loraswarm.evm.deploy import send
-from loraswarm.evm.funds import require_eth, require_tokens, tokens
+from loraswarm.evm.funds import gas_cost, require_eth, require_tokens, tokens
 
 # Gas of one operator call with a margin (approve + stake ~110k; a claim with a long proof ~80k).
 CALL_GAS = 200_000
@@ -202,7 +202,7 @@ def execute(w3: Web3, account: LocalAccount, plan: Plan,
             on_sent: Callable[[str, str], None] = lambda what, tx: None) -> list[str]:
     """Send the plan's calls in order (each waits for its receipt) after checking the account can
     pay their gas; returns the transaction hashes."""
-    require_eth(w3, account.address, len(plan.calls) * CALL_GAS * int(w3.eth.gas_price), plan.summary)
+    require_eth(w3, account.address, gas_cost(w3, len(plan.calls) * CALL_GAS), plan.summary)
     hashes = []
     for what, call in plan.calls:
         receipt = send(w3, call, account)

@@ -5,7 +5,33 @@ from __future__ import annotations
 import pytest
 
 from loraswarm.errors import BadAmount
-from loraswarm.evm.funds import parse_amount, tokens
+from loraswarm.evm.funds import gas_cost, parse_amount, tokens
+
+GWEI = 10**9
+
+
+class _Eth:
+    def __init__(self, base_fee: int | None) -> None:
+        self.block = {} if base_fee is None else {"baseFeePerGas": base_fee}
+        self.gas_price = 11 * GWEI  # what eth_gasPrice answers: base fee plus a tip
+        self.max_priority_fee = 1 * GWEI
+
+    def get_block(self, which: str) -> dict[str, int]:
+        assert which == "latest"
+        return self.block
+
+
+class _Chain:
+    def __init__(self, base_fee: int | None) -> None:
+        self.eth = _Eth(base_fee)
+
+
+@pytest.mark.parametrize(("base_fee", "per_gas"), [(10 * GWEI, 21 * GWEI), (None, 11 * GWEI)])
+def test_gas_money_is_checked_at_the_fee_cap_a_transaction_carries(base_fee: int | None, per_gas: int) -> None:
+    # An EIP-1559 chain refuses a transaction unless the sender holds gas x maxFeePerGas (twice
+    # the base fee plus the tip, as web3 fills it in); checked at eth_gasPrice, a node passed its
+    # funds check with about half of that and failed at its first transaction.
+    assert gas_cost(_Chain(base_fee), 100_000) == 100_000 * per_gas  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("text", "units"), [
