@@ -26,6 +26,7 @@ from loraswarm.errors import NotFound
 from loraswarm.evm import rpc, stakes
 from loraswarm.evm.deploy import Deployment, attach
 from loraswarm.evm.funds import parse_amount
+from loraswarm.evm.logs import logs_between
 from loraswarm.node.config import NodeConfig, load_config
 from loraswarm.protocol.taskspec import TaskSpec
 
@@ -139,8 +140,9 @@ def _peer_claims(session: Session, rounds: list[int] | None) -> dict[int, stakes
     from loraswarm.node.round_result import ResultMismatch, RoundResult
 
     coordinator = session.contracts["Coordinator"]
-    finalized = {int(e["args"]["round"]): e["args"] for e in coordinator.events.RoundFinalized().get_logs(
-        from_block=session.deployment.block, argument_filters={"taskId": session.task_id})}
+    finalized = {int(e["args"]["round"]): e["args"] for e in logs_between(
+        coordinator.events.RoundFinalized(), session.deployment.block, int(session.w3.eth.block_number),
+        {"taskId": session.task_id})}
     results = session.config.node.data_dir / "results"
     wanted = sorted(finalized) if rounds is None else rounds
     claims: dict[int, stakes.PeerClaim | None] = {}

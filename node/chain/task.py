@@ -11,14 +11,16 @@ before the reveal window closed. Every validator derives the same block from the
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from web3.contract import Contract
 from web3.types import BlockIdentifier
 
-from loraswarm.node.chain.client import ChainClient, Receipt
+from loraswarm.evm.logs import logs_between
+from loraswarm.node.chain.client import BlockHeader, ChainClient, Receipt
 from loraswarm.node.p2p.envelope import Envelope, Update
 from loraswarm.protocol.chain import RoundStatus, seal_end
 
@@ -148,6 +150,25 @@ def _update_struct(update: Update) -> tuple[Any, ...]:
             update.sample_count, update.codec_id, update.salt)
 
 
+@dataclass
+class _Registrations:
+    """Registrations read so far (dicts as ordered sets) and the next block to read."""
+
+    next_block: int
+    peers: dict[str, None] = field(default_factory=dict)
+    validators: dict[str, None] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class _Finalizations:
+    """Finalized rounds read so far, with the block that finalized each, and the next block to read."""
+
+    next_block: int
+    blocks: dict[int, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class TaskChain:
     def __init__(self, client: ChainClient, contracts: dict[str, Contract], task_id: int, from_block: int) -> None:
         self.client = client
@@ -157,6 +178,9 @@ class TaskChain:
         self.task_id = task_id
         self.from_block = from_block
         self.address = client.address
+        self._floors: dict[int, int] = {}
+        self._registry = _Registrations(from_block)
+        self._finalized = _Finalizations(from_block)
         outputs = self.coordinator.get_function_by_name("taskInfo").abi["outputs"]
         self._param_names = [component["name"] for component in outputs[0]["components"]]
 
@@ -180,14 +204,31 @@ class TaskChain:
         latest = self.client.block(None)
         if latest.timestamp < reveal_end:
             return latest.number if time.time() >= reveal_end + PIN_GRACE_S else None
-        low, high = self.from_block, latest.number  # invariant: block `low` is before reveal_end
+        return self._last_block_before(reveal_end, latest)
+
+    def _last_block_before(self, timestamp: int, latest: BlockHeader) -> int:
+        """The last block stamped before ``timestamp`` (the deployment block at the earliest), by
+        bisection: a few dozen header reads on any chain."""
+        low, high = self.from_block, latest.number  # invariant: block `low` is before timestamp
         while high - low > 1:
             middle = (low + high) // 2
-            if self.client.block(middle).timestamp < reveal_end:
+            if self.client.block(middle).timestamp < timestamp:
                 low = middle
             else:
                 high = middle
         return low
+
+    def _round_floor(self, round_: int) -> int:
+        """A block before any event of the round (its commit window opens after it): the round's
+        logs are read from here rather than from the deployment."""
+        if (known := self._floors.get(round_)) is not None:
+            return known
+        commit_start = self.task().windows(round_)[0]
+        latest = self.client.block(None)
+        if latest.timestamp < commit_start:
+            return latest.number  # the round has not begun: nothing of it is on chain yet
+        self._floors[round_] = floor = self._last_block_before(commit_start, latest)
+        return floor
 
     # reads --------------------------------------------------------------------------------
     def task(self, block: BlockIdentifier = "latest") -> TaskInfo:
@@ -218,19 +259,26 @@ class TaskChain:
             self.coordinator.functions.participantOf(self.task_id, account), "participantOf", block)
         return Participation(int(peer), int(validator), int(peer_joined), int(validator_joined))
 
-    def _logs(self, event: Any, to_block: BlockIdentifier = "latest", **filters: Any) -> list[Any]:
-        return self.client.with_retry(lambda: event.get_logs(
-            from_block=self.from_block, to_block=to_block, argument_filters={"taskId": self.task_id, **filters}))
+    def _logs(self, event: Any, first: int, to_block: BlockIdentifier = "latest", **filters: Any) -> list[Any]:
+        last = to_block if isinstance(to_block, int) else self.client.block(None).number
+        return self.client.with_retry(lambda: logs_between(event, first, last, {"taskId": self.task_id, **filters}))
 
     def registered(self) -> tuple[list[str], list[str]]:
-        """(peers, validators) that ever registered for the task, in registration order."""
-        events = self.coordinator.events
-        peers = [e["args"]["account"] for e in self._logs(events.PeerRegistered())]
-        validators = [e["args"]["account"] for e in self._logs(events.ValidatorRegistered())]
-        return list(dict.fromkeys(peers)), list(dict.fromkeys(validators))
+        """(peers, validators) that ever registered for the task, in registration order; read
+        on from where the last call stopped (the node asks every few seconds)."""
+        with self._registry.lock:
+            head = self.client.block(None).number
+            if head >= self._registry.next_block:
+                events = self.coordinator.events
+                for e in self._logs(events.PeerRegistered(), self._registry.next_block, head):
+                    self._registry.peers.setdefault(e["args"]["account"])
+                for e in self._logs(events.ValidatorRegistered(), self._registry.next_block, head):
+                    self._registry.validators.setdefault(e["args"]["account"])
+                self._registry.next_block = head + 1
+            return list(self._registry.peers), list(self._registry.validators)
 
     def commits(self, round_: int, to_block: BlockIdentifier = "latest") -> list[CommitLog]:
-        logs = self._logs(self.coordinator.events.UpdateCommitted(), to_block, round=round_)
+        logs = self._logs(self.coordinator.events.UpdateCommitted(), self._round_floor(round_), to_block, round=round_)
         return sorted((CommitLog(e["args"]["peer"], bytes(e["args"]["commitment"]),
                                  (int(e["blockNumber"]), int(e["logIndex"]))) for e in logs),
                       key=lambda c: c.order)
@@ -240,7 +288,7 @@ class TaskChain:
         return found if any(found) else None
 
     def revealed(self, round_: int, to_block: BlockIdentifier = "latest") -> dict[str, RevealedUpdate]:
-        logs = self._logs(self.coordinator.events.UpdateRevealed(), to_block, round=round_)
+        logs = self._logs(self.coordinator.events.UpdateRevealed(), self._round_floor(round_), to_block, round=round_)
         return {e["args"]["peer"].lower(): RevealedUpdate(bytes(e["args"]["baseHash"]), bytes(e["args"]["deltaHash"]),
                                                          int(e["args"]["deltaSize"]), int(e["args"]["sampleCount"]))
                 for e in logs}
@@ -256,7 +304,7 @@ class TaskChain:
             finalized=tuple(self.finalized_rounds(block)))
 
     def finalized_tuple(self, round_: int) -> FinalizedTuple | None:
-        logs = self._logs(self.coordinator.events.RoundFinalized(), round=round_)
+        logs = self._logs(self.coordinator.events.RoundFinalized(), self._round_floor(round_), round=round_)
         if not logs:
             return None
         a = logs[0]["args"]
@@ -264,7 +312,16 @@ class TaskChain:
                               bytes(a["slashRoot"]), int(a["peerPool"]))
 
     def finalized_rounds(self, to_block: BlockIdentifier = "latest") -> list[int]:
-        return sorted(int(e["args"]["round"]) for e in self._logs(self.coordinator.events.RoundFinalized(), to_block))
+        """Rounds finalized at or before ``to_block`` (a pinned block gives every validator the
+        same list); read on from where the last call stopped."""
+        seen = self._finalized
+        with seen.lock:
+            last = to_block if isinstance(to_block, int) else self.client.block(None).number
+            if last >= seen.next_block:
+                for e in self._logs(self.coordinator.events.RoundFinalized(), seen.next_block, last):
+                    seen.blocks[int(e["args"]["round"])] = int(e["blockNumber"])
+                seen.next_block = last + 1
+            return sorted(r for r, block in seen.blocks.items() if block <= last)
 
     # writes (journaled by purpose) --------------------------------------------------------
     def ensure_registered(self, as_peer: bool, validator_stake: int) -> list[Receipt]:

@@ -14,10 +14,11 @@ from typing import Any
 from web3 import Web3
 from web3.contract import Contract
 
+from loraswarm.evm.logs import LOG_RANGE_BLOCKS
+
 EVENTS = ("TaskCreated", "PeerRegistered", "ValidatorRegistered", "ExitRequested", "ParticipantLeft",
           "UpdateCommitted", "Attested", "RoundFinalized", "RoundFailed", "RewardClaimed", "ValidatorRewardClaimed",
           "SlashExecuted", "EquivocationReported", "RoundSwept")
-CHUNK_BLOCKS = 2_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -83,7 +84,7 @@ class LedgerIndex:
         start = from_block if cursor is None else max(from_block, cursor + 1)
         added = 0
         while start <= head:
-            end = min(head, start + CHUNK_BLOCKS - 1)
+            end = min(head, start + LOG_RANGE_BLOCKS - 1)
             rows = []
             for name in EVENTS:
                 for log in coordinator.events[name]().get_logs(from_block=start, to_block=end):

@@ -1,0 +1,24 @@
+"""Event logs read the way public RPC endpoints serve them: a bounded block range per request.
+
+Providers refuse an ``eth_getLogs`` over more than a few thousand blocks (10,000 is common, some
+allow fewer) or with too many results; a query from a contract's deployment block to the head
+works on a local chain and fails on a public one within hours of deployment (minutes on a fast
+L2), and every restart fails the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Blocks per eth_getLogs request: under every cap we know of.
+LOG_RANGE_BLOCKS = 2_000
+
+
+def logs_between(event: Any, first: int, last: int, filters: dict[str, Any] | None = None) -> list[Any]:
+    """The logs of a contract event (``contract.events.X()``) in blocks ``first``..``last``
+    inclusive, in chain order, asked for LOG_RANGE_BLOCKS blocks at a time."""
+    found: list[Any] = []
+    for start in range(first, last + 1, LOG_RANGE_BLOCKS):
+        found.extend(event.get_logs(from_block=start, to_block=min(last, start + LOG_RANGE_BLOCKS - 1),
+                                    argument_filters=filters or {}))
+    return found
