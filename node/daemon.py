@@ -53,6 +53,9 @@ from loraswarm.node.rounds import RoundLoop
 from loraswarm.node.state.phase import Phase
 from loraswarm.node.state.store import STATE_FILE, StateStore
 from loraswarm.node.status import NodeStatus
+from loraswarm.node.training.corpus import load_texts, load_topics
+from loraswarm.node.training.device import pick_device
+from loraswarm.node.training.model import model_hash, require_base_model
 from loraswarm.protocol.taskspec import TaskSpec, TaskSpecError
 
 logger = logging.getLogger("loraswarm.node")
@@ -99,6 +102,17 @@ class NodeDaemon:
             raise TaskSpecError(f"{self.config.chain.task_file} hashes to {mine}, but task {self.spec_file.task_id} "
                                 f"on chain fixed {'0x' + on_chain.hex()}: get the task file from the task's owner")
 
+    def _check_training(self, task_model: str) -> None:
+        """The device, base model and data the node will train with, checked before it stakes:
+        found wrong after registering, they cost the gas and leave the stake locked."""
+        training = self.config.training
+        pick_device(training.device)
+        if training.topics:
+            load_topics(training.topics)
+        for path in training.data:  # the records' shapes: their rendering needs the model's chat template
+            load_texts(path, lambda instruction, response: instruction + response)
+        require_base_model(model_hash(training.model), task_model, "set [training] model to the task's base model")
+
     def _check_funds(self, task: TaskInfo) -> None:
         """Gas money and the tokens its registrations stake, before the node registers and loads
         its model (Unfunded names the account, the chain, what is missing and where to get it)."""
@@ -117,6 +131,7 @@ class NodeDaemon:
         task = await call(self.chain.task)
         self._check_task_file(task.spec_hash)
         await call(self._check_funds, task)
+        await call(self._check_training, "0x" + task.base_model_hash.hex())
         # Registration first: a validator takes part from the first round that starts after it
         # registered, and loading the model takes a while.
         reporter.show(-1, Phase.STARTING.value, "registering")

@@ -66,7 +66,7 @@ def resolve_model(ref: Path | str | None) -> Path | None:
         return Path(snapshot_download(match["repo"], revision=match["revision"], local_files_only=True))
     except LocalEntryNotFoundError:
         raise ModelNotFound(f"{ref} is not in the local Hugging Face cache (nothing is downloaded at run time): "
-                            f"fetch it once with `huggingface-cli download {match['repo']}` or give a folder") from None
+                            f"fetch it once with `hf download {match['repo']}` or give a folder") from None
 
 
 def load_base_model(
@@ -76,6 +76,16 @@ def load_base_model(
     (``0x`` + sha256: of the GGUF file, or of a directory's model files and their names)."""
     with _LOADING:
         return _load_base_model(resolve_model(path), cache_dir or default_cache_dir())
+
+
+def model_hash(ref: Path | str | None) -> str:
+    """The hash ``load_base_model`` gives the model ``ref`` names, without loading it (a node
+    checks it against the task before it stakes)."""
+    path = resolve_model(ref)
+    if path is not None and path.is_dir():
+        return directory_hash(path)
+    with _gguf_file(path) as gguf:
+        return "0x" + _sha256(gguf)
 
 
 def _load_base_model(path: Path | None, cache_dir: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:

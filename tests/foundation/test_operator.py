@@ -74,6 +74,14 @@ def test_operator_journey(network: tuple[Path, Path, str], tmp_path: Path, state
                  "--key-dir", "more-keys", "--listen", "/ip4/127.0.0.1/udp/9", "--out", "other.toml"), "lacks /tcp/")
     assert not (home / "more-keys").exists() or not any((home / "more-keys").iterdir())
 
+    # A task file other than the one the chain fixed is refused, naming both hashes.
+    forged = TaskSpec(task_id=1, norm_bound=500.0)
+    forged.write(home / "forged.json")
+    (home / "forged.toml").write_text(re.sub(r"^task_file = .*$", 'task_file = "forged.json"',
+                                             (home / "peer.toml").read_text(), flags=re.MULTILINE))
+    _refused(cli("node", "run", "--config", "forged.toml"),
+             f"hashes to {forged.spec_hash()}, but task 1 on chain fixed {TaskSpec(task_id=1).spec_hash()}")
+
     # Unfunded: the node says what is missing, and where to get it, before it loads its model.
     _refused(cli("node", "run", "--config", "peer.toml"),
              f"account {address} on chain 31337 holds 0 ETH; a node (registration and its first rounds) needs about")
@@ -83,6 +91,13 @@ def test_operator_journey(network: tuple[Path, Path, str], tmp_path: Path, state
              f"account {address} on chain 31337 holds 0 LSW; registering (stake 100 LSW, 0 already staked) needs "
              f"100 LSW (100 more): run `loraswarm chain fund {address} --lsw 100`")
     _ok(cli(*fund, "--eth", "0", "--lsw", "150"))
+    # Funded, it checks what it would train with before it stakes: found after registering, a
+    # wrong data path or base model cost the gas and left the stake locked.
+    (home / "bad.toml").write_text(re.sub(r"^topics = .*$", 'data = ["missing.jsonl"]',
+                                          (home / "peer.toml").read_text(), flags=re.MULTILINE))
+    _refused(cli("node", "run", "--config", "bad.toml"), "missing.jsonl: cannot read: No such file or directory")
+    _refused(cli("node", "run", "--config", "peer.toml"), f"the task's base model hash is 0x{'11' * 32}, the local "
+             "base model's is 0x")  # the fixture's task names a made-up model
 
     on = ["--config", "peer.toml"]
     _refused(cli("stake", "200", *on), "holds 150 LSW; staking 200 LSW needs 200 LSW (50 more)")
@@ -109,6 +124,10 @@ def test_operator_journey(network: tuple[Path, Path, str], tmp_path: Path, state
     chaintime.travel_to(w3, contracts["Staking"].functions.accountOf(address).call()[3] + 1)
     _refused(cli("unstake", "1", *on), "20 LSW of " + address + " finished unlocking at")
     assert "withdraw 20 LSW from the escrow" in _ok(cli("withdraw", *on))
+
+    # The operator's own deployment, from its keystore (password from the environment).
+    _ok(cli("deploy", "--network", rpc_url, "--keystore", keystore, "--out", "mine.json"))
+    assert deploy.Deployment.from_file(home / "mine.json").deployer.lower() == address.lower()
 
     # Amounts are taken as typed, and nothing is sent for nothing.
     _refused(cli("stake", "0", *on), "the amount must be more than 0")
