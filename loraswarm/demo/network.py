@@ -34,6 +34,7 @@ class PeerPlan:
     topics: tuple[str, ...]
     host: str = "127.0.0.1"  # the address it listens on (its namespace's, in network fault tests)
     personal: bool = False  # keep a personal adapter (node/personal.py) besides the global
+    metrics_port: int = 0  # its Prometheus /metrics port on `host` (0: none)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ def make_peers(w3: Web3, deployment: Deployment, funder: str, plans: Sequence[Pe
             "p2p": {"listen": f"/ip4/{plan.host}/tcp/{ports[i]}",
                     "bootstrap": [a for j, a in enumerate(addrs) if j != i]},
             "training": {"topics": list(plan.topics), "personal": plan.personal, **training},
+            "metrics": {"port": plan.metrics_port, "host": plan.host},
         }
         path = root / f"{plan.name}.toml"
         path.write_text(tomli_w.dumps(config))

@@ -21,9 +21,9 @@ from loraswarm.paths import PROJECT_ROOT
 PASSWORD = "wheel-pw"
 
 
-def run_tool(*args: str | Path, cwd: Path | None = None, timeout: float = 300) -> str:
+def run_tool(*args: str | Path, cwd: Path | None = None, timeout: float = 300, password: str = PASSWORD) -> str:
     """Run a command outside the source tree's import path; its stdout (AssertionError on failure)."""
-    env = {**os.environ, "LORASWARM_PASSWORD": PASSWORD, "PYTHONPATH": ""}
+    env = {**os.environ, "LORASWARM_PASSWORD": password, "PYTHONPATH": ""}
     done = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env=env, check=False)
     assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])

@@ -9,12 +9,14 @@ must say so, and `export` must write a PEFT adapter of a finalized round."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -29,9 +31,9 @@ from loraswarm.node.status import NodeStatus
 from loraswarm.node.training.corpus import load_topics
 from loraswarm.node.training.model import WHEEL_DIR
 from loraswarm.paths import PROJECT_ROOT
-from tests.foundation.conftest import PASSWORD, WheelEnv, run_tool
+from tests.foundation.conftest import WheelEnv, run_tool
 from tests.reliability.netns import Netem, NetLab, NetnsUnavailable, require_netns
-from tests.support import run_cli
+from tests.support import free_port, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -78,9 +80,13 @@ def test_a_stranger_follows_the_readme_from_a_wheel_to_a_paid_update(
     run, status = by_verb["loraswarm node run"], by_verb["loraswarm node status"]
     for placeholder in (README_DEPLOYMENT, README_TASK, README_BOOTSTRAP, README_RPC, README_DATA):
         assert placeholder in init, (placeholder, init)
+    exported = dict(c[1].split("=", 1) for c in commands if c[0] == "export")
+    password = exported["LORASWARM_PASSWORD"]  # the README's, for every command after it
 
     host_a = lab.hosts[0].ip
-    plans = [replace(plan, host=host_a) for plan in default_plans(3, 2)]
+    # The operator's first node serves /metrics on its host's address, as an operator's Prometheus scrapes it.
+    plans = [replace(plan, host=host_a, metrics_port=free_port() if i == 0 else 0)
+             for i, plan in enumerate(default_plans(3, 2))]
     # The task fixes how every peer trains, and the joiner's `node init` config says nothing of it:
     # a joiner that trained its config's 20 steps among peers training 4 sent an update 4.8 times
     # the median length and was rejected as a Krum outlier (before the recipe moved into the task).
@@ -105,14 +111,18 @@ def test_a_stranger_follows_the_readme_from_a_wheel_to_a_paid_update(
                       README_BOOTSTRAP: bootstrap.group(1), README_RPC: net.rpc_url}
 
             def tool(command: list[str]) -> list[str]:
-                return [str(wheel_env.loraswarm), *_substitute(command, handed)[1:]]
+                """A README command as host B runs it: in its namespace, from the wheel's environment."""
+                return [*lab.exec_prefix(1), str(wheel_env.loraswarm), *_substitute(command, handed)[1:]]
 
-            # the README's pip line, offline: the wheels from this machine's build folder
-            pip = commands[1]
-            run_tool(sys.executable, "-m", "pip", "--python", wheel_env.python, "install", "-q", "--no-index",
-                     "--no-deps", "--find-links", WHEEL_DIR, *_substitute(pip[2:], {pip[2]: str(wheel_env.wheel)}))
-            run_tool(*tool(init), cwd=joiner)
-            address = re.search(r"^account\s+(0x[0-9a-fA-F]{40})$", run_tool(*tool(node_id), cwd=joiner),
+            # the README's pip lines, offline: the wheels from this machine's build folder (the
+            # project's dependencies come from its own environment, see conftest)
+            for pip in (c for c in commands if c[0] == "pip"):
+                run_tool(sys.executable, "-m", "pip", "--python", wheel_env.python, "install", "-q", "--no-index",
+                         "--no-deps", "--find-links", WHEEL_DIR,
+                         *_substitute(pip[2:], {commands[1][2]: str(wheel_env.wheel)}))
+            run_tool(*tool(init), cwd=joiner, password=password)
+            address = re.search(r"^account\s+(0x[0-9a-fA-F]{40})$",
+                                run_tool(*tool(node_id), cwd=joiner, password=password),
                                 re.MULTILINE)
             assert address is not None
             funded = run_cli("chain", "fund", address.group(1), "--eth", "10", "--lsw", "200",
@@ -120,9 +130,9 @@ def test_a_stranger_follows_the_readme_from_a_wheel_to_a_paid_update(
             assert funded.returncode == 0, funded.stderr
 
             log = (joiner / "node.out").open("ab")
-            joined = subprocess.Popen([*lab.exec_prefix(1), *tool(run)], cwd=joiner, stdout=log,
+            joined = subprocess.Popen(tool(run), cwd=joiner, stdout=log,
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                      env={**os.environ, "PYTHONPATH": "", "LORASWARM_PASSWORD": PASSWORD})
+                                      env={**os.environ, "PYTHONPATH": "", "LORASWARM_PASSWORD": password})
             procs["stranger"] = joined
             status_file = joiner / "data" / "peer" / "status.json"
             deadline = time.monotonic() + JOIN_TIMEOUT_S
@@ -137,12 +147,24 @@ def test_a_stranger_follows_the_readme_from_a_wheel_to_a_paid_update(
             assert paid is not None, (joined.poll(), NodeStatus.read(status_file), tail)
             accepted = min(int(r) for r, v in paid.verdicts.items() if v == "ACCEPTED")
 
-            told = run_tool(*tool(status), cwd=joiner)
+            told = run_tool(*tool(status), cwd=joiner, password=password)
             assert "ACCEPTED" in told, told
+            rows = json.loads(run_tool(*tool([*by_verb["loraswarm ledger peers"], "--json"]), cwd=joiner))
+            mine = next(r for r in rows if r["account"].lower() == address.group(1).lower())
+            assert mine["commits"] >= 1 and mine["rewards_claimed"] > 0, mine
             out = joiner / "adapter"
-            run_tool(str(wheel_env.loraswarm), "export", "--config", "peer.toml", "--round", str(accepted),
-                     "--out", str(out), cwd=joiner)
+            export = ["loraswarm", "export", "--config", "peer.toml", "--round", str(accepted), "--out", str(out)]
+            run_tool(*tool(export), cwd=joiner)
             adapter = json.loads((out / "adapter_config.json").read_text())
             assert adapter["peft_type"] == "LORA" and (out / "adapter_model.safetensors").is_file()
+
+            scraped = urllib.request.urlopen(f"http://{host_a}:{plans[0].metrics_port}/metrics", timeout=10)
+            metrics = scraped.read().decode()
+            connected = re.search(r"^loraswarm_connected_peers (\S+)$", metrics, re.MULTILINE)
+            lag = re.search(r"^loraswarm_chain_head_lag_seconds (\S+)$", metrics, re.MULTILINE)
+            assert connected is not None and float(connected.group(1)) >= 2, metrics  # its peers and the joiner
+            assert lag is not None and math.isfinite(float(lag.group(1))), metrics
+            assert re.search(r"^process_resident_memory_bytes \d", metrics, re.MULTILINE), metrics
+            assert re.search(r"^# TYPE loraswarm_edge_verdicts(_total)? counter$", metrics, re.MULTILINE), metrics
         finally:
             stop(procs)

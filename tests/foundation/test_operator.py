@@ -15,10 +15,11 @@ from eth_account import Account
 from web3 import HTTPProvider, Web3
 
 from harness import chaintime
-from loraswarm.evm import deploy, localchain
+from loraswarm.evm import deploy, localchain, stakes
 from loraswarm.evm.deploy import send
 from loraswarm.evm.tasks import TaskTerms, create_task
 from loraswarm.node.keys import load_account
+from loraswarm.node.training.model import default_cache_dir, directory_hash, model_hash
 from loraswarm.protocol.taskspec import TaskSpec
 from tests.support import free_port, run_cli
 
@@ -125,6 +126,13 @@ def test_operator_journey(network: tuple[Path, Path, str], tmp_path: Path, state
     _refused(cli("unstake", "1", *on), "20 LSW of " + address + " finished unlocking at")
     assert "withdraw 20 LSW from the escrow" in _ok(cli("withdraw", *on))
 
+    # Past the slash deadline of the round after the one it left in, the task's stake is released.
+    exit_round = int(contracts["Coordinator"].functions.participantOf(1, address).call()[5])
+    chaintime.travel_to(w3, max(stakes.release_at(contracts, 1, exit_round), chaintime.now(w3)) + 1)
+    released = " ".join(_ok(cli("release", *on)).split())
+    assert "release what slashes left of 100 LSW locked in task 1" in released and "tx 0x" in released, released
+    assert contracts["Coordinator"].functions.participantOf(1, address).call()[0] == 0  # nothing left locked
+
     # The operator's own deployment, from its keystore (password from the environment).
     _ok(cli("deploy", "--network", rpc_url, "--keystore", keystore, "--out", "mine.json"))
     assert deploy.Deployment.from_file(home / "mine.json").deployer.lower() == address.lower()
@@ -179,6 +187,13 @@ def test_task_create_fixes_the_training_recipe_with_the_task(
     assert "0x" + bytes(on_chain["specHash"]).hex() == spec.spec_hash()
     # Another recipe is another task file: its hash no longer matches the chain's.
     assert TaskSpec(**{**spec.model_dump(), "recipe": {"steps": 20}}).spec_hash() != spec.spec_hash()
+    # --model names the base model: a Hugging Face folder (here the default model's, dequantized
+    # by the first task's creation) is another model than the .gguf file, with its own hash.
+    folder = default_cache_dir() / f"gguf-{model_hash(None)[2:]}"
+    assert (folder / "config.json").is_file()
+    _ok(run_cli(*create, "--model", str(folder), "--out", "other.json", cwd=tmp_path))
+    other = dict(zip(names, coordinator.functions.taskInfo(3).call()[0], strict=True))
+    assert "0x" + bytes(other["baseModelHash"]).hex() == directory_hash(folder) != model_hash(None)
 
     address, keystore = _ok(run_cli("keys", "new", "--dir", "keys", cwd=tmp_path, env=PASSWORD)).split()
     told = _ok(run_cli("node", "init", "--deployment", str(deployment_file), "--task-file", "task.json",

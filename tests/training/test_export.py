@@ -92,7 +92,7 @@ def test_an_adapter_is_not_exported_for_another_base_model(real_model: RealModel
 def test_a_hub_id_resolves_from_the_local_cache_offline(real_model: RealModel, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The hub cache's layout (refs name a snapshot whose files link to blobs), as
-    `huggingface-cli download` leaves it, built from the local model's files."""
+    `hf download` leaves it, built from the local model's files."""
     source = Path(str(real_model.model.get_base_model().config.name_or_path))
     cache = tmp_path / "hub"
     repo = cache / "models--acme--tiny-lm"
