@@ -101,6 +101,17 @@ def test_attach_rejects_wrong_chain_id() -> None:
         deploy.attach(other, w3)
 
 
+def test_attach_refuses_a_deployment_built_from_other_contracts() -> None:
+    # A peer running another loraswarm version than the network's would encode calls for an ABI
+    # the deployed contracts do not have.
+    w3 = Web3(EthereumTesterProvider())
+    deployment = deploy.deploy_all(w3, deploy.EMBEDDED, None, w3.eth.accounts[0])
+    other = deploy.Deployment(**{**deployment.__dict__,
+                                 "abi_hashes": {**deployment.abi_hashes, "Coordinator": "0x" + "00" * 32}})
+    with pytest.raises(BadDeploymentFile, match="Coordinator in the deployment has another ABI than this loraswarm's"):
+        deploy.attach(other, w3)
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("engine", localchain.ENGINES)
 def test_cli_chain_up_deploy_status_down(engine: str, state_dir: Path) -> None:

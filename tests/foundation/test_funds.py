@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from loraswarm.errors import BadAmount
-from loraswarm.evm.funds import gas_cost, parse_amount, tokens
+from loraswarm.errors import BadAmount, Unfunded
+from loraswarm.evm.funds import gas_cost, parse_amount, require_eth, tokens
 
 GWEI = 10**9
 
 
 class _Eth:
-    def __init__(self, base_fee: int | None) -> None:
+    def __init__(self, base_fee: int | None, chain_id: int = 8453, balance: int = 0) -> None:
         self.block = {} if base_fee is None else {"baseFeePerGas": base_fee}
         self.gas_price = 11 * GWEI  # what eth_gasPrice answers: base fee plus a tip
         self.max_priority_fee = 1 * GWEI
+        self.chain_id = chain_id
+        self.balance = balance
+
+    def get_balance(self, address: str) -> int:
+        return self.balance
 
     def get_block(self, which: str) -> dict[str, int]:
         assert which == "latest"
@@ -22,8 +27,8 @@ class _Eth:
 
 
 class _Chain:
-    def __init__(self, base_fee: int | None) -> None:
-        self.eth = _Eth(base_fee)
+    def __init__(self, base_fee: int | None, chain_id: int = 8453, balance: int = 0) -> None:
+        self.eth = _Eth(base_fee, chain_id, balance)
 
 
 @pytest.mark.parametrize(("base_fee", "per_gas"), [(10 * GWEI, 21 * GWEI), (None, 11 * GWEI)])
@@ -63,3 +68,16 @@ def test_zero_where_a_command_allows_it_and_amounts_shown_with_every_digit() -> 
     assert tokens(10**29) == "100,000,000,000"
     assert tokens(5) == "0.000000000000000005"
     assert tokens(1234567 * 10**17) == "123,456.7"
+
+
+@pytest.mark.parametrize(("chain_id", "where"), [
+    (8453, "send ETH on chain 8453 to 0xAb (a faucet, on a testnet)"),
+    (31337, "run `loraswarm chain fund 0xAb --eth 1`"),
+])
+def test_an_unfunded_account_is_told_where_its_chain_gets_eth(chain_id: int, where: str) -> None:
+    # On a public chain there is no `chain fund`: the message says what to send, and where.
+    chain = _Chain(10 * GWEI, chain_id, balance=GWEI)
+    with pytest.raises(Unfunded) as told:
+        require_eth(chain, "0xAb", gas_cost(chain, 100_000), "staking")  # type: ignore[arg-type]
+    assert str(told.value) == (f"account 0xAb on chain {chain_id} holds 0.000000001 ETH; staking needs about "
+                               f"0.0021 ETH for gas (0.002099999 more): {where}")
