@@ -12,6 +12,16 @@ from typing import Any
 
 # Blocks per eth_getLogs request: under every cap we know of.
 LOG_RANGE_BLOCKS = 2_000
+# A reader that reads on from a cursor reads this many blocks before it again: an endpoint whose
+# log index lags its head by a block or two (load-balanced providers do), or a short reorg, would
+# otherwise hide an event from it for good.
+LOG_REREAD_BLOCKS = 64
+
+
+def reread_from(cursor: int, last: int, floor: int) -> int:
+    """Where a cursor's next read of blocks up to ``last`` starts: at the cursor, or earlier to
+    cover the last LOG_REREAD_BLOCKS blocks again; never before ``floor``."""
+    return max(floor, min(cursor, last + 1 - LOG_REREAD_BLOCKS))
 
 
 def logs_between(event: Any, first: int, last: int, filters: dict[str, Any] | None = None) -> list[Any]:

@@ -19,7 +19,7 @@ from typing import Any
 from web3.contract import Contract
 from web3.types import BlockIdentifier
 
-from loraswarm.evm.logs import logs_between
+from loraswarm.evm.logs import logs_between, reread_from
 from loraswarm.node.chain.client import BlockHeader, ChainClient, Receipt
 from loraswarm.node.p2p.envelope import Envelope, Update
 from loraswarm.protocol.chain import RoundStatus, seal_end
@@ -265,16 +265,17 @@ class TaskChain:
 
     def registered(self) -> tuple[list[str], list[str]]:
         """(peers, validators) that ever registered for the task, in registration order; read
-        on from where the last call stopped (the node asks every few seconds)."""
+        on from where the last call stopped (the node asks every few seconds), its last blocks
+        again."""
         with self._registry.lock:
             head = self.client.block(None).number
-            if head >= self._registry.next_block:
-                events = self.coordinator.events
-                for e in self._logs(events.PeerRegistered(), self._registry.next_block, head):
-                    self._registry.peers.setdefault(e["args"]["account"])
-                for e in self._logs(events.ValidatorRegistered(), self._registry.next_block, head):
-                    self._registry.validators.setdefault(e["args"]["account"])
-                self._registry.next_block = head + 1
+            start = reread_from(self._registry.next_block, head, self.from_block)
+            events = self.coordinator.events
+            for e in self._logs(events.PeerRegistered(), start, head):
+                self._registry.peers.setdefault(e["args"]["account"])
+            for e in self._logs(events.ValidatorRegistered(), start, head):
+                self._registry.validators.setdefault(e["args"]["account"])
+            self._registry.next_block = max(self._registry.next_block, head + 1)
             return list(self._registry.peers), list(self._registry.validators)
 
     def commits(self, round_: int, to_block: BlockIdentifier = "latest") -> list[CommitLog]:
@@ -313,14 +314,14 @@ class TaskChain:
 
     def finalized_rounds(self, to_block: BlockIdentifier = "latest") -> list[int]:
         """Rounds finalized at or before ``to_block`` (a pinned block gives every validator the
-        same list); read on from where the last call stopped."""
+        same list); read on from where the last call stopped, its last blocks again."""
         seen = self._finalized
         with seen.lock:
             last = to_block if isinstance(to_block, int) else self.client.block(None).number
-            if last >= seen.next_block:
-                for e in self._logs(self.coordinator.events.RoundFinalized(), seen.next_block, last):
-                    seen.blocks[int(e["args"]["round"])] = int(e["blockNumber"])
-                seen.next_block = last + 1
+            for e in self._logs(self.coordinator.events.RoundFinalized(), reread_from(seen.next_block, last,
+                                                                                      self.from_block), last):
+                seen.blocks[int(e["args"]["round"])] = int(e["blockNumber"])
+            seen.next_block = max(seen.next_block, last + 1)
             return sorted(r for r, block in seen.blocks.items() if block <= last)
 
     # writes (journaled by purpose) --------------------------------------------------------
