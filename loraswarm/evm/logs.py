@@ -8,6 +8,7 @@ L2), and every restart fails the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 # Blocks per eth_getLogs request: under every cap we know of.
@@ -24,11 +25,14 @@ def reread_from(cursor: int, last: int, floor: int) -> int:
     return max(floor, min(cursor, last + 1 - LOG_REREAD_BLOCKS))
 
 
-def logs_between(event: Any, first: int, last: int, filters: dict[str, Any] | None = None) -> list[Any]:
+def logs_between(event: Any, first: int, last: int, filters: dict[str, Any] | None = None,
+                 attempt: Callable[[Callable[[], list[Any]]], list[Any]] = lambda ask: ask()) -> list[Any]:
     """The logs of a contract event (``contract.events.X()``) in blocks ``first``..``last``
-    inclusive, in chain order, asked for LOG_RANGE_BLOCKS blocks at a time."""
+    inclusive, in chain order, asked for LOG_RANGE_BLOCKS blocks at a time; ``attempt`` runs each
+    request (a retrying one repeats that request, not the ones before it)."""
     found: list[Any] = []
     for start in range(first, last + 1, LOG_RANGE_BLOCKS):
-        found.extend(event.get_logs(from_block=start, to_block=min(last, start + LOG_RANGE_BLOCKS - 1),
-                                    argument_filters=filters or {}))
+        end = min(last, start + LOG_RANGE_BLOCKS - 1)
+        found.extend(attempt(lambda start=start, end=end: event.get_logs(
+            from_block=start, to_block=end, argument_filters=filters or {})))
     return found

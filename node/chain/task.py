@@ -261,7 +261,7 @@ class TaskChain:
 
     def _logs(self, event: Any, first: int, to_block: BlockIdentifier = "latest", **filters: Any) -> list[Any]:
         last = to_block if isinstance(to_block, int) else self.client.block(None).number
-        return self.client.with_retry(lambda: logs_between(event, first, last, {"taskId": self.task_id, **filters}))
+        return logs_between(event, first, last, {"taskId": self.task_id, **filters}, self.client.with_retry)
 
     def registered(self) -> tuple[list[str], list[str]]:
         """(peers, validators) that ever registered for the task, in registration order; read
