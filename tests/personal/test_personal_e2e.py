@@ -1,8 +1,9 @@
-"""Personal adapters on the real base model: three peers on disjoint fortunes topics, consensus
-(``settle_round``, the default rule) for the global over three rounds, and a fourth peer that
-reveals a sign-flipped x20 copy of an honest delta every round. The rejected delta must never
-enter a personal adapter; each honest peer's personal adapter must beat the global on its own
-held-out topic.
+"""Federated training on the real base model, and personal adapters: three peers on disjoint
+fortunes topics, their deltas through the wire codec (int8+zstd), consensus (``settle_round``,
+the default rule) for the global over three rounds, and a fourth peer that reveals a sign-flipped
+x20 copy of an honest delta every round. The global must beat the base model on every peer's
+held-out topic (federated training learns); the rejected delta must never enter a personal
+adapter; each honest peer's personal adapter must beat the global on its own held-out topic.
 
 The topics differ in kind (Zippy the Pinhead's non sequiturs, song lyrics and poems, Star Trek
 quotes): personalization pays where peers' text differs. On topics that differ mostly in subject
@@ -19,6 +20,7 @@ import pytest
 import torch
 
 from loraswarm.consensus import RoundContext, Submission, apply_delta, settle_round, tensors_hash
+from loraswarm.node.codec import Codec, decode_delta, encode_delta
 from loraswarm.node.personal import Personalizer, PersonalParams, PersonalReport, split_selection
 from loraswarm.node.training import TrainConfig, compute_delta, initial_adapter, pack_texts, peer_data, train_lora
 from loraswarm.protocol.codes import Reason
@@ -33,6 +35,7 @@ ROUNDS = 3
 POISONED = "0x" + "ee" * 20
 # Half the default selection set: each candidate costs one pass over it (~2 s per 16 blocks here).
 PARAMS = PersonalParams(selection_blocks=16)
+CODEC = Codec("int8", zstd=True)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Scenario:
     reasons: list[dict[str, Reason]]  # per round: peer -> consensus verdict
     honest: list[str]
     data_dir: Path
+    final_global: dict[str, torch.Tensor]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +69,8 @@ def scenario(real_model: RealModel, tmp_path_factory: pytest.TempPathFactory) ->
         deltas = {}
         for i, blocks in enumerate(train):
             config = TrainConfig(steps=4, batch_size=4, lr=2e-3, seed=100 * round_ + i, threads=2, progress=False)
-            deltas[honest[i]] = compute_delta(train_lora(model, blocks, global_state, config).adapter, global_state)
+            delta = compute_delta(train_lora(model, blocks, global_state, config).adapter, global_state)
+            deltas[honest[i]] = decode_delta(encode_delta(delta, spec, CODEC), spec)  # as the peers gossip it
         deltas[POISONED] = {k: -20.0 * v for k, v in deltas[honest[0]].items()}
         ctx = RoundContext(round=round_, current_global_hash=tensors_hash(global_state), spec=dict(spec.shapes),
                            norm_bound=50.0)
@@ -80,7 +85,13 @@ def scenario(real_model: RealModel, tmp_path_factory: pytest.TempPathFactory) ->
             print(f"round {round_} {PEER_TOPICS[i]}: weights {report.weights} beta {report.beta} lam {report.lam} "
                   f"ppl {report.ppl}")
         global_state = new_global
-    return Scenario(personal, reports, reasons, honest, data_dir)
+    return Scenario(personal, reports, reasons, honest, data_dir, global_state)
+
+
+def test_the_consensus_global_beats_the_base_model_on_every_topic(scenario: Scenario) -> None:
+    for i, report in enumerate(scenario.reports[-1]):
+        assert report.ppl["global"] < report.ppl["base"], (PEER_TOPICS[i], report.ppl)
+    assert all(torch.isfinite(v).all() for v in scenario.final_global.values())
 
 
 def test_a_delta_that_consensus_rejected_never_enters_and_restarts_reload(scenario: Scenario,
