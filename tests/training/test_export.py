@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from loraswarm.cli import app
 from loraswarm.errors import NotFound
-from loraswarm.node.codec import decode_delta
+from loraswarm.node.codec import decode_delta, encode_delta
 from loraswarm.node.learner import encode_global
+from loraswarm.node.personal import PERSONAL_CODEC
 from loraswarm.node.round_result import RoundResult
 from loraswarm.node.state.store import STATE_FILE, StateStore
 from loraswarm.node.training import load_base_model, set_adapter_state
@@ -72,10 +73,26 @@ def test_exported_global_loads_with_peft_and_computes_what_the_node_computes(rea
     assert torch.allclose(ours, theirs, atol=1e-5)
     assert not torch.allclose(theirs, plain, atol=1e-3)  # the adapter is really applied
 
+    # The node's personal adapter of a round exports the same way.
+    personal = {k: v * 2 for k, v in state.items()}
+    (tmp_path / "data" / "personal").mkdir()
+    (tmp_path / "data" / "personal" / "3.safetensors").write_bytes(
+        encode_delta(personal, real_model.spec, PERSONAL_CODEC))
+    mine = tmp_path / "personal-out"
+    result = CliRunner().invoke(app, ["export", "--config", str(config), "--round", "3", "--personal",
+                                      "--out", str(mine)])
+    assert result.exit_code == 0, result.output
+    set_adapter_state(real_model.model, personal)
+    with torch.no_grad():
+        ours = real_model.model(input_ids=tokens).logits
+        base, _, _ = load_base_model()
+        theirs = PeftModel.from_pretrained(base, str(mine))(input_ids=tokens).logits
+    assert torch.allclose(ours, theirs, atol=1e-5)
+
     with pytest.raises(NotFound, match="no result of round 4"):
         round_adapter(tmp_path / "data", 4, personal=False)
-    with pytest.raises(NotFound, match="no personal adapter of round 3"):
-        round_adapter(tmp_path / "data", 3, personal=True)
+    with pytest.raises(NotFound, match="no personal adapter of round 4"):
+        round_adapter(tmp_path / "data", 4, personal=True)
 
 
 def test_an_adapter_is_not_exported_for_another_base_model(real_model: RealModel, tmp_path: Path) -> None:
