@@ -55,7 +55,7 @@ from loraswarm.node.state.store import STATE_FILE, StateStore
 from loraswarm.node.status import NodeStatus
 from loraswarm.node.training.corpus import load_texts, load_topics
 from loraswarm.node.training.device import pick_device
-from loraswarm.node.training.model import model_hash, require_base_model
+from loraswarm.node.training.model import SET_TASK_MODEL, model_hash, require_base_model
 from loraswarm.protocol.taskspec import TaskSpec, TaskSpecError
 
 logger = logging.getLogger("loraswarm.node")
@@ -111,7 +111,7 @@ class NodeDaemon:
             load_topics(training.topics)
         for path in training.data:  # the records' shapes: their rendering needs the model's chat template
             load_texts(path, lambda instruction, response: instruction + response)
-        require_base_model(model_hash(training.model), task_model, "set [training] model to the task's base model")
+        require_base_model(model_hash(training.model), task_model, SET_TASK_MODEL)
 
     def _check_funds(self, task: TaskInfo) -> None:
         """Gas money and the tokens its registrations stake, before the node registers and loads

@@ -24,7 +24,7 @@ from loraswarm.node.training.adapter import (
 from loraswarm.node.training.device import pick_device
 from loraswarm.node.training.evaluate import evaluate_ppl
 from loraswarm.node.training.local import local_update, select_texts
-from loraswarm.node.training.model import load_base_model, require_base_model, set_threads
+from loraswarm.node.training.model import SET_TASK_MODEL, load_base_model, require_base_model, set_threads
 from loraswarm.node.training.privacy import DpParams, PrivacyAccountant
 from loraswarm.node.training.tokens import TokenBlocks, pack_texts
 from loraswarm.node.training.trainer import TrainConfig, TrainStats
@@ -57,7 +57,7 @@ class Learner:
         set_threads(training.threads)
         base, self.tokenizer, self.model_hash = load_base_model(training.model)
         if task_model_hash is not None:
-            require_base_model(self.model_hash, task_model_hash, "set [training] model to the task's base model")
+            require_base_model(self.model_hash, task_model_hash, SET_TASK_MODEL)
         params = lora_params(task)
         self.spec = adapter_spec(base, params)
         self.model = attach_lora(base, params).to(pick_device(training.device))

@@ -25,7 +25,7 @@ def export_cmd(
     from loraswarm.node.state.store import STATE_FILE, StateStore
     from loraswarm.node.training.adapter import adapter_spec
     from loraswarm.node.training.export import round_adapter, write_peft_adapter
-    from loraswarm.node.training.model import load_base_model, require_base_model
+    from loraswarm.node.training.model import SET_TASK_MODEL, load_base_model, require_base_model
 
     loaded = load_config(config)
     wire = round_adapter(loaded.node.data_dir, round_, personal)
@@ -34,8 +34,12 @@ def export_cmd(
     journal = loaded.node.data_dir / STATE_FILE
     # An adapter applied to another base model than the one it was trained on loads without
     # complaint when the shapes agree, and computes nonsense.
-    if journal.is_file() and (task_model := StateStore(journal).base_model()) is not None:
-        require_base_model(model_hash, task_model, "set [training] model to the task's base model")
+    if journal.is_file():
+        store = StateStore(journal)
+        task_model = store.base_model()
+        store.close()
+        if task_model is not None:
+            require_base_model(model_hash, task_model, SET_TASK_MODEL)
     state = decode_delta(wire.read_bytes(), adapter_spec(base, lora))
     write_peft_adapter(state, lora, loaded.training.model or str(base.config.name_or_path), out)
     typer.echo(f"wrote the {'personal' if personal else 'global'} adapter of round {round_} to {out} "

@@ -151,21 +151,10 @@ def _update_struct(update: Update) -> tuple[Any, ...]:
 
 
 @dataclass
-class _Registrations:
-    """Registrations read so far (dicts as ordered sets) and the next block to read."""
+class _Cursor:
+    """Where reading an event list on from the last read continues; held while reading."""
 
     next_block: int
-    peers: dict[str, None] = field(default_factory=dict)
-    validators: dict[str, None] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-@dataclass
-class _Finalizations:
-    """Finalized rounds read so far, with the block that finalized each, and the next block to read."""
-
-    next_block: int
-    blocks: dict[int, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -179,8 +168,11 @@ class TaskChain:
         self.from_block = from_block
         self.address = client.address
         self._floors: dict[int, int] = {}
-        self._registry = _Registrations(from_block)
-        self._finalized = _Finalizations(from_block)
+        self._registry = _Cursor(from_block)
+        self._peers: dict[str, None] = {}  # registrations read so far (dicts as ordered sets)
+        self._validators: dict[str, None] = {}
+        self._finalized = _Cursor(from_block)
+        self._finalized_at: dict[int, int] = {}  # round -> the block that finalized it
         outputs = self.coordinator.get_function_by_name("taskInfo").abi["outputs"]
         self._param_names = [component["name"] for component in outputs[0]["components"]]
 
@@ -268,15 +260,20 @@ class TaskChain:
         on from where the last call stopped (the node asks every few seconds), its last blocks
         again."""
         with self._registry.lock:
-            head = self.client.block(None).number
-            start = reread_from(self._registry.next_block, head, self.from_block)
-            events = self.coordinator.events
-            for e in self._logs(events.PeerRegistered(), start, head):
-                self._registry.peers.setdefault(e["args"]["account"])
-            for e in self._logs(events.ValidatorRegistered(), start, head):
-                self._registry.validators.setdefault(e["args"]["account"])
-            self._registry.next_block = max(self._registry.next_block, head + 1)
-            return list(self._registry.peers), list(self._registry.validators)
+            peers, validators = self._read_on(self._registry, self.client.block(None).number,
+                                              self.coordinator.events.PeerRegistered(),
+                                              self.coordinator.events.ValidatorRegistered())
+            self._peers.update(dict.fromkeys(e["args"]["account"] for e in peers))
+            self._validators.update(dict.fromkeys(e["args"]["account"] for e in validators))
+            return list(self._peers), list(self._validators)
+
+    def _read_on(self, cursor: _Cursor, last: int, *events: Any) -> list[list[Any]]:
+        """Each event's logs from the cursor, its last LOG_REREAD_BLOCKS blocks again, to ``last``;
+        moves the cursor on (the caller holds its lock)."""
+        start = reread_from(cursor.next_block, last, self.from_block)
+        found = [self._logs(event, start, last) for event in events]
+        cursor.next_block = max(cursor.next_block, last + 1)
+        return found
 
     def commits(self, round_: int, to_block: BlockIdentifier = "latest") -> list[CommitLog]:
         logs = self._logs(self.coordinator.events.UpdateCommitted(), self._round_floor(round_), to_block, round=round_)
@@ -315,14 +312,11 @@ class TaskChain:
     def finalized_rounds(self, to_block: BlockIdentifier = "latest") -> list[int]:
         """Rounds finalized at or before ``to_block`` (a pinned block gives every validator the
         same list); read on from where the last call stopped, its last blocks again."""
-        seen = self._finalized
-        with seen.lock:
+        with self._finalized.lock:
             last = to_block if isinstance(to_block, int) else self.client.block(None).number
-            for e in self._logs(self.coordinator.events.RoundFinalized(), reread_from(seen.next_block, last,
-                                                                                      self.from_block), last):
-                seen.blocks[int(e["args"]["round"])] = int(e["blockNumber"])
-            seen.next_block = max(seen.next_block, last + 1)
-            return sorted(r for r, block in seen.blocks.items() if block <= last)
+            (finalized,) = self._read_on(self._finalized, last, self.coordinator.events.RoundFinalized())
+            self._finalized_at.update((int(e["args"]["round"]), int(e["blockNumber"])) for e in finalized)
+            return sorted(r for r, block in self._finalized_at.items() if block <= last)
 
     # writes (journaled by purpose) --------------------------------------------------------
     def ensure_registered(self, as_peer: bool, validator_stake: int) -> list[Receipt]:

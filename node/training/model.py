@@ -100,6 +100,10 @@ def _load_base_model(path: Path | None, cache_dir: Path) -> tuple[PreTrainedMode
     return _load_hf_dir(cached), AutoTokenizer.from_pretrained(cached), model_hash
 
 
+# What a peer whose config names another model than the task's does about it.
+SET_TASK_MODEL = "set [training] model to the task's base model"
+
+
 def require_base_model(local_hash: str, task_hash: str, fix: str = "load the task's base model with --model") -> None:
     """Refuse to join a task trained on another base model, or to apply its adapters to one."""
     if local_hash.lower() != task_hash.lower():
