@@ -48,13 +48,17 @@ def flatten(delta: Mapping[str, torch.Tensor], keys: list[str]) -> torch.Tensor:
 def quantize(flat: torch.Tensor, bits: int) -> torch.Tensor:
     """Value-grid int32 of a float vector whose coordinates are within the norm bound.
 
-    float32 -> float64 and the power-of-two scale are exact; torch.round is half to even."""
-    return torch.round(flat.to(torch.float64) * math.ldexp(1.0, bits)).to(torch.int32)
+    The power-of-two scale is exact in the input's own precision (|x| * 2**bits <= 2**30 cannot
+    overflow, and a subnormal scaled up loses nothing), so rounding there gives the integers a
+    float64 copy would give, at a sixteenth of the cost; torch.round is half to even."""
+    return torch.round(flat * math.ldexp(1.0, bits)).to(torch.int32)
 
 
 def dequantize(values: torch.Tensor, bits: int) -> torch.Tensor:
-    """float32 of a value-grid vector: exact in float64, then one IEEE rounding to float32."""
-    return (values.to(torch.float64) * math.ldexp(1.0, -bits)).to(torch.float32)
+    """float32 of a value-grid vector: one IEEE rounding of the integer to float32, then an exact
+    power-of-two scale (the result stays normal), which is what rounding the exact float64 product
+    once would give."""
+    return values.to(torch.float32) * math.ldexp(1.0, -bits)
 
 
 def to_score(values: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,26 @@ def test_quantize_round_trip_within_half_a_step() -> None:
     assert float((back - x).abs().max()) <= math.ldexp(0.5, -bits) + 1e-9
 
 
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.25, 1.0, 8.0, 16.0, 1000.0]))
+@settings(max_examples=60)
+def test_the_grids_are_the_exact_float64_roundings(seed: int, bound: float) -> None:
+    """Both conversions work in float32, which must give the integers and floats the exact float64
+    formulas give: validators on either formula would otherwise disagree on a round's hashes."""
+    bits = fixedpoint.value_bits(bound)
+    gen = torch.Generator().manual_seed(seed)
+    step = math.ldexp(1.0, -bits)
+    x = torch.cat([
+        torch.randn(4_000, generator=gen) * bound * 10.0 ** -torch.randint(0, 12, (4_000,), generator=gen),
+        (torch.randint(-2**20, 2**20, (2_000,), generator=gen).double() + 0.5).mul(step).float(),  # halfway
+        torch.tensor([bound, -bound, 0.0, -0.0, 1e-45, -1e-45, 1.1754942e-38, step / 2, -step / 2]),
+    ]).clamp(-bound, bound)
+    reference = torch.round(x.to(torch.float64) * math.ldexp(1.0, bits)).to(torch.int32)
+    assert torch.equal(fixedpoint.quantize(x, bits), reference)
+    grid = torch.cat([reference, torch.randint(-2**30, 2**30, (4_000,), generator=gen, dtype=torch.int32)])
+    back = (grid.to(torch.float64) * math.ldexp(1.0, -bits)).to(torch.float32)
+    assert torch.equal(fixedpoint.dequantize(grid, bits), back)
+
+
 @given(st.lists(st.integers(-(2**40), 2**40), min_size=1, max_size=20), st.integers(1, 2**20))
 def test_round_div_is_round_half_up(nums: list[int], den: int) -> None:
     got = fixedpoint.round_div(torch.tensor(nums, dtype=torch.int64), den).tolist()
