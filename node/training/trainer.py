@@ -118,7 +118,7 @@ def _progress(enabled: bool) -> Progress:
 def train_lora(model: PeftModel, blocks: TokenBlocks, start: Delta, config: TrainConfig) -> TrainResult:
     """Train the adapter from ``start`` (the round's global adapter) for ``config.steps`` steps and
     return the trained adapter tensors with stats. Seeded: the same inputs give the same tensors.
-    The global torch RNG is left as it was (dropout draws from a forked, seeded one)."""
+    The global torch RNGs are left as they were (dropout draws from a forked, seeded one)."""
     if config.micro_batch_size < 1:
         raise ValueError("micro_batch_size must be at least 1")
     set_threads(config.threads)
@@ -130,7 +130,10 @@ def train_lora(model: PeftModel, blocks: TokenBlocks, start: Delta, config: Trai
     tokens = 0
     model.train()
     began = time.perf_counter()
-    with torch.random.fork_rng(devices=[]), _stop_on_sigint() as stop, _progress(config.progress) as bar:
+    # On a GPU, dropout draws from that device's generator: it is forked and seeded too.
+    device = device_of(model)
+    forked = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=forked), _stop_on_sigint() as stop, _progress(config.progress) as bar:
         torch.manual_seed(config.seed)
         task = bar.add_task("train", total=config.steps, loss=float("nan"), tps=0.0)
         for index in schedule:

@@ -1,6 +1,7 @@
 """`[training] device`: which torch device a name means, and the one-line error for a GPU that
 is not there. The choice is logic over what torch reports, so both answers are tested here by
-making torch report them; training itself on a GPU is not tested on these CPU-only machines."""
+making torch report them; training itself on a GPU is tests/training/test_cuda_training.py, which runs
+where torch sees a CUDA GPU."""
 
 from __future__ import annotations
 
