@@ -10,25 +10,32 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import lru_cache
 
 import torch
-from eth_utils import keccak
 
 from loraswarm.consensus.fixedpoint import to_score
 from loraswarm.consensus.types import Fingerprint
+from loraswarm.keccak import keccak256
 
 SKETCH_BUCKETS = 1024
 _GOLDEN = 2654435761  # Knuth's multiplicative hash constant; index * it stays below 2**63
 
 
-def fingerprint(values: torch.Tensor) -> Fingerprint:
-    index = torch.arange(values.numel(), dtype=torch.int64)
+@lru_cache(maxsize=4)
+def _buckets(numel: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bucket and sign of every coordinate index: a function of the adapter's size alone, so it is
+    computed once per size, not once per update."""
+    index = torch.arange(numel, dtype=torch.int64)
     h = (index * _GOLDEN) & 0xFFFFFFFF
-    bucket = h >> 22
-    sign = 1 - 2 * ((h >> 21) & 1)
+    return h >> 22, 1 - 2 * ((h >> 21) & 1)
+
+
+def fingerprint(values: torch.Tensor) -> Fingerprint:
+    bucket, sign = _buckets(values.numel())
     sketch = torch.zeros(SKETCH_BUCKETS, dtype=torch.int64)
     sketch.index_add_(0, bucket, sign * to_score(values).to(torch.int64))
-    digest = "0x" + keccak(values.to(torch.int32).numpy().astype("<i4").tobytes()).hex()
+    digest = "0x" + keccak256(values.to(torch.int32).numpy().astype("<i4").tobytes()).hex()
     return Fingerprint(digest, tuple(int(v) for v in sketch.tolist()))
 
 

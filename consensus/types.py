@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 
+from loraswarm.consensus import fixedpoint
+from loraswarm.consensus.history import Span, changes_from
 from loraswarm.consensus.params import ConsensusParams
 from loraswarm.consensus.stack import Stack
 from loraswarm.protocol.codes import Reason
@@ -61,6 +64,14 @@ class RoundContext:
     @property
     def keys(self) -> list[str]:
         return sorted(self.spec)
+
+    @cached_property
+    def span(self) -> Span:
+        """The span of the recent global changes (empty without them). A function of the context
+        alone, so computed once however many rounds are judged against it (a white-box attacker's
+        search validates hundreds of candidate rounds against one)."""
+        return Span(changes_from(self.changes, self.keys, self.params.history_changes),
+                    fixedpoint.value_bits(self.norm_bound), self.norm_bound)
 
     @property
     def numel(self) -> int:

@@ -13,7 +13,7 @@ import torch
 
 from loraswarm.consensus import fixedpoint
 from loraswarm.consensus.fingerprint import fingerprint
-from loraswarm.consensus.history import Span, changes_from
+from loraswarm.consensus.history import Span
 from loraswarm.consensus.stack import Stack
 from loraswarm.consensus.types import Fingerprint, RoundContext, Submission
 from loraswarm.consensus.weights import aggregation_weight
@@ -113,12 +113,10 @@ class RoundState:
             self._rows = {c: r for r, c in enumerate(alive)}
         return self._full.subset([self._rows[i] for i in alive])
 
-    @cached_property
+    @property
     def span(self) -> Span:
         """The span of the recent global changes (empty without them)."""
-        params = self.ctx.params
-        return Span(changes_from(self.ctx.changes, self.ctx.keys, params.history_changes), self.bits,
-                    self.ctx.norm_bound)
+        return self.ctx.span
 
     def coordinates(self, alive: list[int]) -> list[list[int]]:
         """Each alive candidate's exact dot products with the span's basis (rows of B)."""
