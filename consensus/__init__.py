@@ -3,12 +3,20 @@
     outcome = settle_round(submissions, ctx)     # verdicts + aggregate, one call
     verdict = validate_round(submissions, ctx)   # or step by step
     agg = aggregate(verdict.accepted, ctx)
+    outcome = fold_outcome(verdict, agg)         # what settle_round returns
     new_global = apply_delta(global_adapter, agg.delta); tensors_hash(new_global)
 
 Every honest validator gets the same verdicts, measures and aggregate bytes: see fixedpoint.py.
 """
 
-from loraswarm.consensus.aggregate import Aggregate, RoundOutcome, aggregate, apply_delta, settle_round
+from loraswarm.consensus.aggregate import (
+    Aggregate,
+    RoundOutcome,
+    aggregate,
+    apply_delta,
+    fold_outcome,
+    settle_round,
+)
 from loraswarm.consensus.fixedpoint import tensors_hash
 from loraswarm.consensus.params import ConsensusParams
 from loraswarm.consensus.rules import RULES
@@ -28,6 +36,7 @@ __all__ = [
     "Verdict",
     "aggregate",
     "apply_delta",
+    "fold_outcome",
     "settle_round",
     "tensors_hash",
     "validate_round",

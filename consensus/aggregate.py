@@ -15,7 +15,7 @@ from loraswarm.consensus.history import Span, changes_from
 from loraswarm.consensus.rules import RULES
 from loraswarm.consensus.rules._prior import reference_median
 from loraswarm.consensus.stack import Stack
-from loraswarm.consensus.types import Fingerprint, RoundContext, Submission, Verdict
+from loraswarm.consensus.types import Fingerprint, RoundContext, RoundVerdict, Submission, Verdict
 from loraswarm.consensus.validation.pipeline import validate_round
 from loraswarm.consensus.validation.state import cosine
 from loraswarm.protocol.codes import Reason
@@ -120,7 +120,12 @@ def settle_round(submissions: Iterable[Submission], ctx: RoundContext) -> RoundO
     """Validate, aggregate, and fold the rule's selection and each accepted peer's agreement
     into the verdicts (what the ledger and incentives read)."""
     verdict = validate_round(submissions, ctx)
-    agg = aggregate(verdict.accepted, ctx)
+    return fold_outcome(verdict, aggregate(verdict.accepted, ctx))
+
+
+def fold_outcome(verdict: RoundVerdict, agg: Aggregate) -> RoundOutcome:
+    """The round's outcome from its validation and its aggregate: ``settle_round``'s last step,
+    on its own for a caller that times validation and aggregation apart (the node)."""
     chosen = set(agg.selected)
     verdicts = []
     for v in verdict.verdicts:

@@ -20,6 +20,7 @@ from loraswarm.node.p2p.envelope import Envelope, Update, decode
 from loraswarm.node.p2p.errors import BlobUnavailable
 from loraswarm.node.p2p.service import Received
 from loraswarm.node.roles.context import NodeContext
+from loraswarm.node.timing import Work
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ class Intake:
 
     async def _prefetch(self, update: Update) -> None:
         try:
-            await self.blobs.fetch(update.delta_hash, "update", PREFETCH_PATIENCE_S, update.delta_size)
+            with self.ctx.reporter.timed(update.round, Work.PREFETCH):  # concurrent prefetches count once
+                await self.blobs.fetch(update.delta_hash, "update", PREFETCH_PATIENCE_S, update.delta_size)
         except BlobUnavailable as exc:
             logger.warning("prefetch of %s's round-%d delta given up: %s", update.peer, update.round, exc)
 
@@ -59,7 +61,8 @@ class Intake:
         ctx = self.ctx
         body = first.body
         try:
-            receipt = await ctx.call(ctx.chain.report_equivocation, first, second)
+            with ctx.reporter.timed(body.round, Work.SLASH):
+                receipt = await ctx.call(ctx.chain.report_equivocation, first, second)
         except ChainRevert as exc:  # reported already, or the peer has nothing left to slash
             logger.info("equivocation of %s in round %d not reported: %s", body.peer, body.round, exc.error)
             return

@@ -13,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
-from loraswarm.consensus import ConsensusParams, RoundContext, RoundOutcome, Submission, apply_delta, settle_round
+from loraswarm.consensus import (
+    ConsensusParams,
+    RoundContext,
+    RoundOutcome,
+    Submission,
+    aggregate,
+    apply_delta,
+    fold_outcome,
+    validate_round,
+)
 from loraswarm.consensus.types import Fingerprint
 from loraswarm.incentives.from_consensus import outcomes_from_verdicts
 from loraswarm.incentives.reputation import ReputationParams, Standing, fold_history, known_verdicts
@@ -25,6 +34,7 @@ from loraswarm.node.chain.task import CommitLog, JudgingInputs, TaskInfo
 from loraswarm.node.codec import AdapterSpec, CodecError, Delta, decode_delta
 from loraswarm.node.learner import encode_global
 from loraswarm.node.round_result import RoundResult, Tuple, VerdictRow
+from loraswarm.node.timing import Timed, Work, untimed
 from loraswarm.protocol.codes import Reason
 from loraswarm.protocol.rules import RuleId
 from loraswarm.protocol.taskspec import TaskSpec
@@ -90,27 +100,36 @@ def submissions(inputs: JudgingInputs, blobs: Mapping[bytes, bytes | None], spec
 def judge_round(round_: int, task: TaskInfo, spec_file: TaskSpec, spec: AdapterSpec, global_state: Delta,
                 global_hash: str, inputs: JudgingInputs, blobs: Mapping[bytes, bytes | None],
                 history: tuple[Fingerprint, ...], reputation: Standing | None = None,
-                changes: tuple[Delta, ...] = ()) -> Judgement:
+                changes: tuple[Delta, ...] = (), timed: Timed = untimed) -> Judgement:
     """``reputation``: the standing when the round opens, given when the task has reputation on
     (TaskSpec.reputation). It weights reward shares and is consensus's prior: every committed
     peer's multiplier, from the same finalized verdicts on every validator. ``changes``: the
-    global's change in each of the last finalized rounds, oldest first (RoundContext.changes)."""
+    global's change in each of the last finalized rounds, oldest first (RoundContext.changes).
+    ``timed``: a context per phase of work (decode, validate, aggregate, incentives) that times it."""
     prior = None if reputation is None else reputation.multipliers(c.peer for c in inputs.commits)
     ctx = RoundContext(
         round=round_, current_global_hash=global_hash, spec=dict(spec.shapes), norm_bound=spec_file.norm_bound,
         rule_id=RuleId(task.rule_id), params=consensus_params(spec_file), history=history, prior=prior,
         changes=changes,
     )
-    outcome = settle_round(submissions(inputs, blobs, spec), ctx)
-    new_state = apply_delta(global_state, outcome.aggregate.delta)
-    new_state = {key: new_state[key] for key in spec.keys}
-    global_bytes, new_hash = encode_global(new_state, spec)
-    settlement = settle(peer_pool(inputs.available, task.validator_bps), outcomes_from_verdicts(outcome.verdicts),
-                        inputs.peer_stakes, incentive_params(spec_file), reputation)
-    result = RoundResult.of(task.task_id, round_, new_hash,
-                            [VerdictRow(v.peer, int(v.reason), outcome.fingerprints.get(v.peer))
-                             for v in outcome.verdicts], settlement)
-    return Judgement(outcome, result, result.roots(), new_state, global_bytes)
+    # settle_round step by step, each step timed (``timed``: the node's Clock for this round)
+    with timed(Work.DECODE):
+        subs = submissions(inputs, blobs, spec)
+    with timed(Work.VALIDATE):
+        verdict = validate_round(subs, ctx)
+    with timed(Work.AGGREGATE):
+        outcome = fold_outcome(verdict, aggregate(verdict.accepted, ctx))
+        new_state = apply_delta(global_state, outcome.aggregate.delta)
+        new_state = {key: new_state[key] for key in spec.keys}
+        global_bytes, new_hash = encode_global(new_state, spec)
+    with timed(Work.INCENTIVES):
+        settlement = settle(peer_pool(inputs.available, task.validator_bps), outcomes_from_verdicts(outcome.verdicts),
+                            inputs.peer_stakes, incentive_params(spec_file), reputation)
+        result = RoundResult.of(task.task_id, round_, new_hash,
+                                [VerdictRow(v.peer, int(v.reason), outcome.fingerprints.get(v.peer))
+                                 for v in outcome.verdicts], settlement)
+        attested = result.roots()
+    return Judgement(outcome, result, attested, new_state, global_bytes)
 
 
 def standing_before(round_: int, results: Sequence[RoundResult], finalized: Sequence[int]) -> Standing | None:

@@ -9,9 +9,8 @@ the node waits.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import trio
@@ -20,6 +19,7 @@ from loraswarm.node.metrics import NodeMetrics
 from loraswarm.node.state.phase import Phase
 from loraswarm.node.state.store import StateStore
 from loraswarm.node.status import NodeStatus
+from loraswarm.node.timing import Clock, Work
 from loraswarm.protocol.codes import Reason
 
 logger = logging.getLogger("loraswarm.node")
@@ -33,6 +33,7 @@ class Reporter:
         self.path = path
         self.store = store
         self.metrics = metrics
+        self.clock = Clock(lambda round_, work, seconds: status.add_time(round_, work.value, seconds))
 
     def phase(self, round_: int, phase: Phase, detail: str = "") -> None:
         """The node entered ``phase`` of ``round_`` (journaled: a restart reads it back)."""
@@ -47,15 +48,9 @@ class Reporter:
         self.metrics.phase.set(round_)
         logger.info("round %d %s %s", round_, what, detail)
 
-    @contextmanager
-    def timed(self, round_: int, work: str) -> Iterator[None]:
-        """Add the wall time of a block of work to the round's timings (in the status)."""
-        began = time.perf_counter()
-        try:
-            yield
-        finally:
-            spent = self.status.timings.setdefault(str(round_), {})
-            spent[work] = spent.get(work, 0.0) + time.perf_counter() - began
+    def timed(self, round_: int, work: Work) -> AbstractContextManager[None]:
+        """Add the wall time of a block of work to the round's timings in the status (node/timing.py)."""
+        return self.clock.timed(round_, work)
 
     def gas(self, used: int) -> None:
         self.metrics.gas_spent.inc(max(used, 0))

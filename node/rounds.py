@@ -27,6 +27,7 @@ from loraswarm.node.roles.settlement import Settlement
 from loraswarm.node.roles.trainer import Trainer
 from loraswarm.node.roles.validator import JUDGE_GRACE_S, Validator
 from loraswarm.node.state.phase import Phase
+from loraswarm.node.timing import Work
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +136,9 @@ class RoundLoop:
 
     async def _learn_commitments(self, round_: int) -> None:
         """The round's commitments, for the edge: the update that opens one always passes."""
-        for commit in await self.ctx.call(self.ctx.chain.commits, round_):
+        with self.ctx.reporter.timed(round_, Work.COMMIT_READS):
+            commits = await self.ctx.call(self.ctx.chain.commits, round_)
+        for commit in commits:
             self.commitments[(commit.peer.lower(), round_)] = commit.commitment
 
     async def _start_global(self, task: TaskInfo, round_: int, commit_end: float) -> tuple[Delta, str] | None:
@@ -148,7 +151,8 @@ class RoundLoop:
             ctx.reporter.phase(round_, Phase.WAITING, f"fetching the start global {wanted}")
         patience = max(commit_end - await ctx.call(ctx.chain.now), 1.0)
         try:
-            return await self.globals.state(wanted, patience), wanted
+            with ctx.reporter.timed(round_, Work.GLOBAL_FETCH):
+                return await self.globals.state(wanted, patience), wanted
         except BlobUnavailable as exc:
             logger.warning("round %d: %s", round_, exc)
             return None

@@ -36,6 +36,12 @@ class NodeStatus:
     timings: dict[str, dict[str, float]] = field(default_factory=dict)  # round -> phase -> seconds of work
     updated_at: float = 0.0
 
+    def add_time(self, round_: int, work: str, seconds: float) -> None:
+        """Add seconds of work to a phase of a round (from the trio thread or a worker thread)."""
+        with _WRITE_LOCK:
+            spent = self.timings.setdefault(str(round_), {})
+            spent[work] = spent.get(work, 0.0) + seconds
+
     def write(self, path: Path) -> None:
         with _WRITE_LOCK:
             self.updated_at = time.time()

@@ -31,6 +31,7 @@ from loraswarm.node.results import ResultBook
 from loraswarm.node.roles.context import NodeContext
 from loraswarm.node.round_result import ResultMismatch, RoundResult
 from loraswarm.node.state.phase import Phase
+from loraswarm.node.timing import Work
 from loraswarm.protocol.chain import RoundStatus
 from loraswarm.protocol.codes import Reason
 
@@ -60,19 +61,24 @@ class Settlement:
         ctx.reporter.phase(round_, Phase.AWAITING_QUORUM)
         attest_end = task.windows(round_)[3]
         while True:
-            info = await ctx.call(ctx.chain.round_info, round_)
+            with ctx.reporter.timed(round_, Work.OUTCOME_READS):  # the reads, not the pauses between them
+                info = await ctx.call(ctx.chain.round_info, round_)
+                over = info.status != RoundStatus.FINALIZED and (
+                    info.status == RoundStatus.FAILED or await ctx.call(ctx.chain.now) >= attest_end)
             if info.status == RoundStatus.FINALIZED:
                 await self._settle(round_)
                 return
-            if info.status == RoundStatus.FAILED or await ctx.call(ctx.chain.now) >= attest_end:
+            if over:
                 break
             await trio.sleep(ctx.config.chain.poll_s)
         if ctx.config.is_validator and info.status != RoundStatus.FAILED:
             await self._mark_failed(round_)
         # The outcome is known only at a block stamped after the attest window: the opening that
         # reached the quorum may sit in the window's last block, not yet visible a moment ago.
-        await self._block_after(attest_end)
-        if (await ctx.call(ctx.chain.round_info, round_)).status == RoundStatus.FINALIZED:
+        await self._block_after(round_, attest_end)
+        with ctx.reporter.timed(round_, Work.OUTCOME_READS):
+            info = await ctx.call(ctx.chain.round_info, round_)
+        if info.status == RoundStatus.FINALIZED:
             await self._settle(round_)
             return
         if ctx.config.is_validator:
@@ -81,13 +87,17 @@ class Settlement:
         ctx.store.finish_round(round_, Phase.FAILED, {"status": "failed"})
         ctx.reporter.phase(round_, Phase.FAILED, "no quorum: the previous global stays")
 
-    async def _block_after(self, timestamp: float) -> None:
+    async def _block_after(self, round_: int, timestamp: float) -> None:
         """Wait for a block stamped at or after ``timestamp``; a chain that mines only on demand may
         bring none, so after BLOCK_AFTER_S the latest state is taken as final (nothing can land
         before ``timestamp`` any more)."""
         ctx = self.ctx
         with trio.move_on_after(BLOCK_AFTER_S):
-            while await ctx.call(ctx.chain.head_time) < timestamp:
+            while True:
+                with ctx.reporter.timed(round_, Work.OUTCOME_READS):
+                    head = await ctx.call(ctx.chain.head_time)
+                if head >= timestamp:
+                    break
                 await trio.sleep(ctx.config.chain.poll_s)
 
     async def _mark_failed(self, round_: int) -> None:
@@ -96,13 +106,16 @@ class Settlement:
         ctx = self.ctx
         for attempt in range(MARK_FAILED_ATTEMPTS):
             try:
-                await ctx.call(ctx.chain.mark_failed, round_, attempt)
+                with ctx.reporter.timed(round_, Work.MARK_FAILED):
+                    await ctx.call(ctx.chain.mark_failed, round_, attempt)
                 return
             except ChainRevert as exc:
                 logger.info("round %d not marked failed (attempt %d): %s", round_, attempt, exc.error)
             # Another validator was first, or the call met a block stamped before the deadline
             # (the latest block lags the clock): then try again.
-            if (await ctx.call(ctx.chain.round_info, round_)).status != RoundStatus.OPEN:
+            with ctx.reporter.timed(round_, Work.OUTCOME_READS):
+                info = await ctx.call(ctx.chain.round_info, round_)
+            if info.status != RoundStatus.OPEN:
                 return
             await trio.sleep(ctx.config.chain.poll_s)
         logger.warning("round %d is still open after %d attempts to mark it failed", round_, MARK_FAILED_ATTEMPTS)
@@ -110,10 +123,12 @@ class Settlement:
     async def _settle(self, round_: int) -> None:
         ctx = self.ctx
         ctx.reporter.phase(round_, Phase.SETTLING)
-        final = await ctx.call(ctx.chain.finalized_tuple, round_)
+        with ctx.reporter.timed(round_, Work.OUTCOME_READS):
+            final = await ctx.call(ctx.chain.finalized_tuple, round_)
         assert final is not None  # the round is finalized
         try:
-            result = await self.results.obtain(round_, final, SETTLE_FETCH_S)
+            with ctx.reporter.timed(round_, Work.RESULT_FETCH):
+                result = await self.results.obtain(round_, final, SETTLE_FETCH_S)
         except (BlobUnavailable, ResultMismatch) as exc:
             ctx.store.finish_round(round_, Phase.SETTLED, {"status": "finalized", "result": "unavailable"})
             ctx.reporter.phase(round_, Phase.SETTLED, f"result document unavailable, nothing claimed: {exc}")
@@ -145,7 +160,7 @@ class Settlement:
         ctx = self.ctx
         ctx.store.save_claim(round_, kind, amount)
         try:
-            with ctx.reporter.timed(round_, "claim"):
+            with ctx.reporter.timed(round_, Work.CLAIM):
                 receipt = await send()
         except ChainRevert as exc:
             logger.warning("%s claim of round %d refused: %s", kind, round_, exc.error)
@@ -162,7 +177,8 @@ class Settlement:
     async def _turn(self, round_: int) -> None:
         """Wait for this validator's turn: an order of the task's validators that rotates per round."""
         ctx = self.ctx
-        _peers, validators = await ctx.call(ctx.chain.registered)
+        with ctx.reporter.timed(round_, Work.SLASH):
+            _peers, validators = await ctx.call(ctx.chain.registered)
         order = sorted(validators, key=lambda v: keccak(text=f"{round_}/{v.lower()}"))
         rank = next((i for i, v in enumerate(order) if v.lower() == ctx.address.lower()), 0)
         await trio.sleep(rank * SLASH_TURN_S)
@@ -172,7 +188,9 @@ class Settlement:
         await self._turn(round_)
         for order in result.slash_orders():
             try:
-                await ctx.call(ctx.chain.execute_slash, round_, order.account, order.amount, order.reason, order.proof)
+                with ctx.reporter.timed(round_, Work.SLASH):
+                    await ctx.call(ctx.chain.execute_slash, round_, order.account, order.amount, order.reason,
+                                   order.proof)
             except ChainRevert as exc:  # another validator was first, or the slash has nothing to take
                 logger.info("slash of %s in round %d: %s", order.account, round_, exc.error)
         await self._punish_validators(round_, wait=False)
@@ -183,12 +201,14 @@ class Settlement:
         ctx = self.ctx
         if wait:
             await self._turn(round_)
-        _peers, validators = await ctx.call(ctx.chain.registered)
+        with ctx.reporter.timed(round_, Work.SLASH):
+            _peers, validators = await ctx.call(ctx.chain.registered)
         for validator in validators:
             if validator.lower() == ctx.address.lower():
                 continue
             try:
-                await ctx.call(ctx.chain.slash_validator, round_, validator)
+                with ctx.reporter.timed(round_, Work.SLASH):
+                    await ctx.call(ctx.chain.slash_validator, round_, validator)
                 logger.info("slashed validator %s for round %d", validator, round_)
             except ChainRevert as exc:
                 logger.debug("validator %s in round %d: %s", validator, round_, exc.error)
@@ -197,19 +217,21 @@ class Settlement:
     async def _adopt_global(self, round_: int, result: RoundResult) -> None:
         ctx = self.ctx
         try:
-            data = await self.globals.bytes_of(result.global_hash, SETTLE_FETCH_S)
+            with ctx.reporter.timed(round_, Work.GLOBAL_FETCH):
+                data = await self.globals.bytes_of(result.global_hash, SETTLE_FETCH_S)
         except BlobUnavailable as exc:
             logger.warning("round %d global adapter unavailable: %s", round_, exc)
             return
         if ctx.config.is_validator:
             digest = bytes.fromhex(result.global_hash[2:])
-            ctx.network.put_blob(data)
-            try:
-                await ctx.network.announce(GlobalAdapter(task_id=ctx.spec_file.task_id, round=round_,
-                                                         peer=ctx.address, global_hash=digest,
-                                                         global_size=len(data)))
-            except PublishRefused as exc:  # announcing is a courtesy to late joiners
-                logger.info("global announcement of round %d skipped: %s", round_, exc)
+            with ctx.reporter.timed(round_, Work.ADOPT):
+                ctx.network.put_blob(data)
+                try:
+                    await ctx.network.announce(GlobalAdapter(task_id=ctx.spec_file.task_id, round=round_,
+                                                             peer=ctx.address, global_hash=digest,
+                                                             global_size=len(data)))
+                except PublishRefused as exc:  # announcing is a courtesy to late joiners
+                    logger.info("global announcement of round %d skipped: %s", round_, exc)
 
     # off the critical path ------------------------------------------------------------------------
     async def evaluate(self) -> None:
@@ -233,11 +255,11 @@ class Settlement:
     async def _evaluate(self, round_: int, result: RoundResult, start_state: Delta, state: Delta) -> None:
         ctx = self.ctx
         assert self.learner is not None
-        with ctx.reporter.timed(round_, "evaluate"):
+        with ctx.reporter.timed(round_, Work.EVALUATE):
             ppl = await trio.to_thread.run_sync(self.learner.held_out_ppl, state)
         ctx.reporter.ppl(f"global@{round_}", "global", ppl)
         if self.personalizer is not None:
-            with ctx.reporter.timed(round_, "personalize"):
+            with ctx.reporter.timed(round_, Work.PERSONALIZE):
                 known = {"base": ctx.reporter.status.ppl["base"], "global": ppl}  # trainers measure base at start
                 report = await trio.to_thread.run_sync(self.personalizer.update, round_, start_state, state,
                                                        result.verdicts, self.round_deltas(round_), known)

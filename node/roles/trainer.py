@@ -22,6 +22,7 @@ from loraswarm.node.p2p.envelope import Domain, Update, decode, sign
 from loraswarm.node.p2p.keys import PeerIdentity
 from loraswarm.node.roles.context import WINDOW_MARGIN_S, NodeContext
 from loraswarm.node.state.phase import Phase
+from loraswarm.node.timing import Work
 
 # Training stops this long before the commit window closes, to encode and send the commit in it.
 TRAIN_MARGIN_S = 8.0
@@ -47,7 +48,7 @@ class Trainer:
                 ctx.reporter.phase(round_, Phase.WAITING, "missed the commit window")
                 return False
             ctx.reporter.phase(round_, Phase.TRAINING)
-            with ctx.reporter.timed(round_, "train"):
+            with ctx.reporter.timed(round_, Work.TRAIN):
                 deadline = commit_end - TRAIN_MARGIN_S - (now - time.time())
                 trained = await trio.to_thread.run_sync(self.learner.train, start_state, round_,
                                                         ctx.config.node.behaviour, deadline)
@@ -57,13 +58,13 @@ class Trainer:
                 logger.warning("round %d: trained %d of %d steps before the commit deadline (the task's "
                                "recipe and commit window expect a faster machine: [training] device or threads "
                                "may help)", round_, trained.stats.steps, ctx.spec_file.recipe.steps)
-            with ctx.reporter.timed(round_, "encode"):
+            with ctx.reporter.timed(round_, Work.ENCODE):
                 data = encode_delta(trained.delta, self.learner.spec, Codec.parse(ctx.spec_file.codec))
-            digest = ctx.network.put_blob(data)
-            body = Update(task_id=ctx.spec_file.task_id, round=round_, peer=ctx.address,
-                          base_hash=bytes.fromhex(start_hash[2:]), delta_hash=digest, delta_size=len(data),
-                          sample_count=trained.stats.tokens, codec_id=CODEC_ID, salt=secrets.token_bytes(32))
-            envelope = sign(self.domain, body, self.identity.account)
+                digest = ctx.network.put_blob(data)
+                body = Update(task_id=ctx.spec_file.task_id, round=round_, peer=ctx.address,
+                              base_hash=bytes.fromhex(start_hash[2:]), delta_hash=digest, delta_size=len(data),
+                              sample_count=trained.stats.tokens, codec_id=CODEC_ID, salt=secrets.token_bytes(32))
+                envelope = sign(self.domain, body, self.identity.account)
             # Written before the transaction: a restart commits and reveals this update, never another.
             ctx.store.save_own_update(round_, envelope.encode(), "0x" + envelope.digest.hex())
         own = ctx.store.own_update(round_)
@@ -72,7 +73,7 @@ class Trainer:
             ctx.reporter.show(round_, "trained", "waiting for the commit window")
             await ctx.sleep_until(commit_start + WINDOW_MARGIN_S)
         try:
-            with ctx.reporter.timed(round_, "commit"):
+            with ctx.reporter.timed(round_, Work.COMMIT):
                 receipt = await ctx.call(ctx.chain.commit, round_, bytes.fromhex(own.digest[2:]))
         except ChainRevert as exc:
             ctx.reporter.phase(round_, Phase.WAITING, f"commit refused: {exc.error}")
@@ -94,13 +95,13 @@ class Trainer:
         envelope = decode(own.envelope)
         assert isinstance(envelope.body, Update)
         try:
-            with ctx.reporter.timed(round_, "reveal"):
+            with ctx.reporter.timed(round_, Work.REVEAL):
                 receipt = await ctx.call(ctx.chain.reveal, envelope.body)
         except ChainRevert as exc:
             ctx.reporter.show(round_, "reveal refused", exc.error)
             return
         ctx.reporter.gas(receipt.gas_used)
-        with ctx.reporter.timed(round_, "gossip+fetch"):
+        with ctx.reporter.timed(round_, Work.PUBLISH):
             await ctx.network.publish(envelope)
         ctx.store.mark_revealed(round_)
         ctx.reporter.status.revealed += 1

@@ -13,6 +13,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
+from functools import partial
 
 import trio
 
@@ -33,6 +34,7 @@ from loraswarm.node.roles.context import WINDOW_MARGIN_S, NodeContext
 from loraswarm.node.round_result import ResultMismatch, RoundResult, replay_history
 from loraswarm.node.state.phase import Phase
 from loraswarm.node.state.store import SavedAttestation
+from loraswarm.node.timing import Work
 from loraswarm.protocol.chain import attestation_seal, tuple_hash
 
 logger = logging.getLogger(__name__)
@@ -76,12 +78,15 @@ class Validator:
         ctx = self.ctx
         saved = ctx.store.attestation(round_)
         if saved is None:
-            joined = (await ctx.call(ctx.chain.participant, ctx.address)).validator_joined_at
+            with ctx.reporter.timed(round_, Work.JUDGING_READS):
+                joined = (await ctx.call(ctx.chain.participant, ctx.address)).validator_joined_at
             if joined >= task.windows(round_)[0]:
                 # the round's quorum counts the stake of validators registered before it began
                 ctx.reporter.show(round_, "not attesting", "registered as a validator during this round")
                 return
-            if await ctx.call(ctx.chain.now) >= task.seal_end(round_):
+            with ctx.reporter.timed(round_, Work.JUDGING_READS):
+                now = await ctx.call(ctx.chain.now)
+            if now >= task.seal_end(round_):
                 ctx.reporter.show(round_, "not attesting", "the seal window closed before this node judged")
                 return
             saved = await self.judge(round_, task, start_state, start_hash)
@@ -98,46 +103,48 @@ class Validator:
         if block is None:
             ctx.reporter.show(round_, "not attesting", "no block after the reveal window before the seal window closed")
             return None
-        with ctx.reporter.timed(round_, "chain reads"):
+        with ctx.reporter.timed(round_, Work.JUDGING_READS):
             inputs = await ctx.call(ctx.chain.judging_inputs, round_, block)
-        with ctx.reporter.timed(round_, "gossip+fetch"):
+        with ctx.reporter.timed(round_, Work.DELTA_FETCH):
             deltas = await self._deltas(round_, inputs)
-        with ctx.reporter.timed(round_, "past results"):
-            past = await self._past(round_, task, inputs)
+        past = await self._past(round_, task, inputs)
         if past is None:
             ctx.reporter.show(round_, "not attesting", "missing result documents or globals of earlier rounds")
             return None
-        with ctx.reporter.timed(round_, "validate+aggregate"):
-            judgement = await trio.to_thread.run_sync(
-                judge_round, round_, task, ctx.spec_file, self.spec, start_state, start_hash, inputs, deltas,
-                past.history, past.standing, past.changes)
+        judgement = await trio.to_thread.run_sync(partial(
+            judge_round, round_, task, ctx.spec_file, self.spec, start_state, start_hash, inputs, deltas,
+            past.history, past.standing, past.changes, timed=ctx.reporter.clock.of_round(round_)))
         for verdict in judgement.outcome.verdicts:
             ctx.reporter.verdict(verdict.reason)
-        ctx.network.put_blob(judgement.global_bytes)
-        result_bytes = judgement.result.encode()
-        ctx.network.put_blob(result_bytes)
-        self.globals.keep(judgement.result.global_hash, judgement.global_bytes)
-        # The float measures behind each verdict are this validator's own report (not attested).
-        reports = ctx.data_dir / "reports"
-        reports.mkdir(exist_ok=True)
-        write_atomic(reports / f"{round_}.json", json.dumps(
-            {v.peer: {"reason": v.reason.name, **v.measures} for v in judgement.outcome.verdicts}, sort_keys=True))
-        accepted, global_hash, rewards, slashes, peer_pool = judgement.attested
-        ctx.store.save_attestation(SavedAttestation(
-            round_, (_hex(accepted), _hex(global_hash), _hex(rewards), _hex(slashes), peer_pool),
-            _hex(secrets.token_bytes(32)), _hex(judgement.result.digest())))
+        with ctx.reporter.timed(round_, Work.SAVE):
+            ctx.network.put_blob(judgement.global_bytes)
+            result_bytes = judgement.result.encode()
+            ctx.network.put_blob(result_bytes)
+            self.globals.keep(judgement.result.global_hash, judgement.global_bytes)
+            # The float measures behind each verdict are this validator's own report (not attested).
+            reports = ctx.data_dir / "reports"
+            reports.mkdir(exist_ok=True)
+            write_atomic(reports / f"{round_}.json", json.dumps(
+                {v.peer: {"reason": v.reason.name, **v.measures} for v in judgement.outcome.verdicts},
+                sort_keys=True))
+            accepted, global_hash, rewards, slashes, peer_pool = judgement.attested
+            ctx.store.save_attestation(SavedAttestation(
+                round_, (_hex(accepted), _hex(global_hash), _hex(rewards), _hex(slashes), peer_pool),
+                _hex(secrets.token_bytes(32)), _hex(judgement.result.digest())))
         return ctx.store.attestation(round_)
 
     async def _pinned_block(self, round_: int, task: TaskInfo) -> int | None:
         """The round's pinned block, waiting for the chain to pass the reveal window (until the seal
         window closes)."""
         ctx = self.ctx
-        while await ctx.call(ctx.chain.now) < task.seal_end(round_):
-            block = await ctx.call(ctx.chain.pinned_block, round_)
+        while True:
+            with ctx.reporter.timed(round_, Work.JUDGING_READS):  # the reads, not the pauses between them
+                if await ctx.call(ctx.chain.now) >= task.seal_end(round_):
+                    return None
+                block = await ctx.call(ctx.chain.pinned_block, round_)
             if block is not None:
                 return block
             await trio.sleep(ctx.config.chain.poll_s)
-        return None
 
     async def _deltas(self, round_: int, inputs: JudgingInputs) -> dict[bytes, bytes | None]:
         """The delta of every update revealed on chain, by its hash: from the store (gossip's
@@ -163,12 +170,15 @@ class Validator:
         depth = max(self.replay_rounds, self.history_changes + 1)  # a change needs the global before it
         needed = earlier if self.ctx.spec_file.reputation else earlier[-depth:]
         results: list[RoundResult] = []
+        timed = self.ctx.reporter.clock.of_round(round_)
         for past in needed:
-            final = await self.ctx.call(self.ctx.chain.finalized_tuple, past)
+            with timed(Work.JUDGING_READS):
+                final = await self.ctx.call(self.ctx.chain.finalized_tuple, past)
             if final is None:
                 return None
             try:
-                results.append(await self.results.obtain(past, final, PAST_RESULTS_S))
+                with timed(Work.RESULT_FETCH):
+                    results.append(await self.results.obtain(past, final, PAST_RESULTS_S))
             except (BlobUnavailable, ResultMismatch) as exc:
                 logger.warning("round %d: result of round %d unavailable: %s", round_, past, exc)
                 return None
@@ -193,7 +203,8 @@ class Validator:
         if len(hashes) < 2:
             return ()
         try:
-            states = [await self.globals.state(h, PAST_RESULTS_S) for h in hashes]
+            with self.ctx.reporter.timed(round_, Work.GLOBAL_FETCH):
+                states = [await self.globals.state(h, PAST_RESULTS_S) for h in hashes]
         except (BlobUnavailable, ResultMismatch) as exc:
             logger.warning("round %d: a global of an earlier round is unavailable: %s", round_, exc)
             return None
@@ -211,13 +222,13 @@ class Validator:
         # Both sends are journaled: after a restart they return the mined receipt, or finish the
         # transaction that was in flight, and never send a second one.
         try:
-            with ctx.reporter.timed(round_, "attest"):
+            with ctx.reporter.timed(round_, Work.SEAL):
                 receipt = await ctx.call(ctx.chain.seal_attestation, round_, seal)
             ctx.reporter.gas(receipt.gas_used)
             crash_point(f"sealed:{round_}")
             ctx.reporter.phase(round_, Phase.SEALED, "opening after the seal window")
             await ctx.sleep_until(task.seal_end(round_) + WINDOW_MARGIN_S)
-            with ctx.reporter.timed(round_, "attest"):
+            with ctx.reporter.timed(round_, Work.OPEN):
                 receipt = await ctx.call(ctx.chain.attest, round_, attested, salt)
             ctx.reporter.gas(receipt.gas_used)
         except ChainRevert as exc:
@@ -228,9 +239,10 @@ class Validator:
         result_hash = bytes.fromhex(saved.result_hash[2:])
         try:
             # Announced again after a restart: the same signed bytes, which peers that saw them drop.
-            await ctx.network.announce(ResultNote(task_id=ctx.spec_file.task_id, round=round_, peer=ctx.address,
-                                                  result_hash=result_hash,
-                                                  result_size=ctx.network.store.size(result_hash)))
+            with ctx.reporter.timed(round_, Work.ANNOUNCE):
+                await ctx.network.announce(ResultNote(task_id=ctx.spec_file.task_id, round=round_,
+                                                      peer=ctx.address, result_hash=result_hash,
+                                                      result_size=ctx.network.store.size(result_hash)))
         except PublishRefused as exc:  # e.g. the round is over: the document is on chain by hash anyway
             logger.info("result note of round %d not announced: %s", round_, exc)
         ctx.reporter.phase(round_, Phase.ATTESTED)

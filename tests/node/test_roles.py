@@ -33,6 +33,7 @@ from loraswarm.node.roles.validator import Validator
 from loraswarm.node.round_result import RoundResult, VerdictRow
 from loraswarm.node.state.phase import Phase
 from loraswarm.node.state.store import SavedAttestation
+from loraswarm.node.timing import Work
 from loraswarm.protocol.chain import RoundStatus
 from loraswarm.protocol.codes import Reason
 from loraswarm.protocol.taskspec import RecipeSection, TaskSpec
@@ -81,6 +82,11 @@ def network_of(ctx: NodeContext) -> FakeNetwork:
     return ctx.network
 
 
+def timed(ctx: NodeContext) -> set[Work]:
+    """The phases of work the node timed in ROUND (its status's timings)."""
+    return {Work(w) for w in ctx.reporter.status.timings.get(str(ROUND), {})}
+
+
 # trainer ------------------------------------------------------------------------------------------
 def test_the_commitment_is_the_digest_of_the_signed_update_and_a_restart_reveals_the_same_bytes(
         tmp_path: Path, clock: MockClock) -> None:
@@ -121,6 +127,7 @@ def test_the_commitment_is_the_digest_of_the_signed_update_and_a_restart_reveals
     assert chain.revealed[ROUND][account.address.lower()].delta_hash == envelope.body.delta_hash
     assert [e.encode() for e in network_of(ctx).published] == [own.envelope]
     assert ctx.store.round(ROUND) is not None and ctx.store.round(ROUND).phase is Phase.REVEALED  # type: ignore[union-attr]
+    assert timed(ctx) == {Work.TRAIN, Work.ENCODE, Work.COMMIT, Work.REVEAL, Work.PUBLISH}
 
 
 @pytest.mark.parametrize("steps", [12, 3])
@@ -201,6 +208,8 @@ def _judge(tmp: Path, clock: MockClock, order: list[int], junk: bool) -> tuple[t
     _round_with_peers(ctx, [order], junk)
     _validate(ctx, clock)
     assert chain_of(ctx).names() == ["seal", "attest"]
+    assert timed(ctx) == {Work.JUDGING_READS, Work.DELTA_FETCH, Work.DECODE, Work.VALIDATE, Work.AGGREGATE,
+                          Work.INCENTIVES, Work.SAVE, Work.SEAL, Work.OPEN, Work.ANNOUNCE}
     return _attested(ctx)
 
 
@@ -335,6 +344,7 @@ def test_settling_claims_pays_validators_punishes_and_adopts_the_global(tmp_path
     assert record is not None and record.phase is Phase.SETTLED and record.global_hash == result.global_hash
     assert {(c.kind, c.status) for c in ctx.store.claims()} == {("reward", "claimed"), ("validator", "claimed")}
     assert ctx.reporter.status.rewards == 900
+    assert timed(ctx) == {Work.OUTCOME_READS, Work.RESULT_FETCH, Work.CLAIM, Work.SLASH, Work.GLOBAL_FETCH, Work.ADOPT}
 
 
 def test_a_refused_claim_is_recorded_as_refused(tmp_path: Path, clock: MockClock) -> None:
@@ -397,6 +407,7 @@ def test_a_round_without_quorum_is_marked_failed_and_absent_validators_are_slash
     assert chain.names() == ["mark_failed", "slash_validator"] and chain.sent[1][1] == (ROUND, absent)
     record = ctx.store.round(ROUND)
     assert record is not None and record.phase is Phase.FAILED
+    assert timed(ctx) == {Work.OUTCOME_READS, Work.MARK_FAILED, Work.SLASH}
 
 
 # intake and blobs ---------------------------------------------------------------------------------
@@ -415,6 +426,7 @@ def test_two_signed_updates_of_a_peer_are_reported_once(tmp_path: Path, clock: M
     run(clock, go)
     assert chain_of(ctx).sent == [("report_equivocation", (peer.address, ROUND))]
     assert len(ctx.store.envelopes(ROUND)) == 3
+    assert timed(ctx) == {Work.PREFETCH, Work.SLASH}  # the deltas as they arrive; the report slashes
 
 
 def test_a_blob_nobody_serves_raises_after_its_patience(tmp_path: Path, clock: MockClock) -> None:
