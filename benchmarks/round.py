@@ -20,7 +20,8 @@ background while the node reveals, so ``round_s`` can count overlapping millisec
 concurrent fetches of one phase count once. Waiting for a window to close, or between polls, is not
 work and is not counted: windows are deadlines the task sets. The attacker and the free rider must
 be rejected (their own verdicts, from the round's result document, in their statuses) and unpaid,
-the honest peers accepted and paid; tokens slashed are read from the chain's SlashExecuted logs.
+the honest peers accepted and paid; tokens slashed (``slashed``, every round of the run) are read
+from the chain's SlashExecuted logs.
 The run exits 1 otherwise, after its JSON line.
 
 ``--quick`` takes about 85 s on two cores, over the one-minute budget: four node processes import
@@ -134,7 +135,8 @@ def main() -> None:
     verdicts = {name: statuses[name].verdicts.get(last, "none") for name in BEHAVIOUR}
     for name, verdict in verdicts.items():
         console.print(f"{name:<8} ({BEHAVIOUR[name]}): verdict {verdict}, rewards "
-                      f"{statuses[name].rewards / 10**18:,.2f} LSW, slashed {slashed.get(name, 0) / 10**18:,.2f} LSW")
+                      f"{statuses[name].rewards / 10**18:,.2f} LSW, slashed {slashed.get(name, 0) / 10**18:,.2f} "
+                      "LSW (all rounds)")
     rejected = all(verdicts[n] not in (*PASSED, "none") and statuses[n].rewards == 0 for n in ADVERSARIES)
     honest_paid = all(verdicts[n] in PASSED and statuses[n].rewards > 0 for n in HONEST)
     console.print(f"attacker and free rider rejected and unpaid: {rejected}; honest peers accepted and paid: "
