@@ -54,10 +54,21 @@ class Judgement:
 
 
 def consensus_params(task: TaskSpec) -> ConsensusParams:
-    known = {f.name for f in fields(ConsensusParams)}
-    unknown = sorted(set(task.consensus) - known)
+    """The task file's consensus overrides over the defaults, each of its field's type: an integer
+    parameter given a fraction (or a number given where none may be unset) would judge rounds by a
+    rule nobody wrote down."""
+    known = {f.name: str(f.type) for f in fields(ConsensusParams)}
+    unknown = sorted(set(task.consensus) - set(known))
     if unknown:
         raise TaskFileError(f"unknown consensus parameters in the task file: {', '.join(unknown)}")
+    for name, value in task.consensus.items():
+        kind = known[name]
+        fits = ((value is None and "None" in kind)
+                or (kind.startswith("int") and isinstance(value, int))
+                or (kind.startswith("float") and isinstance(value, int | float))
+                or (kind == "bool" and value in (0, 1)))
+        if not fits:
+            raise TaskFileError(f"consensus parameter {name} in the task file is {value!r}: it takes {kind}")
     return ConsensusParams(**task.consensus)  # type: ignore[arg-type]
 
 

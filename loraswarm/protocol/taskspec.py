@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError
 
 from loraswarm.errors import LoraswarmError
 from loraswarm.files import write_atomic
@@ -70,7 +70,8 @@ class TaskSpec(BaseModel):
     reputation: bool = False
     # Overrides of loraswarm.consensus.ConsensusParams fields (every validator uses the same;
     # an unknown name is refused when a node reads the file).
-    consensus: dict[str, float | int | None] = {}
+    # NaN or infinity is refused: a NaN threshold makes every comparison false, switching a check off.
+    consensus: dict[str, FiniteFloat | int | None] = {}
     incentives: IncentiveSection = IncentiveSection()
 
     def canonical(self) -> bytes:

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from pydantic import ValidationError
 
 from loraswarm.node.config import ConfigError, Role, load_config
+from loraswarm.node.judge import TaskFileError, consensus_params
 from loraswarm.node.keys import KeystoreError, import_key, list_keys, load_account, new_key
 from loraswarm.node.status import NodeStatus
+from loraswarm.protocol.taskspec import TaskSpec
 from tests.support import run_cli
 
 GOOD = """
@@ -150,3 +153,27 @@ def test_node_status_reads_the_status_file_and_says_when_there_is_none(tmp_path:
     assert ["│", "1", "│", "ACCEPTED", "│", "70.00", "│", "-", "│"] in rows, shown.stdout
     as_json = run_cli("node", "status", "--config", str(path), "--json")
     assert json.loads(as_json.stdout)["ppl"]["personal@0"] == 77.25
+
+
+@pytest.mark.parametrize(("overrides", "refused"), [
+    ({"krum_score_factor": float("nan")}, "finite"),
+    ({"noise_sigmas": float("inf")}, "finite"),
+    ({"replay_rounds": 2.5}, "consensus parameter replay_rounds in the task file is 2.5: it takes int"),
+    ({"max_samples": None}, "consensus parameter max_samples in the task file is None: it takes int"),
+    ({"quorum": 3}, "unknown consensus parameters in the task file: quorum"),
+])
+def test_a_task_file_cannot_switch_a_check_off_with_a_number_of_the_wrong_kind(
+        tmp_path: Path, overrides: dict[str, float | int | None], refused: str) -> None:
+    """A task owner's file decides how every validator judges: a NaN threshold compares false
+    everywhere (a check that never fires), a fractional count is a rule nobody wrote down. The task
+    file reader or the node refuses both before anything is staked."""
+    with pytest.raises((ValidationError, TaskFileError), match=refused):
+        consensus_params(TaskSpec(task_id=1, consensus=overrides))
+
+
+def test_consensus_overrides_of_the_right_kind_are_taken() -> None:
+    params = consensus_params(TaskSpec(task_id=1, consensus={
+        "krum_score_factor": 4, "replay_rounds": 2, "multi_krum_keep": None, "clip_radius": 0.5,
+        "trend_median": False}))
+    assert (params.krum_score_factor, params.replay_rounds, params.multi_krum_keep) == (4, 2, None)
+    assert (params.clip_radius, params.trend_median) == (0.5, False)
