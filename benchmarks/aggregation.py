@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args()
     n = args.peers or (40 if args.quick else 100)
-    print(json.dumps(measure(n, args.repeats or (1 if args.quick else 3), args.threads)))
+    print(json.dumps(measure(n, args.repeats or (2 if args.quick else 3), args.threads)))
 
 
 if __name__ == "__main__":
