@@ -158,7 +158,7 @@ class NodeDaemon:
         personalizer = None
         if config.training.personal and config.is_trainer:
             params = PersonalParams(selection_blocks=config.training.personal_selection_blocks)
-            personalizer = Personalizer.from_learner(learner, config.node.data_dir, params)
+            personalizer = Personalizer.from_learner(learner, config.node.data_dir, params, self.account.address)
         globals_ = Globals(config.node.data_dir, learner.spec, "0x" + task.initial_global.hex(), learner.initial_global,
                            blobs)
         loop = RoundLoop(

@@ -18,12 +18,23 @@ seeded slice of its own training blocks, never the held-out test text that perpl
     4. candidates  G' + beta (P - G) + lam (G + m - G')   for beta in {0, 1}, lam in {0, 1/2, 1, 3/2}
        (beta carries the earlier personal offset onto the new global; lam moves from the
        consensus step towards the peer's own blend, 3/2 a little past it; beta = lam = 0 is G')
+    4'. when the peer names its own delta d_o (``own``): the same candidates with m = d_o, its own
+       delta alone (lam = 0 adds nothing new). beta = lam = 1 is P + d_o: the peer's own chain,
+       its personal adapter carried on by its own training, the nearest thing to training alone
+       that costs no extra training. d_o is the peer's own work, so it is used whatever verdict
+       consensus gave it (a peer whose text differs most is the likeliest to be an outlier).
     5. the personal adapter is the candidate of lowest L_S (ties: the earlier in that order).
 
-So on S the personal adapter is never worse than the global. It is local: nothing here touches
-the chain, the consensus inputs or the global. Cost per round: 2 + accepted + 7 evaluations of
-the small set S (3 candidates instead of 7 in the first round), and one held-out evaluation
-each of the global and of the personal adapter for the report.
+So on S the personal adapter is never worse than the global, nor than its own chain. It is local:
+nothing here touches the chain, the consensus inputs or the global. Cost per round: 2 + accepted
++ 7 evaluations of the small set S, 6 more with ``own`` (first round: 3 candidates, and 3 more),
+and one held-out evaluation each of the global and of the personal adapter for the report.
+
+Why the own chain (issue 17): over random deals of one fortunes topic per peer, the global was
+worse than the peer training alone on the peer's own topic, and the gain-weighted blend seldom
+reached that far: the other peers' deltas also help a peer's text (they learn the fortunes format)
+and the softmax then spreads the weight, while the peer's own delta alone, carried round after
+round, is what training alone accumulates.
 """
 
 from __future__ import annotations
@@ -92,6 +103,10 @@ class PersonalReport:
     selection_nll: dict[str, float]  # "start", "global", "personal" on S
     ppl: dict[str, float]  # held-out test perplexity: "base", "global", "personal"
     seconds: float  # wall time of the personalization (held-out reporting excluded)
+    # The m of the chosen candidate: "gains" (the gain-weighted blend) or "own" (the peer's own
+    # delta); "global" when no m entered (the new global, perhaps with the carried offset).
+    # Reports saved before this field read "gains".
+    blend: str = "gains"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -139,38 +154,44 @@ def _combine(terms: Iterable[tuple[float, Delta]], keys: Iterable[str]) -> Delta
 
 def personalize(start_global: Delta, new_global: Delta, previous: Delta | None, verdicts: Iterable[HasVerdict],
                 deltas: Mapping[str, Delta], loss: SelectionLoss, round_: int,
-                params: PersonalParams = PersonalParams()) -> tuple[Delta, PersonalReport]:
+                params: PersonalParams = PersonalParams(), own: str | None = None) -> tuple[Delta, PersonalReport]:
     """One round of the rule in the module docstring. ``previous`` None: no personal adapter yet.
+    ``own``: the peer's own address, whose delta in ``deltas`` (if any) also enters as step 4'.
     Returns the new personal adapter and the report (its ``ppl`` is left for the caller)."""
     began = time.perf_counter()
     keys = sorted(new_global)
     kept, excluded = accepted_deltas(verdicts, deltas)
-    for peer, delta in kept.items():
+    own_delta = next((d for p, d in sorted(deltas.items()) if own is not None and p.lower() == own.lower()), None)
+    for peer, delta in [*kept.items(), *([(own, own_delta)] if own_delta is not None else [])]:
         if sorted(delta) != keys:
             raise ValueError(f"delta of {peer} has the wrong adapter keys")
     start_nll = loss(start_global)
     gains = {p: start_nll - loss(_combine([(1.0, start_global), (1.0, d)], keys)) for p, d in kept.items()}
     weights = gain_weights(gains, params.temperature)
-    blend = _combine([(1.0, start_global)] + [(weights[p], kept[p]) for p in kept], keys)  # G + m
+    blends = [("gains", [(1.0, start_global)] + [(weights[p], kept[p]) for p in kept])]  # G + m
+    if own_delta is not None:
+        blends.append(("own", [(1.0, start_global), (1.0, own_delta)]))  # G + d_o
     # The global is the first candidate: a candidate must beat it on S to replace it.
     global_nll = loss(new_global)
-    best: tuple[float, float, float, Delta] = (global_nll, 0.0, 0.0, dict(new_global))
-    for beta in params.betas if previous is not None else (0.0,):  # no offset to carry yet
-        for lam in params.lams:
-            if (beta, lam) == (0.0, 0.0):
-                continue
-            terms = [(1.0, new_global), (lam, blend), (-lam, new_global)]
-            if previous is not None:
-                terms += [(beta, previous), (-beta, start_global)]
-            candidate = _combine(terms, keys)
-            nll = loss(candidate)
-            if nll < best[0]:
-                best = (nll, beta, lam, candidate)
-    nll, beta, lam, state = best
+    best: tuple[float, float, float, str, Delta] = (global_nll, 0.0, 0.0, "global", dict(new_global))
+    for name, blend_terms in blends:
+        blend = _combine(blend_terms, keys)
+        for beta in params.betas if previous is not None else (0.0,):  # no offset to carry yet
+            for lam in params.lams:
+                if (beta, lam) == (0.0, 0.0) or (lam == 0.0 and name != blends[0][0]):
+                    continue  # G' itself, or a candidate without m that the first blend tried
+                terms = [(1.0, new_global), (lam, blend), (-lam, new_global)]
+                if previous is not None:
+                    terms += [(beta, previous), (-beta, start_global)]
+                candidate = _combine(terms, keys)
+                nll = loss(candidate)
+                if nll < best[0]:
+                    best = (nll, beta, lam, name if lam else "global", candidate)
+    nll, beta, lam, chosen, state = best
     report = PersonalReport(
         round=round_, weights=weights, gains=gains, excluded=excluded, beta=beta, lam=lam,
         selection_nll={"start": start_nll, "global": global_nll, "personal": nll}, ppl={},
-        seconds=time.perf_counter() - began,
+        seconds=time.perf_counter() - began, blend=chosen,
     )
     return state, report
 
@@ -195,9 +216,10 @@ class Personalizer:
     reload the latest after a restart. The model's adapter state is restored after each use."""
 
     def __init__(self, model: PeftModel, spec: AdapterSpec, selection: TokenBlocks, held_out: TokenBlocks,
-                 data_dir: Path, params: PersonalParams = PersonalParams()) -> None:
+                 data_dir: Path, params: PersonalParams = PersonalParams(), own: str | None = None) -> None:
         self.model, self.spec, self.selection, self.held_out = model, spec, selection, held_out
         self.params = params
+        self.own = own  # the peer's own address: its own delta carries its own chain (``personalize``)
         self.dir = data_dir / "personal"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.base_ppl: float | None = None
@@ -205,14 +227,16 @@ class Personalizer:
         self.round, self.state = latest if latest is not None else (-1, None)
 
     @classmethod
-    def from_learner(cls, learner: Learner, data_dir: Path, params: PersonalParams = PersonalParams()) -> Personalizer:
+    def from_learner(cls, learner: Learner, data_dir: Path, params: PersonalParams = PersonalParams(),
+                     own: str | None = None) -> Personalizer:
         """The learner's personalizer: its selection set is taken out of the learner's training
-        blocks (from then on the learner never trains on it), its held-out set is the learner's."""
+        blocks (from then on the learner never trains on it), its held-out set is the learner's.
+        ``own``: the node's address (its own delta among a round's deltas)."""
         if learner.train_blocks is None or learner.eval_blocks is None:
             learner.load_data()
         assert learner.train_blocks is not None and learner.eval_blocks is not None
         learner.train_blocks, selection = split_selection(learner.train_blocks, params)
-        return cls(learner.model, learner.spec, selection, learner.eval_blocks, data_dir, params)
+        return cls(learner.model, learner.spec, selection, learner.eval_blocks, data_dir, params, own)
 
     def latest(self) -> tuple[int, Delta] | None:
         rounds = sorted(int(p.stem) for p in self.dir.glob("*.safetensors") if p.stem.isdigit())
@@ -244,7 +268,7 @@ class Personalizer:
         if round_ <= self.round:
             return self.report(round_)
         state, report = personalize(start_global, new_global, self.state, verdicts, deltas,
-                                    lambda s: self._nll(self.selection, s), round_, self.params)
+                                    lambda s: self._nll(self.selection, s), round_, self.params, self.own)
         known = known_ppl or {}
         if self.base_ppl is None:
             self.base_ppl = known["base"] if "base" in known else math.exp(self._nll(self.held_out, None))

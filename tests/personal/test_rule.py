@@ -134,3 +134,27 @@ def test_personalizer_saves_each_round_and_reloads_the_latest(tmp_path: Path) ->
     # Settling the same round again after the restart folds nothing in twice.
     assert restarted.update(0, start, new_global, verdicts, deltas) == report
     assert all(torch.equal(restarted.state[k], personal.state[k]) for k in spec.keys)  # type: ignore[index]
+
+
+def test_the_peers_own_chain_is_a_candidate_even_when_consensus_rejected_its_delta() -> None:
+    # The other peer's delta gains most from G on S (0.9 is near the target 1.0), so the gain blend
+    # is all "other"; the peer's own chain, its previous personal adapter plus its own delta, lands
+    # on the target. Consensus rejected the own delta: it stays out of the blend, not out of the chain.
+    start, new_global, previous, target = state(0.0), state(0.3), state(0.5), state(1.0)
+    deltas = {"own": state(0.5), "other": state(0.9)}
+    verdicts = [Verdict("own", Reason.MEDIAN_OUTLIER, {}), Verdict("other", Reason.ACCEPTED, {})]
+    chained, report = personalize(start, new_global, previous, verdicts, deltas, quadratic(target), 1, own="OWN")
+    assert report.weights == {"other": 1.0} and report.excluded == {"own": "MEDIAN_OUTLIER"}
+    assert (report.blend, report.beta, report.lam) == ("own", 1.0, 1.0)
+    assert all(torch.allclose(chained[k], target[k]) for k in KEYS)
+    # Without its own address the rule cannot get there: on S it does worse than the chain.
+    _, blind = personalize(start, new_global, previous, verdicts, deltas, quadratic(target), 1)
+    assert blind.blend == "gains" and blind.selection_nll["personal"] > report.selection_nll["personal"]
+    # Never worse on S than the global or the own chain, whichever deltas come.
+    generator = torch.Generator().manual_seed(3)
+    for _ in range(20):
+        rand = {p: {k: torch.randn(2, 3, generator=generator) for k in KEYS} for p in ("own", "other")}
+        loss = quadratic({k: torch.randn(2, 3, generator=generator) for k in KEYS})
+        _, report = personalize(start, new_global, previous, verdicts, rand, loss, 1, own="own")
+        chain = {k: previous[k] + rand["own"][k] for k in KEYS}
+        assert report.selection_nll["personal"] <= min(loss(new_global), loss(chain))
