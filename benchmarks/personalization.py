@@ -25,7 +25,8 @@ global_vs_local_ppl_ratio_median / _max, with ``--gain-only`` the same for the r
 own chain (``gain_only_...``), per_peer, the settings, extra_s_per_round, total_s).
 
 --quick does not fit in a minute on two cores (4 peers, 2 rounds of federated and of local-only
-training, and the selection passes: ~10 minutes on the shared 2-core machine); it says so.
+training, and the selection passes: 6 minutes on the 2-core machine otherwise idle, 20 shared); it
+says so.
 """
 
 from __future__ import annotations
