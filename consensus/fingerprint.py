@@ -13,10 +13,10 @@ from fractions import Fraction
 from functools import lru_cache
 
 import torch
+from eth_utils import keccak
 
 from loraswarm.consensus.fixedpoint import to_score
 from loraswarm.consensus.types import Fingerprint
-from loraswarm.keccak import keccak256
 
 SKETCH_BUCKETS = 1024
 _GOLDEN = 2654435761  # Knuth's multiplicative hash constant; index * it stays below 2**63
@@ -35,7 +35,7 @@ def fingerprint(values: torch.Tensor) -> Fingerprint:
     bucket, sign = _buckets(values.numel())
     sketch = torch.zeros(SKETCH_BUCKETS, dtype=torch.int64)
     sketch.index_add_(0, bucket, sign * to_score(values).to(torch.int64))
-    digest = "0x" + keccak256(values.to(torch.int32).numpy().astype("<i4").tobytes()).hex()
+    digest = "0x" + keccak(values.to(torch.int32).numpy().astype("<i4").tobytes()).hex()
     return Fingerprint(digest, tuple(int(v) for v in sketch.tolist()))
 
 
