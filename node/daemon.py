@@ -19,6 +19,7 @@ import os
 import time
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 from web3 import HTTPProvider, Web3
@@ -37,12 +38,10 @@ from loraswarm.node.globals import Globals
 from loraswarm.node.intake import Intake
 from loraswarm.node.judge import consensus_params
 from loraswarm.node.keys import load_account
-from loraswarm.node.learner import Learner
 from loraswarm.node.metrics import NodeMetrics
 from loraswarm.node.p2p.envelope import Domain, decode
 from loraswarm.node.p2p.keys import identity_from_account
 from loraswarm.node.p2p.service import P2PConfig, P2PService
-from loraswarm.node.personal import Personalizer, PersonalParams
 from loraswarm.node.reporter import Reporter
 from loraswarm.node.results import ResultBook
 from loraswarm.node.roles.context import NodeContext
@@ -53,10 +52,10 @@ from loraswarm.node.rounds import RoundLoop
 from loraswarm.node.state.phase import Phase
 from loraswarm.node.state.store import STATE_FILE, StateStore
 from loraswarm.node.status import NodeStatus
-from loraswarm.node.training.corpus import load_texts, load_topics
-from loraswarm.node.training.device import pick_device
-from loraswarm.node.training.model import SET_TASK_MODEL, model_hash, require_base_model
 from loraswarm.protocol.taskspec import TaskSpec, TaskSpecError
+
+if TYPE_CHECKING:
+    from loraswarm.node.learner import Learner
 
 logger = logging.getLogger("loraswarm.node")
 
@@ -102,9 +101,19 @@ class NodeDaemon:
             raise TaskSpecError(f"{self.config.chain.task_file} hashes to {mine}, but task {self.spec_file.task_id} "
                                 f"on chain fixed {'0x' + on_chain.hex()}: get the task file from the task's owner")
 
-    def _check_training(self, task_model: str) -> None:
+    # The node's model work: the two methods below and ``evaluates`` are all of it. A scale run's
+    # light peer (harness/light_peer.py) replaces them to submit cached real deltas without
+    # loading a model; the model's libraries are imported here, not at the top, so that it
+    # never loads them.
+    evaluates = True  # held-out perplexity of the base, each global and the personal adapter
+
+    def check_training(self, task_model: str) -> None:
         """The device, base model and data the node will train with, checked before it stakes:
         found wrong after registering, they cost the gas and leave the stake locked."""
+        from loraswarm.node.training.corpus import load_texts, load_topics
+        from loraswarm.node.training.device import pick_device
+        from loraswarm.node.training.model import SET_TASK_MODEL, model_hash, require_base_model
+
         training = self.config.training
         pick_device(training.device)
         if training.topics:
@@ -112,6 +121,14 @@ class NodeDaemon:
         for path in training.data:  # the records' shapes: their rendering needs the model's chat template
             load_texts(path, lambda instruction, response: instruction + response)
         require_base_model(model_hash(training.model), task_model, SET_TASK_MODEL)
+
+    def load_learner(self, task_model: str) -> Learner:
+        """The base model with its LoRA adapter, and the node's data."""
+        from loraswarm.node.learner import Learner
+
+        learner = Learner(self.spec_file, self.config.training, task_model)
+        learner.load_data()
+        return learner
 
     def _check_funds(self, task: TaskInfo) -> None:
         """Gas money and the tokens its registrations stake, before the node registers and loads
@@ -131,7 +148,7 @@ class NodeDaemon:
         task = await call(self.chain.task)
         self._check_task_file(task.spec_hash)
         await call(self._check_funds, task)
-        await call(self._check_training, "0x" + task.base_model_hash.hex())
+        await call(self.check_training, "0x" + task.base_model_hash.hex())
         # Registration first: a validator takes part from the first round that starts after it
         # registered, and loading the model takes a while.
         reporter.show(-1, Phase.STARTING.value, "registering")
@@ -139,10 +156,9 @@ class NodeDaemon:
                    self.spec_file.validator_stake if config.is_validator else 0)
         await self._refresh_registry()
         reporter.show(-1, Phase.STARTING.value, "loading the model")
-        learner = await call(partial(Learner, self.spec_file, config.training, "0x" + task.base_model_hash.hex()))
+        learner = await call(self.load_learner, "0x" + task.base_model_hash.hex())
         self.store.save_base_model("0x" + task.base_model_hash.hex())  # `loraswarm export` checks it
-        await call(learner.load_data)
-        if config.is_trainer:
+        if config.is_trainer and self.evaluates:
             reporter.ppl("base", "base", await self._base_ppl(learner))
         identity = identity_from_account(self.account)
         domain = Domain(self.deployment.chain_id, self.deployment.addresses["Coordinator"])
@@ -157,6 +173,8 @@ class NodeDaemon:
         results = ResultBook(config.node.data_dir / "results", blobs)
         personalizer = None
         if config.training.personal and config.is_trainer:
+            from loraswarm.node.personal import Personalizer, PersonalParams
+
             params = PersonalParams(selection_blocks=config.training.personal_selection_blocks)
             personalizer = Personalizer.from_learner(learner, config.node.data_dir, params, self.account.address)
         globals_ = Globals(config.node.data_dir, learner.spec, "0x" + task.initial_global.hex(), learner.initial_global,
@@ -165,7 +183,8 @@ class NodeDaemon:
             ctx, globals_,
             Trainer(ctx, learner, identity, domain) if config.is_trainer else None,
             Validator(ctx, globals_, blobs, results) if config.is_validator else None,
-            Settlement(ctx, globals_, results, learner, personalizer, partial(self._round_deltas, p2p, learner)),
+            Settlement(ctx, globals_, results, learner if self.evaluates else None, personalizer,
+                       partial(self._round_deltas, p2p, learner)),
             self.commitments, p2p.set_round)
         intake = Intake(ctx, blobs)
         async with p2p.run(), trio.open_nursery() as nursery:

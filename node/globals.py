@@ -10,8 +10,15 @@ from pathlib import Path
 
 from loraswarm.files import write_atomic
 from loraswarm.node.blobs import Blobs
-from loraswarm.node.codec import AdapterSpec, Delta, decode_delta
+from loraswarm.node.codec import AdapterSpec, Codec, Delta, content_hash, decode_delta, encode_delta
 from loraswarm.node.round_result import ResultMismatch
+
+GLOBAL_CODEC = Codec("fp32")  # globals are stored exactly: their hash is recorded on chain
+
+
+def encode_global(state: Delta, spec: AdapterSpec) -> tuple[bytes, str]:
+    data = encode_delta(state, spec, GLOBAL_CODEC)
+    return data, content_hash(data)
 
 
 class Globals:

@@ -32,7 +32,7 @@ from loraswarm.incentives.settlement import IncentiveParams, settle
 from loraswarm.incentives.slashing import SlashParams
 from loraswarm.node.chain.task import CommitLog, JudgingInputs, TaskInfo
 from loraswarm.node.codec import AdapterSpec, CodecError, Delta, decode_delta
-from loraswarm.node.learner import encode_global
+from loraswarm.node.globals import encode_global
 from loraswarm.node.round_result import RoundResult, Tuple, VerdictRow
 from loraswarm.node.timing import Timed, Work, untimed
 from loraswarm.protocol.codes import Reason

@@ -7,12 +7,10 @@ adversaries run through the same code as everyone else.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
-import torch
-
-from loraswarm.node.codec import AdapterSpec, Codec, Delta, content_hash, encode_delta
+from loraswarm.node.codec import Delta
 from loraswarm.node.config import Behaviour, TrainingSection
+from loraswarm.node.globals import encode_global
 from loraswarm.node.training.adapter import (
     LoraParams,
     adapter_spec,
@@ -25,30 +23,15 @@ from loraswarm.node.training.device import pick_device
 from loraswarm.node.training.evaluate import evaluate_ppl
 from loraswarm.node.training.local import local_update, select_texts
 from loraswarm.node.training.model import SET_TASK_MODEL, load_base_model, require_base_model, set_threads
+from loraswarm.node.training.outcome import TrainedDelta, bend
 from loraswarm.node.training.privacy import DpParams, PrivacyAccountant
 from loraswarm.node.training.tokens import TokenBlocks, pack_texts
-from loraswarm.node.training.trainer import TrainConfig, TrainStats
+from loraswarm.node.training.trainer import TrainConfig
 from loraswarm.protocol.taskspec import TaskSpec
-
-SCALING_GAMMA = 20.0
-GLOBAL_CODEC = Codec("fp32")  # globals are stored exactly: their hash is recorded on chain
 
 
 def lora_params(task: TaskSpec) -> LoraParams:
     return LoraParams.of(task.lora)
-
-
-def encode_global(state: Delta, spec: AdapterSpec) -> tuple[bytes, str]:
-    data = encode_delta(state, spec, GLOBAL_CODEC)
-    return data, content_hash(data)
-
-
-@dataclass(frozen=True)
-class TrainedDelta:
-    """One round of local training: the change to the global adapter, and how it went."""
-
-    delta: Delta
-    stats: TrainStats
 
 
 class Learner:
@@ -94,12 +77,7 @@ class Learner:
                              seed=self.training.seed * 100_003 + round_, threads=self.training.threads,
                              progress=self.progress, deadline=deadline)
         update = local_update(self.model, self.train_blocks, global_state, config, self.dp, self.accountant)
-        delta = update.delta
-        if behaviour is Behaviour.SCALING:
-            delta = {k: v * SCALING_GAMMA for k, v in delta.items()}
-        elif behaviour is Behaviour.ZERO:
-            delta = {k: torch.zeros_like(v) for k, v in delta.items()}
-        return TrainedDelta(delta, update.stats)
+        return TrainedDelta(bend(update.delta, behaviour), update.stats)
 
     def held_out_key(self) -> str:
         """Names what a base-model perplexity was measured on: the base model and the exact

@@ -12,7 +12,8 @@ def model_facts(spec_file: TaskSpec, model: Path | None = None) -> tuple[str, st
     """(base model hash, initial global adapter hash) for a task spec."""
     # Imported here: torch, transformers and peft take seconds to load, and every command of the
     # CLI imports its modules (`loraswarm --help` included); only this function needs them.
-    from loraswarm.node.learner import encode_global, lora_params
+    from loraswarm.node.globals import encode_global
+    from loraswarm.node.learner import lora_params
     from loraswarm.node.training.adapter import adapter_spec, initial_adapter
     from loraswarm.node.training.model import load_base_model
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import trio
 from eth_utils import keccak
@@ -23,10 +24,8 @@ from loraswarm.node.chain.errors import ChainRevert
 from loraswarm.node.chain.task import TaskInfo
 from loraswarm.node.codec import Delta, decode_delta
 from loraswarm.node.globals import Globals
-from loraswarm.node.learner import Learner
 from loraswarm.node.p2p.envelope import GlobalAdapter
 from loraswarm.node.p2p.errors import BlobUnavailable, PublishRefused
-from loraswarm.node.personal import Personalizer
 from loraswarm.node.results import ResultBook
 from loraswarm.node.roles.context import NodeContext
 from loraswarm.node.round_result import ResultMismatch, RoundResult
@@ -34,6 +33,10 @@ from loraswarm.node.state.phase import Phase
 from loraswarm.node.timing import Work
 from loraswarm.protocol.chain import RoundStatus
 from loraswarm.protocol.codes import Reason
+
+if TYPE_CHECKING:  # both load the model's libraries; a light scale-run peer has neither
+    from loraswarm.node.learner import Learner
+    from loraswarm.node.personal import Personalizer
 
 logger = logging.getLogger(__name__)
 

@@ -12,17 +12,20 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from typing import TYPE_CHECKING
 
 import trio
 
 from loraswarm.node.chain.errors import ChainRevert
 from loraswarm.node.codec import Codec, Delta, encode_delta
-from loraswarm.node.learner import Learner
 from loraswarm.node.p2p.envelope import Domain, Update, decode, sign
 from loraswarm.node.p2p.keys import PeerIdentity
 from loraswarm.node.roles.context import WINDOW_MARGIN_S, NodeContext
 from loraswarm.node.state.phase import Phase
 from loraswarm.node.timing import Work
+
+if TYPE_CHECKING:  # the model's libraries; a light scale-run peer's learner has none
+    from loraswarm.node.learner import Learner
 
 # Training stops this long before the commit window closes, to encode and send the commit in it.
 TRAIN_MARGIN_S = 8.0

@@ -16,9 +16,10 @@ from loraswarm.node.codec import AdapterSpec, Codec, CodecError, Delta, decode_d
 from loraswarm.node.training.adapter import apply_delta, compute_delta
 from loraswarm.node.training.corpus import chat_formatter, load_texts, peer_data, split_held_out
 from loraswarm.node.training.errors import DataError
+from loraswarm.node.training.outcome import TrainStats
 from loraswarm.node.training.privacy import DpParams, PrivacyAccountant, privatize
 from loraswarm.node.training.tokens import TokenBlocks
-from loraswarm.node.training.trainer import TrainConfig, TrainStats, train_lora
+from loraswarm.node.training.trainer import TrainConfig, train_lora
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from loraswarm.node.codec import Delta
 from loraswarm.node.training.adapter import get_adapter_state, set_adapter_state
 from loraswarm.node.training.device import device_of
 from loraswarm.node.training.model import set_threads
+from loraswarm.node.training.outcome import TrainStats
 from loraswarm.node.training.tokens import TokenBlocks
 
 
@@ -43,17 +44,6 @@ class TrainConfig:
     # Wall-clock time (time.time()) by which training must end: a round's commit window is a
     # deadline, so a peer commits the steps it managed rather than miss the window.
     deadline: float | None = None
-
-
-@dataclass(frozen=True)
-class TrainStats:
-    steps: int
-    tokens: int  # tokens that carried a loss: the sample weight FedAvg uses
-    seconds: float
-    tokens_per_s: float
-    mean_loss: float
-    final_loss: float
-    interrupted: bool  # Ctrl-C stopped the loop after a whole step
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from loraswarm.consensus.weights import PPM
 from loraswarm.incentives.reputation import ReputationParams, Standing
 from loraswarm.node.chain.task import CommitLog, JudgingInputs, RevealedUpdate
 from loraswarm.node.codec import AdapterSpec, content_hash, encode_delta
+from loraswarm.node.globals import GLOBAL_CODEC
 from loraswarm.node.judge import Judgement, judge_round
-from loraswarm.node.learner import GLOBAL_CODEC
 from loraswarm.protocol.codes import Reason
 from loraswarm.protocol.rules import RuleId
 from loraswarm.protocol.taskspec import TaskSpec

@@ -34,8 +34,7 @@ from loraswarm.node.chain.task import (
 )
 from loraswarm.node.codec import AdapterSpec, Codec, Delta, encode_delta
 from loraswarm.node.config import NodeConfig
-from loraswarm.node.globals import Globals
-from loraswarm.node.learner import TrainedDelta, encode_global
+from loraswarm.node.globals import Globals, encode_global
 from loraswarm.node.metrics import NodeMetrics
 from loraswarm.node.p2p.envelope import Body, Domain, Envelope, Update, sign
 from loraswarm.node.p2p.errors import BlobUnavailable
@@ -43,7 +42,7 @@ from loraswarm.node.reporter import Reporter
 from loraswarm.node.roles.context import NodeContext
 from loraswarm.node.state.store import StateStore
 from loraswarm.node.status import NodeStatus
-from loraswarm.node.training.trainer import TrainStats
+from loraswarm.node.training.outcome import TrainedDelta, TrainStats
 from loraswarm.protocol.chain import RoundStatus
 from loraswarm.protocol.taskspec import TaskSpec
 

@@ -19,8 +19,8 @@ from trio.testing import MockClock
 from loraswarm.node.blobs import Blobs
 from loraswarm.node.chain.task import FinalizedTuple
 from loraswarm.node.codec import Delta
+from loraswarm.node.globals import encode_global
 from loraswarm.node.intake import Intake
-from loraswarm.node.learner import encode_global
 from loraswarm.node.p2p.envelope import Envelope, Update, decode
 from loraswarm.node.p2p.errors import BlobUnavailable
 from loraswarm.node.p2p.keys import identity_from_account

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from loraswarm.cli import app
 from loraswarm.errors import NotFound
 from loraswarm.node.codec import decode_delta, encode_delta
-from loraswarm.node.learner import encode_global
+from loraswarm.node.globals import encode_global
 from loraswarm.node.personal import PERSONAL_CODEC
 from loraswarm.node.round_result import RoundResult
 from loraswarm.node.state.store import STATE_FILE, StateStore
