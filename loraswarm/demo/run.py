@@ -143,6 +143,13 @@ def _start_chain(config: DemoConfig, chain_dir: Path, attempts: int = 3) -> loca
     raise AssertionError("attempts must be positive")
 
 
+def demo_spec(config: DemoConfig) -> TaskSpec:
+    """The task file a local network's task fixes (its id is 1: the network deploys afresh)."""
+    return TaskSpec(task_id=1, seq_len=config.seq_len, validator_stake=config.terms.validator_stake,
+                    reputation=config.reputation,
+                    recipe=RecipeSection(steps=config.steps, batch_size=config.batch_size))
+
+
 @contextmanager
 def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
     """A local chain with the contracts, a task, and funded peer accounts with configs; the chain
@@ -158,9 +165,7 @@ def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
         deployment_file = deploying.default_deployment_path(chain_dir, deployment.chain_id)
         deploying.write_deployment(deployment, deployment_file, force=False)
         console.print(f"chain {record.engine} at {record.rpc_url}; contracts deployed: {deployment.addresses}")
-        spec = TaskSpec(task_id=1, seq_len=config.seq_len, validator_stake=config.terms.validator_stake,
-                        reputation=config.reputation,
-                        recipe=RecipeSection(steps=config.steps, batch_size=config.batch_size))
+        spec = demo_spec(config)
         task_file = workdir / "task.json"
         spec.write(task_file)
         console.print("loading the base model to derive the task's hashes ...")
