@@ -18,7 +18,7 @@ class ModelFacts:
     adapter: AdapterSize
 
 
-def model_facts(spec_file: TaskSpec, model: Path | None = None) -> ModelFacts:
+def model_facts(spec_file: TaskSpec, model: Path | str | None = None) -> ModelFacts:
     """The base model hash, the initial global adapter hash and the adapter's size for a task spec."""
     # Imported here: torch, transformers and peft take seconds to load, and every command of the
     # CLI imports its modules (`loraswarm --help` included); only this function needs them.
