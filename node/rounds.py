@@ -22,12 +22,13 @@ from loraswarm.node.codec import Delta
 from loraswarm.node.config import Behaviour
 from loraswarm.node.globals import Globals
 from loraswarm.node.p2p.errors import BlobUnavailable
-from loraswarm.node.roles.context import WINDOW_MARGIN_S, NodeContext
+from loraswarm.node.roles.context import NodeContext
 from loraswarm.node.roles.settlement import Settlement
 from loraswarm.node.roles.trainer import Trainer
-from loraswarm.node.roles.validator import JUDGE_GRACE_S, Validator
+from loraswarm.node.roles.validator import Validator
 from loraswarm.node.state.phase import Phase
 from loraswarm.node.timing import Work
+from loraswarm.node.windows import JUDGE_GRACE_S, WINDOW_MARGIN_S
 
 logger = logging.getLogger(__name__)
 

@@ -169,8 +169,8 @@ def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
         task_file = workdir / "task.json"
         spec.write(task_file)
         console.print("loading the base model to derive the task's hashes ...")
-        model_hash, initial_global = model_facts(spec)
-        create_task(w3, deployment, owner, spec, config.terms, model_hash, initial_global)
+        facts = model_facts(spec)
+        create_task(w3, deployment, owner, spec, config.terms, facts.model_hash, facts.initial_global)
         plans = list(config.plans) if config.plans else default_plans(config.peers, config.validators,
                                                                        personal=config.personal)
         training = {"threads": config.threads,
@@ -178,8 +178,8 @@ def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
                     "personal_selection_blocks": config.personal_selection_blocks}
         peers = make_peers(w3, deployment, owner, plans, workdir, task_file, deployment_file, record.rpc_url,
                            DEMO_PASSWORD, config.terms, training, config.key_seed)
-        console.print(f"task 1 created (base model {model_hash[:14]}..., initial global {initial_global[:14]}...); "
-                      f"{len(peers)} peers in {workdir}")
+        console.print(f"task 1 created (base model {facts.model_hash[:14]}..., initial global "
+                      f"{facts.initial_global[:14]}...); {len(peers)} peers in {workdir}")
         yield Network(workdir, deployment_file, record.rpc_url, peers)
     finally:
         localchain.stop_chain(chain_dir)

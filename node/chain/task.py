@@ -22,10 +22,8 @@ from web3.types import BlockIdentifier
 from loraswarm.evm.logs import logs_between, reread_from
 from loraswarm.node.chain.client import BlockHeader, ChainClient, Receipt
 from loraswarm.node.p2p.envelope import Envelope, Update
+from loraswarm.node.windows import PIN_GRACE_S
 from loraswarm.protocol.chain import RoundStatus, seal_end
-
-# How long past a round's reveal window a chain without a later block is taken to have none coming.
-PIN_GRACE_S = 5.0
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,6 @@ from loraswarm.protocol.taskspec import TaskSpec
 
 T = TypeVar("T")
 
-# Calls are estimated against the latest block, whose timestamp lags the clock by up to one block
-# interval: a time-windowed call waits this long past its window's opening.
-WINDOW_MARGIN_S = 2.0
-
 
 class Chain(Protocol):
     """The coordinator calls the roles make (``node.chain.task.TaskChain``)."""

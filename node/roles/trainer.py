@@ -20,15 +20,14 @@ from loraswarm.node.chain.errors import ChainRevert
 from loraswarm.node.codec import Codec, Delta, encode_delta
 from loraswarm.node.p2p.envelope import Domain, Update, decode, sign
 from loraswarm.node.p2p.keys import PeerIdentity
-from loraswarm.node.roles.context import WINDOW_MARGIN_S, NodeContext
+from loraswarm.node.roles.context import NodeContext
 from loraswarm.node.state.phase import Phase
 from loraswarm.node.timing import Work
+from loraswarm.node.windows import TRAIN_MARGIN_S, WINDOW_MARGIN_S
 
 if TYPE_CHECKING:  # the model's libraries; a light scale-run peer's learner has none
     from loraswarm.node.learner import Learner
 
-# Training stops this long before the commit window closes, to encode and send the commit in it.
-TRAIN_MARGIN_S = 8.0
 CODEC_ID = 0  # the delta's bytes name their own dtype and compression; the field is reserved
 
 logger = logging.getLogger(__name__)

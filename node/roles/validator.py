@@ -30,18 +30,16 @@ from loraswarm.node.judge import consensus_params, judge_round, standing_before
 from loraswarm.node.p2p.envelope import ResultNote
 from loraswarm.node.p2p.errors import BlobUnavailable, PublishRefused
 from loraswarm.node.results import ResultBook
-from loraswarm.node.roles.context import WINDOW_MARGIN_S, NodeContext
+from loraswarm.node.roles.context import NodeContext
 from loraswarm.node.round_result import ResultMismatch, RoundResult, replay_history
 from loraswarm.node.state.phase import Phase
 from loraswarm.node.state.store import SavedAttestation
 from loraswarm.node.timing import Work
+from loraswarm.node.windows import WINDOW_MARGIN_S
 from loraswarm.protocol.chain import attestation_seal, tuple_hash
 
 logger = logging.getLogger(__name__)
 
-# Validators start judging a moment after the reveal window closes, so that reveals gossiped at its
-# very end have arrived everywhere.
-JUDGE_GRACE_S = 2.0
 # A revealed delta the store lacks gets this long at judging (retried within it); then it counts as
 # not revealed.
 FETCH_AT_JUDGE_S = 10.0

@@ -14,9 +14,18 @@ import safetensors.numpy
 import torch
 import zstandard
 
-from loraswarm.node.codec import AdapterSpec, Codec, CodecError, content_hash, decode_delta, encode_delta
+from loraswarm.node.codec import (
+    AdapterSpec,
+    Codec,
+    CodecError,
+    content_hash,
+    decode_delta,
+    default_max_bytes,
+    encode_delta,
+    size_bound,
+)
 from loraswarm.node.codec import safetensors_wire as wire
-from loraswarm.node.codec.codec import SCALES_KEY
+from loraswarm.node.codec.codec import SCALES_KEY, max_header_bytes
 from loraswarm.protocol.codes import Reason
 from tests.training.codec_cases import SPEC, random_delta
 
@@ -59,6 +68,17 @@ def test_int8_with_zstd_is_under_a_third_of_fp32() -> None:
     big = AdapterSpec.of([(f"m.{i}.lora_A.weight", (8, 576)) for i in range(8)])
     data = encode_delta(random_delta(3, big), big, Codec("int8", zstd=True))
     assert len(data) <= 0.3 * big.fp32_bytes
+
+
+@pytest.mark.parametrize("codec", CODECS, ids=str)
+def test_size_bound_holds_and_is_tight_without_zstd(codec: Codec) -> None:
+    """Window sizing takes size_bound for a delta's wire size: never below an encoding, and above
+    one that zstd did not shrink by less than the header allowance."""
+    data = encode_delta(random_delta(4), SPEC, codec)
+    bound = size_bound(SPEC, codec)
+    assert len(data) <= bound <= default_max_bytes(SPEC)
+    if not codec.zstd:
+        assert bound - len(data) < max_header_bytes(SPEC)
 
 
 def test_zero_tensor_quantizes_to_zero() -> None:
