@@ -1,9 +1,9 @@
 """The accepted (or candidate) updates of a round, stacked in canonical order on the value grid.
 
 Rules are pure functions of a ``Stack`` and the task's parameters. A stack holds the same
-integers in three forms, each built once per round: int32 for order statistics (medians, trims),
-exact float64 for weighted sums (one BLAS product, exact while the total weight is at most
-2**23), and the score grid for inner products. The exact Gram matrix is computed at most once
+integers in up to three forms, each built at most once: int32 for order statistics (medians,
+trims), the score grid for inner products, and exact float64 for weighted sums (one BLAS product,
+exact while the total weight is at most 2**23; built only when a rule sums). The exact Gram matrix is computed at most once
 and shared by every rule that needs distances (Krum, Bulyan, duplicates, noise, contributions):
 pairwise distances come from it, never from a double loop.
 """
@@ -22,7 +22,6 @@ from loraswarm.consensus import fixedpoint
 class Stack:
     peers: tuple[str, ...]
     values: torch.Tensor  # (n, d) int32, value grid, rows in canonical (commit) order
-    wide: torch.Tensor  # (n, d) float64, the same integers (exact)
     scores: torch.Tensor  # (n, d) float64, score-grid integers (exact)
     weights: tuple[int, ...]  # aggregation weights: capped sample counts (times the prior), FedAvg's
     bits: int  # value-grid fractional bits (from the task's norm bound)
@@ -35,11 +34,16 @@ class Stack:
     @classmethod
     def of(cls, peers: tuple[str, ...], values: torch.Tensor, weights: tuple[int, ...],
            bits: int, prior: tuple[int, ...] | None = None) -> Stack:
-        return cls(peers, values, values.to(torch.float64), fixedpoint.to_score(values), weights, bits,
-                   prior=prior)
+        return cls(peers, values, fixedpoint.to_score(values), weights, bits, prior=prior)
 
     def __len__(self) -> int:
         return len(self.peers)
+
+    @cached_property
+    def wide(self) -> torch.Tensor:
+        """(n, d) float64, the value-grid integers (exact): built when a weighted sum first needs
+        it (the rules), not for every stack validation slices (8 bytes a coordinate and row)."""
+        return self.values.to(torch.float64)
 
     @cached_property
     def gram(self) -> torch.Tensor:
@@ -73,7 +77,6 @@ class Stack:
         return Stack(
             peers=tuple(self.peers[i] for i in rows),
             values=self.values[index],
-            wide=self.wide[index],
             scores=self.scores[index],
             weights=tuple(self.weights[i] for i in rows),
             bits=self.bits,
