@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -49,7 +50,8 @@ from web3 import HTTPProvider, Web3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # harness/ lives in the source tree
 
-from harness.light_peer import build_cache
+from harness.light_peer import LightLearner, build_cache
+from loraswarm.consensus import RoundContext, Submission, aggregate, validate_round
 from loraswarm.demo.network import DEMO_TOPICS, PeerFiles, PeerPlan
 from loraswarm.demo.run import (
     DEMO_PASSWORD,
@@ -64,8 +66,10 @@ from loraswarm.demo.run import (
 from loraswarm.evm.deploy import Deployment, attach
 from loraswarm.evm.localchain import free_port
 from loraswarm.evm.tasks import TaskTerms
+from loraswarm.node.config import Behaviour
 from loraswarm.node.status import NodeStatus
 from loraswarm.node.timing import Work
+from loraswarm.protocol.taskspec import TaskSpec
 
 VALIDATORS = 3
 CACHE = ROOT / "build" / "light-cache"
@@ -168,16 +172,14 @@ def _gas(rpc_url: str, deployment_file: Path, rounds: int) -> tuple[int, int]:
     return gas, count
 
 
-def run_one(n: int, rounds: int, console: Console, workdir: Path) -> dict[str, object]:
+def network_config(n: int, rounds: int, workdir: Path | None = None) -> DemoConfig:
     peer_plans = plans(n)
-    config = DemoConfig(peers=len(peer_plans), rounds=rounds, validators=VALIDATORS, eval_records=4, plans=tuple(
-        peer_plans), terms=terms(n), workdir=workdir, reputation=True, **RECIPE)
-    spec = demo_spec(config)
-    task_file = workdir / "cache-task.json"
-    workdir.mkdir(parents=True, exist_ok=True)
-    spec.write(task_file)
-    cache = CACHE / spec.spec_hash()[2:18]
-    build_cache(task_file, cache, n, rounds, DEMO_TOPICS, progress=lambda line: console.print(line))
+    return DemoConfig(peers=len(peer_plans), rounds=rounds, validators=VALIDATORS, eval_records=4,
+                      plans=tuple(peer_plans), terms=terms(n), workdir=workdir, reputation=True, **RECIPE)
+
+
+def run_one(n: int, rounds: int, cache: Path, console: Console, workdir: Path) -> dict[str, object]:
+    config = network_config(n, rounds, workdir)
     scraped = Scraped()
     procs: dict[str, subprocess.Popen[bytes]] = {}
     statuses: dict[str, NodeStatus] = {}
@@ -240,23 +242,66 @@ def _figures(n: int, rounds: int, peers: list[PeerFiles], statuses: dict[str, No
     }
 
 
+def judge_alone(n: int, cache: Path, task_file: Path) -> dict[str, float]:
+    """Validate and aggregate n cached real deltas in this process with nothing else running: the
+    pipeline's own growth, apart from the two cores the networks' n + 3 processes share. Run in a
+    fresh process (``--judge-alone``) so that its peak RSS is its own."""
+    learners = [LightLearner(cache, i) for i in range(n)]
+    start, _, global_hash = learners[0].initial_global()
+    subs = [Submission(f"0x{i + 1:040x}", i, global_hash, 1_000, learner.train(start, 0, Behaviour.HONEST).delta)
+            for i, learner in enumerate(learners)]
+    ctx = RoundContext(round=0, current_global_hash=global_hash, spec=dict(learners[0].spec.shapes),
+                       norm_bound=TaskSpec.read(task_file).norm_bound)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    began = time.perf_counter()
+    verdict = validate_round(subs, ctx)
+    validate_s = time.perf_counter() - began
+    aggregate(verdict.accepted, ctx)
+    return {"validate_s": round(validate_s, 3), "aggregate_s": round(time.perf_counter() - began - validate_s, 3),
+            "judge_rss_mb": round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, 1),
+            "accepted": sum(v.accepted for v in verdict.verdicts)}
+
+
+def _judge_alone_in_child(n: int, cache: Path, task_file: Path) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--judge-alone", str(n), "--cache", str(cache),
+                          "--task-file", str(task_file)], capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N in (10, 25), one round")
     parser.add_argument("--peers", type=int, nargs="+", help="the Ns to run (default: 10 25 50 100)")
     parser.add_argument("--rounds", type=int, help="rounds per network (default: 2; --quick: 1)")
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it (node logs, statuses)")
+    parser.add_argument("--alone", type=int, nargs="*", default=None,
+                        help="Ns to also judge in one process alone (default: the networks' Ns, then 100 and 200)")
+    parser.add_argument("--judge-alone", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--task-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.judge_alone:
+        print(json.dumps(judge_alone(args.judge_alone, args.cache, args.task_file)))
+        return
     ns = args.peers or ((10, 25) if args.quick else (10, 25, 50, 100))
     rounds = args.rounds or (1 if args.quick else 2)
+    alone = args.alone if args.alone is not None else sorted({*ns, 50, *(() if args.quick else (100, 200))})
     console = Console(width=160)
     began = time.monotonic()
     results: dict[int, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="loraswarm-scale-") as tmp:
+        # Every network's task file is the same (task 1, the same recipe): one cache serves them all.
+        task_file = Path(tmp) / "task.json"
+        demo_spec(network_config(1, rounds)).write(task_file)
+        cache = CACHE / TaskSpec.read(task_file).spec_hash()[2:18]
+        build_cache(task_file, cache, max(*ns, *alone), rounds, DEMO_TOPICS, progress=lambda line: console.print(line))
         for n in ns:
             workdir = (args.keep or Path(tmp)) / f"n{n}"
-            results[n] = run_one(n, rounds, console, workdir)
+            results[n] = run_one(n, rounds, cache, console, workdir)
             console.print(f"N={n}: {json.dumps(results[n])}")
+        judged = {n: _judge_alone_in_child(n, cache, task_file) for n in alone}
+    for n, figures in judged.items():
+        console.print(f"N={n}, judged in one process alone: {json.dumps(figures)}")
     first, last = results[min(ns)], results[max(ns)]
 
     def ratio(key: str) -> float | None:
@@ -270,8 +315,11 @@ def main() -> None:
         f"gas_per_peer_ratio_{max(ns)}_vs_{min(ns)}": ratio("gas_per_peer"),
         "honest_paid_fraction_min": min(float(r["honest_paid_fraction"]) for r in results.values()),  # type: ignore[arg-type]
         "validator_rss_mb_max": max(float(r["validator_rss_mb"]) for r in results.values()),  # type: ignore[arg-type]
-        "per_n": results, "rounds": rounds, "quick": args.quick, "wall_s": round(time.monotonic() - began, 1),
+        "per_n": results, "alone": judged, "rounds": rounds, "quick": args.quick,
+        "wall_s": round(time.monotonic() - began, 1),
     }
+    low, high = min(judged), max(judged)
+    summary[f"alone_validate_growth_{high}_vs_{low}"] = round(judged[high]["validate_s"] / judged[low]["validate_s"], 3)
     if 100 in results and 10 in results:
         summary["judge_growth_100_vs_10"] = round(float(results[100]["judge_s"]) / float(results[10]["judge_s"]), 3)  # type: ignore[arg-type]
         summary["gas_per_peer_ratio_100_vs_10"] = round(

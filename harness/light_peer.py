@@ -32,6 +32,10 @@ from loraswarm.node.training.outcome import TrainedDelta, TrainStats, bend
 from loraswarm.protocol.taskspec import TaskSpec
 
 MANIFEST = "manifest.json"
+# Light peers' data seeds start here: a full node trains with seed 0 (the config's default), and a
+# light peer on the same topic and seed would send that node's exact update (scaled, when it is the
+# attacker: then the honest node's update is judged a copy of the attack).
+SEED_BASE = 1000
 
 
 def _delta_file(folder: Path, index: int, round_: int) -> Path:
@@ -41,17 +45,17 @@ def _delta_file(folder: Path, index: int, round_: int) -> Path:
 def build_cache(task_file: Path, folder: Path, peers: int, rounds: int, topics: Sequence[str],
                 threads: int = 2, progress: Callable[[str], None] = print) -> None:
     """Train, with the real model, every light peer's delta of every round (peer i on
-    ``topics[i % len(topics)]`` with seed i, from the task's initial global), and keep them
+    ``topics[i % len(topics)]`` with seed SEED_BASE + i, from the task's initial global), and keep them
     exactly (fp32) with the adapter spec and the initial global. Deltas already cached for the
-    same task file are kept: the cache is built once per task recipe."""
+    same task file and seeds are kept: the cache is built once per task recipe."""
     from loraswarm.node.learner import Learner  # the model's libraries: only the builder loads them
 
     spec_file = TaskSpec.read(task_file)
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    if manifest.get("spec_hash") != spec_file.spec_hash():
-        manifest = {"spec_hash": spec_file.spec_hash(), "trained": {}}
+    if (manifest.get("spec_hash"), manifest.get("seed_base")) != (spec_file.spec_hash(), SEED_BASE):
+        manifest = {"spec_hash": spec_file.spec_hash(), "seed_base": SEED_BASE, "trained": {}}
     missing = [(i, r) for i in range(peers) for r in range(rounds)
                if not _delta_file(folder, i, r).exists() or f"{i}/{r}" not in manifest["trained"]]
     if not missing:
@@ -64,7 +68,8 @@ def build_cache(task_file: Path, folder: Path, peers: int, rounds: int, topics: 
     began = time.monotonic()
     for n, (index, round_) in enumerate(missing):
         # One model for every peer: only the data (topic, seed) changes between trainings.
-        learner.training = TrainingSection(topics=[topics[index % len(topics)]], seed=index, threads=threads)
+        learner.training = TrainingSection(topics=[topics[index % len(topics)]], seed=SEED_BASE + index,
+                                           threads=threads)
         learner.load_data()
         trained = learner.train(start, round_, Behaviour.HONEST)
         _delta_file(folder, index, round_).write_bytes(encode_delta(trained.delta, learner.spec, GLOBAL_CODEC))
