@@ -24,6 +24,13 @@ the honest peers accepted and paid; tokens slashed (``slashed``, every round of 
 from the chain's SlashExecuted logs.
 The run exits 1 otherwise, after its JSON line.
 
+What the work figures cannot see is the waiting: a round's wall time is the task's period (commit +
+reveal + attest windows; rounds follow the chain's fixed schedule). ``round_vs_train_ratio`` is that
+over the slowest honest peer's training, and ``round_vs_flower_ratio`` that over the same round on
+Flower: after the network, the same peers (the attacker and the free rider train honestly there),
+data, model, recipe and LoRA settings run as a Flower federation with FedAvg on 127.0.0.1
+(harness/flower_round.py), whose server times each round from sending the global to the aggregate.
+
 ``--quick`` takes about 85 s on two cores, over the one-minute budget: four node processes import
 torch, load the model and evaluate it before they can train (20-40 s on two cores, more when the
 machine is shared), and round 0's commit window has to cover that; with the reveal and attest
@@ -36,17 +43,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 from web3 import HTTPProvider, Web3
 
 from loraswarm.demo.network import PeerPlan
-from loraswarm.demo.run import DemoConfig, DemoRun, run_network
+from loraswarm.demo.run import DemoConfig, DemoRun, demo_spec, run_network
 from loraswarm.evm.deploy import Deployment, attach
+from loraswarm.evm.localchain import free_port
 from loraswarm.evm.tasks import TaskTerms
 from loraswarm.node.timing import MONITORING, PROTOCOL, Work
 
@@ -62,6 +73,8 @@ ADVERSARIES = tuple(p.name for p in PLANS if p.behaviour != "honest")
 # Verdicts that let an update into the round (NOT_SELECTED: valid, left out by the rule).
 PASSED = ("ACCEPTED", "NOT_SELECTED")
 QUICK_BUDGET_S = 60.0
+ROOT = Path(__file__).resolve().parents[1]
+FLOWER_TIMEOUT_S = 600
 # What this benchmark counted before every phase was timed (2026-12-04): train, encode, commit,
 # gossip+fetch (publish, the deltas at judging), validate+aggregate (decode to incentives), attest
 # (seal, open), claim. Summed in the same run, it shows what the newly timed phases add.
@@ -76,15 +89,50 @@ FULL = DemoConfig(peers=len(PLANS), rounds=2, validators=2, steps=10, batch_size
                   terms=TaskTerms(commit_s=120, reveal_s=15, attest_s=30, start_delay_s=45))
 
 
-def _slashed_on_chain(run: DemoRun, into: dict[str, int]) -> None:
-    """Tokens slashed per peer name (SlashExecuted logs), read while the chain still answers."""
+@dataclass
+class ChainFacts:
+    """What the run left on chain, read while the chain still answers."""
+
+    slashed: dict[str, int] = field(default_factory=dict)  # tokens per peer name, every round
+    to_final_s: dict[int, int] = field(default_factory=dict)  # round -> its commit window's opening to finalization
+
+
+def _read_chain(run: DemoRun, into: ChainFacts) -> None:
     names = {p.address.lower(): p.plan.name for p in run.peers}
     w3 = Web3(HTTPProvider(run.rpc_url))
     coordinator = attach(Deployment.from_file(run.deployment_file), w3)["Coordinator"]
     for event in coordinator.events["SlashExecuted"]().get_logs(from_block=0):
         name = names.get(event["args"]["account"].lower())
         if name is not None:
-            into[name] = into.get(name, 0) + event["args"]["amount"]
+            into.slashed[name] = into.slashed.get(name, 0) + event["args"]["amount"]
+    for event in coordinator.events["RoundFinalized"]().get_logs(from_block=0):
+        round_ = int(event["args"]["round"])
+        opened = coordinator.functions.roundWindows(event["args"]["taskId"], round_).call()[0]
+        into.to_final_s[round_] = int(w3.eth.get_block(event["blockNumber"])["timestamp"]) - opened
+
+
+def flower_rounds(run: DemoRun, config: DemoConfig, workdir: Path) -> dict[int, float]:
+    """The same peers, data, model, recipe and LoRA settings as a Flower federation with FedAvg
+    (harness/flower_round.py), for as many rounds: seconds per round, as its server timed them."""
+    port, out, task_file = free_port(), workdir / "flower.json", workdir / "flower-task.json"
+    demo_spec(config).write(task_file)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "harness.flower_round"]
+    server = subprocess.Popen([*command, "server", "--port", str(port), "--clients", str(len(run.peers)),
+                               "--rounds", str(config.rounds), "--task", str(task_file), "--out", str(out)],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    clients = [subprocess.Popen([*command, "client", "--port", str(port), "--config", str(peer.config)], cwd=ROOT,
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for peer in run.peers]
+    try:
+        server.wait(timeout=FLOWER_TIMEOUT_S)
+    finally:
+        for proc in (server, *clients):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+    if not out.exists():
+        raise SystemExit("the Flower federation did not finish its rounds")
+    return {int(r): s for r, s in json.loads(out.read_text())["round_s"].items()}
 
 
 def _measured_round(run: DemoRun, config: DemoConfig) -> tuple[str, list[str]]:
@@ -114,12 +162,16 @@ def main() -> None:
     args = parser.parse_args()
     config = QUICK if args.quick else FULL
     console = Console(width=160)
-    slashed: dict[str, int] = {}
+    facts = ChainFacts()
     with tempfile.TemporaryDirectory(prefix="loraswarm-round-") as tmp:
-        run = run_network(DemoConfig(**{**config.__dict__, "workdir": args.keep or Path(tmp)}), console,
-                          on_done=lambda done: _slashed_on_chain(done, slashed))
-    if any(code != 0 for code in run.exit_codes.values()):
-        raise SystemExit(f"a peer failed: {run.exit_codes}")
+        workdir = args.keep or Path(tmp)
+        run = run_network(DemoConfig(**{**config.__dict__, "workdir": workdir}), console,
+                          on_done=lambda done: _read_chain(done, facts))
+        if any(code != 0 for code in run.exit_codes.values()):
+            raise SystemExit(f"a peer failed: {run.exit_codes}")
+        console.print("the same federation on Flower (FedAvg, no chain, no validation) ...")
+        flower = flower_rounds(run, config, workdir)
+    slashed = facts.slashed
     last, missing = _measured_round(run, config)
     statuses = run.statuses
     per_node = {name: {k: round(v, 3) for k, v in statuses[name].timings.get(last, {}).items()} for name in BEHAVIOUR}
@@ -145,6 +197,17 @@ def main() -> None:
               "non_train_fraction": round(_non_train(phases, COUNTED_BEFORE), 4)}
     console.print(f"{busiest}: protocol {round_s:.2f} s, non-train {_non_train(phases):.4f}; the phases counted "
                   f"before: {before['round_s']:.2f} s, non-train {before['non_train_fraction']:.4f}")
+    # A round's wall time is the task's period: rounds follow the chain's fixed schedule, so the
+    # next global comes one period after the last, however fast the work was.
+    period_s = config.terms.period_s
+    slowest_train_s = max(per_node[n].get(Work.TRAIN, 0.0) for n in HONEST)
+    flower_s = flower.get(int(last) + 1, max(flower.values()))  # Flower counts rounds from 1
+    round_vs_train = period_s / slowest_train_s if slowest_train_s else None
+    round_vs_flower = period_s / flower_s if flower_s else None
+    console.print(f"round wall time {period_s} s (the task's period; commit window to finalization "
+                  f"{facts.to_final_s.get(int(last), 'n/a')} s); slowest honest training {slowest_train_s:.2f} s; "
+                  f"the same round on Flower {flower_s:.2f} s: round/train {round_vs_train or 0:.2f}, "
+                  f"round/Flower {round_vs_flower or 0:.2f}")
     wall_s = time.monotonic() - began
     if args.quick and wall_s > QUICK_BUDGET_S:
         console.print(f"note: --quick took {wall_s:.0f} s, over its {QUICK_BUDGET_S:.0f} s budget: four node "
@@ -161,7 +224,13 @@ def main() -> None:
                             "non_train_fraction": round(_non_train(spent), 4), "phases": spent}
                      for name, spent in per_node.items()},
         "counted_before": before, "verdicts": verdicts, "slashed": {name: slashed.get(name, 0) for name in BEHAVIOUR},
-        "adversaries_rejected": rejected, "honest_paid": honest_paid, "wall_s": round(wall_s, 1),
+        "adversaries_rejected": rejected, "honest_paid": honest_paid,
+        "round_wall_s": period_s, "commit_to_final_s": facts.to_final_s.get(int(last)),
+        "slowest_train_s": round(slowest_train_s, 3), "flower_round_s": round(flower_s, 3),
+        "flower_rounds_s": {r: round(v, 3) for r, v in flower.items()},
+        "round_vs_train_ratio": round(round_vs_train, 3) if round_vs_train else None,
+        "round_vs_flower_ratio": round(round_vs_flower, 3) if round_vs_flower else None,
+        "wall_s": round(wall_s, 1),
     }
     print(json.dumps(result))
     if missing or not rejected or not honest_paid:

@@ -252,13 +252,14 @@ def judge_alone(n: int, cache: Path, task_file: Path) -> dict[str, float]:
             for i, learner in enumerate(learners)]
     ctx = RoundContext(round=0, current_global_hash=global_hash, spec=dict(learners[0].spec.shapes),
                        norm_bound=TaskSpec.read(task_file).norm_bound)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     began = time.perf_counter()
     verdict = validate_round(subs, ctx)
     validate_s = time.perf_counter() - began
     aggregate(verdict.accepted, ctx)
     return {"validate_s": round(validate_s, 3), "aggregate_s": round(time.perf_counter() - began - validate_s, 3),
-            "judge_rss_mb": round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, 1),
+            # The whole process at its peak: torch, the n decoded deltas (deltas_mb) and judging them.
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "deltas_mb": round(n * learners[0].spec.fp32_bytes / 2**20, 1),
             "accepted": sum(v.accepted for v in verdict.verdicts)}
 
 
@@ -292,7 +293,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="loraswarm-scale-") as tmp:
         # Every network's task file is the same (task 1, the same recipe): one cache serves them all.
         task_file = Path(tmp) / "task.json"
-        demo_spec(network_config(1, rounds)).write(task_file)
+        demo_spec(network_config(min(ns), rounds)).write(task_file)
         cache = CACHE / TaskSpec.read(task_file).spec_hash()[2:18]
         build_cache(task_file, cache, max(*ns, *alone), rounds, DEMO_TOPICS, progress=lambda line: console.print(line))
         for n in ns:

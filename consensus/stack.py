@@ -3,9 +3,9 @@
 Rules are pure functions of a ``Stack`` and the task's parameters. A stack holds the same
 integers in up to three forms, each built at most once: int32 for order statistics (medians,
 trims), the score grid for inner products, and exact float64 for weighted sums (one BLAS product,
-exact while the total weight is at most 2**23; built only when a rule sums). The exact Gram matrix is computed at most once
-and shared by every rule that needs distances (Krum, Bulyan, duplicates, noise, contributions):
-pairwise distances come from it, never from a double loop.
+exact while the total weight is at most 2**23; built only when a rule sums). The exact Gram
+matrix is computed at most once and shared by every rule that needs distances (Krum, Bulyan,
+duplicates, noise, contributions): pairwise distances come from it, never from a double loop.
 """
 
 from __future__ import annotations
