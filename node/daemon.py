@@ -186,7 +186,7 @@ class NodeDaemon:
             Settlement(ctx, globals_, results, learner if self.evaluates else None, personalizer,
                        partial(self._round_deltas, p2p, learner)),
             self.commitments, p2p.set_round)
-        intake = Intake(ctx, blobs)
+        intake = Intake(ctx, blobs, prefetch=config.is_validator or personalizer is not None)
         async with p2p.run(), trio.open_nursery() as nursery:
             (config.node.data_dir / "addrs.json").write_text(json.dumps(p2p.addrs()))
             nursery.start_soon(self._intake, p2p, intake, nursery)

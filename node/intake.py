@@ -1,6 +1,11 @@
 """What arrives over gossip, after the edge checks: signed updates are journaled and their deltas
-prefetched, every announcement names a provider of its blob, and two different signed updates of
-one peer and round are reported on chain as equivocation.
+prefetched (by the nodes that use them: validators judge them, a personal adapter blends them),
+every announcement names a provider of its blob, and two different signed updates of one peer
+and round are reported on chain as equivocation.
+
+A trainer without a personal adapter never reads other peers' deltas, so it does not fetch them:
+when every node fetched every delta a round moved N^2 blobs, and at 40 peers on one machine the
+validators' own fetches then timed out (benchmarks/scale.py, README "Scale").
 
 The report is evidence anyone can check (two EIP-712 signatures by the same key over different
 updates of one round), so it does not matter who sends it: the coordinator slashes the peer once and
@@ -28,9 +33,10 @@ PREFETCH_PATIENCE_S = 45.0
 
 
 class Intake:
-    def __init__(self, ctx: NodeContext, blobs: Blobs) -> None:
+    def __init__(self, ctx: NodeContext, blobs: Blobs, prefetch: bool = True) -> None:
         self.ctx = ctx
         self.blobs = blobs
+        self.prefetch = prefetch
         self._reported: set[tuple[int, str]] = set()
 
     async def take(self, received: Received, nursery: trio.Nursery) -> None:
@@ -44,7 +50,8 @@ class Intake:
         if not self.ctx.store.save_envelope(body.round, peer, "0x" + envelope.digest.hex(), envelope.encode(),
                                             trio.current_time()):
             return
-        nursery.start_soon(self._prefetch, body)
+        if self.prefetch:
+            nursery.start_soon(self._prefetch, body)
         held = [decode(b) for _, _, b in self.ctx.store.envelopes(body.round, peer)]
         if len(held) >= 2 and (body.round, peer) not in self._reported:
             self._reported.add((body.round, peer))

@@ -429,6 +429,29 @@ def test_two_signed_updates_of_a_peer_are_reported_once(tmp_path: Path, clock: M
     assert timed(ctx) == {Work.PREFETCH, Work.SLASH}  # the deltas as they arrive; the report slashes
 
 
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_only_a_node_that_uses_the_deltas_prefetches_them(tmp_path: Path, clock: MockClock, prefetch: bool) -> None:
+    """Validators and personal adapters read the round's deltas; a plain trainer journals the
+    update (equivocation evidence) but fetches nothing: N nodes fetching N deltas each made a
+    round move N^2 blobs."""
+    ctx = make_context(tmp_path, clock, Account.create())
+    network = network_of(ctx)
+    peer_network = FakeNetwork(tmp_path / "peer")
+    update = signed_update(Account.create(), ROUND, peer_network, delta(1), "0x" + "00" * 32)
+    network.remote.update(peer_network.remote)
+    intake = Intake(ctx, Blobs(network, ctx.reporter.metrics), prefetch=prefetch)
+
+    async def go() -> None:
+        async with trio.open_nursery() as nursery:
+            await intake.take(Received(update, None, "t"), nursery)  # type: ignore[arg-type]
+
+    run(clock, go)
+    assert len(ctx.store.envelopes(ROUND)) == 1
+    assert network.store.has(update.body.blob[0]) is prefetch
+    assert network.fetches == (1 if prefetch else 0)
+    assert timed(ctx) == ({Work.PREFETCH} if prefetch else set())
+
+
 def test_a_blob_nobody_serves_raises_after_its_patience(tmp_path: Path, clock: MockClock) -> None:
     ctx = make_context(tmp_path, clock, Account.create())
     blobs = Blobs(network_of(ctx), ctx.reporter.metrics)
