@@ -295,7 +295,7 @@ def main() -> None:
         task_file = Path(tmp) / "task.json"
         demo_spec(network_config(min(ns), rounds)).write(task_file)
         cache = CACHE / TaskSpec.read(task_file).spec_hash()[2:18]
-        build_cache(task_file, cache, max(*ns, *alone), rounds, DEMO_TOPICS, progress=lambda line: console.print(line))
+        build_cache(task_file, cache, max([*ns, *alone]), rounds, DEMO_TOPICS, progress=console.print)
         for n in ns:
             workdir = (args.keep or Path(tmp)) / f"n{n}"
             results[n] = run_one(n, rounds, cache, console, workdir)
@@ -319,8 +319,11 @@ def main() -> None:
         "per_n": results, "alone": judged, "rounds": rounds, "quick": args.quick,
         "wall_s": round(time.monotonic() - began, 1),
     }
-    low, high = min(judged), max(judged)
-    summary[f"alone_validate_growth_{high}_vs_{low}"] = round(judged[high]["validate_s"] / judged[low]["validate_s"], 3)
+    if len(judged) > 1:
+        low, high = min(judged), max(judged)
+        summary[f"alone_judge_growth_{high}_vs_{low}"] = round(
+            (judged[high]["validate_s"] + judged[high]["aggregate_s"])
+            / (judged[low]["validate_s"] + judged[low]["aggregate_s"]), 3)
     if 100 in results and 10 in results:
         summary["judge_growth_100_vs_10"] = round(float(results[100]["judge_s"]) / float(results[10]["judge_s"]), 3)  # type: ignore[arg-type]
         summary["gas_per_peer_ratio_100_vs_10"] = round(
