@@ -130,9 +130,10 @@ def flower_rounds(run: DemoRun, config: DemoConfig, workdir: Path) -> dict[int, 
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
-    if not out.exists():
+    rounds = json.loads(out.read_text())["round_s"] if out.exists() else {}
+    if not rounds:
         raise SystemExit("the Flower federation did not finish its rounds")
-    return {int(r): s for r, s in json.loads(out.read_text())["round_s"].items()}
+    return {int(r): s for r, s in rounds.items()}
 
 
 def _measured_round(run: DemoRun, config: DemoConfig) -> tuple[str, list[str]]:

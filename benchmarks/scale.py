@@ -236,7 +236,9 @@ def _figures(n: int, rounds: int, peers: list[PeerFiles], statuses: dict[str, No
         "edge_messages_per_node_max": int(max(scraped.edge.values(), default=0)),
         "validator_rss_mb": round(max((scraped.rss_mb.get(v, 0.0) for v in validators), default=0.0), 1),
         "light_peer_rss_mb_max": round(max(light_rss, default=0.0), 1),
-        "gas_per_round": gas // rounds, "gas_per_peer": round(gas / rounds / n), "tx_per_round": round(txs / rounds, 1),
+        # Every trainer commits, reveals and claims: the validators train too.
+        "gas_per_round": gas // rounds, "gas_per_peer": round(gas / rounds / (n + VALIDATORS)),
+        "tx_per_round": round(txs / rounds, 1),
         "honest_paid_fraction": round(honest_paid, 4), "adversaries_paid": adversaries_paid,
         "failed_nodes": sorted(name for name, code in codes.items() if code != 0), "wall_s": round(wall_s, 1),
     }
@@ -285,6 +287,8 @@ def main() -> None:
         print(json.dumps(judge_alone(args.judge_alone, args.cache, args.task_file)))
         return
     ns = args.peers or ((10, 25) if args.quick else (10, 25, 50, 100))
+    if min(ns) < 2:
+        parser.error("a network needs at least 2 light peers (one attacker and one free rider among them)")
     rounds = args.rounds or (1 if args.quick else 2)
     alone = args.alone if args.alone is not None else sorted({*ns, 50, *(() if args.quick else (100, 200))})
     console = Console(width=160)

@@ -4,7 +4,9 @@ A light peer is a real node process: the real daemon, libp2p host, chain client,
 gossip, blob serving and claims. Only its model work differs: instead of loading the base model
 and training, it submits a delta that the real model trained once for it, read from a cache. Each
 light peer has its own cached trainings (its own fortunes topic and seed, one per round), so no
-two peers send the same vector and every delta is what a real training produces; validators stay
+two peers send the same vector and every delta is a real training; every cached round trains
+from the task's initial global, so from round 1 on a delta is not relative to the round's own
+global (a scale run measures costs, not learning). Validators stay
 full nodes that judge them with the real pipeline. A light peer neither loads the model's
 libraries (transformers, peft) nor evaluates: a scale run measures the protocol's costs, and
 dozens of light peers fit where dozens of full nodes would not (~0.3 GB each against ~1.3 GB).
@@ -119,6 +121,8 @@ class LightDaemon(NodeDaemon):
 
     def __init__(self, config: NodeConfig, cache: Path, index: int, password: str | None = None,
                  max_rounds: int | None = None) -> None:
+        if config.training.personal:
+            raise SystemExit("a light peer keeps no personal adapter: it has no model to blend with")
         super().__init__(config, password, max_rounds)
         self.learner = LightLearner(cache, index)
 

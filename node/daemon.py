@@ -101,7 +101,8 @@ class NodeDaemon:
             raise TaskSpecError(f"{self.config.chain.task_file} hashes to {mine}, but task {self.spec_file.task_id} "
                                 f"on chain fixed {'0x' + on_chain.hex()}: get the task file from the task's owner")
 
-    # The node's model work: the two methods below and ``evaluates`` are all of it. A scale run's
+    # Where the node's model work starts: the two methods below and ``evaluates`` (the learner
+    # they return is then used for training, evaluation and personal adapters). A scale run's
     # light peer (harness/light_peer.py) replaces them to submit cached real deltas without
     # loading a model; the model's libraries are imported here, not at the top, so that it
     # never loads them.
@@ -110,6 +111,9 @@ class NodeDaemon:
     def check_training(self, task_model: str) -> None:
         """The device, base model and data the node will train with, checked before it stakes:
         found wrong after registering, they cost the gas and leave the stake locked."""
+        # The learner's module first: it imports every library training needs (torch,
+        # transformers, peft, dp-accounting), so a broken install fails here, before the stake.
+        import loraswarm.node.learner  # noqa: F401
         from loraswarm.node.training.corpus import load_texts, load_topics
         from loraswarm.node.training.device import pick_device
         from loraswarm.node.training.model import SET_TASK_MODEL, model_hash, require_base_model

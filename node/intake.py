@@ -33,7 +33,7 @@ PREFETCH_PATIENCE_S = 45.0
 
 
 class Intake:
-    def __init__(self, ctx: NodeContext, blobs: Blobs, prefetch: bool = True) -> None:
+    def __init__(self, ctx: NodeContext, blobs: Blobs, *, prefetch: bool) -> None:
         self.ctx = ctx
         self.blobs = blobs
         self.prefetch = prefetch

@@ -2,7 +2,8 @@
 
 benchmarks/scale.py runs them for real (real processes, chain and validators); these tests pin
 what the benchmark's figures assume: a light peer sends its own cached real training, bent like a
-full node's, and a node process that does not train never loads the model's libraries."""
+full node's, and importing the node daemon loads none of the model's libraries (a full node loads
+them in check_training, before it stakes; a light peer never does)."""
 
 from __future__ import annotations
 

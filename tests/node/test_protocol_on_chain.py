@@ -131,7 +131,7 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Round, li
         contexts = [game.validator_context(v, f"validator{i}") for i, v in enumerate(game.validators)]
         orders = [game.gossip(), list(reversed(game.gossip()))]
         for ctx, order in zip(contexts, orders, strict=True):
-            intake = Intake(ctx, Blobs(ctx.network, ctx.reporter.metrics))
+            intake = Intake(ctx, Blobs(ctx.network, ctx.reporter.metrics), prefetch=True)
 
             async def take(intake: Intake = intake, order: list[Envelope] = order) -> None:
                 async with trio.open_nursery() as nursery:

@@ -414,7 +414,7 @@ def test_a_round_without_quorum_is_marked_failed_and_absent_validators_are_slash
 def test_two_signed_updates_of_a_peer_are_reported_once(tmp_path: Path, clock: MockClock) -> None:
     ctx = make_context(tmp_path, clock, Account.create())
     network = network_of(ctx)
-    intake = Intake(ctx, Blobs(network, ctx.reporter.metrics))
+    intake = Intake(ctx, Blobs(network, ctx.reporter.metrics), prefetch=True)
     peer = Account.create()
     updates = [signed_update(peer, ROUND, network, delta(i), "0x" + "00" * 32) for i in range(3)]
 
