@@ -51,11 +51,11 @@ class WindowsTooShort(LoraswarmError):
     """A given window is shorter than the expected peers need."""
 
 
-def _recipe(steps: int, batch_size: int, lr: float = RECIPE.lr) -> RecipeSection:
+def _recipe(command: str, steps: int, batch_size: int, lr: float = RECIPE.lr) -> RecipeSection:
     try:
         return RecipeSection(steps=steps, batch_size=batch_size, lr=lr)
     except ValidationError as exc:
-        raise config_error("task", exc) from None
+        raise config_error(command, exc) from None
 
 
 def _plan(spec: TaskSpec, adapter: AdapterSize, peers: int, validators: int, step_s: float | None,
@@ -77,7 +77,7 @@ def windows(
     batch_size: BatchSize = RECIPE.batch_size,
 ) -> None:
     """Print the commit, reveal and attest windows a task needs, with the arithmetic (no chain)."""
-    spec = TaskSpec(task_id=1, recipe=_recipe(steps, batch_size))
+    spec = TaskSpec(task_id=1, recipe=_recipe("task windows", steps, batch_size))
     plan = _plan(spec, model_facts(spec, model).adapter, expected_peers, expected_validators, step_s,
                  bandwidth_mbit, block_time_s)
     typer.echo("\n".join(plan.lines()))
@@ -110,7 +110,7 @@ def create(
     state_dir: StateDir = STATE_DIR_DEFAULT,
 ) -> None:
     """Create a task (the deployer must own the coordinator); token amounts are whole LSW."""
-    recipe = _recipe(steps, batch_size, lr)
+    recipe = _recipe("task create", steps, batch_size, lr)
     dep = Deployment.from_file(deployment)
     account = unlock(keystore, password_env) if keystore else None
     w3 = rpc.connect(rpc.resolve(rpc_url, dep.chain_id, state_dir), dep.chain_id)
