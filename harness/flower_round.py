@@ -29,10 +29,8 @@ from flwr.common import FitIns, FitRes, Parameters, Scalar, ndarrays_to_paramete
 from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import FedAvg
 
-from loraswarm.node.config import Behaviour, load_config
-from loraswarm.node.learner import Learner, lora_params
-from loraswarm.node.training.adapter import adapter_spec, initial_adapter
-from loraswarm.node.training.model import load_base_model
+from loraswarm.node.config import Behaviour, TrainingSection, load_config
+from loraswarm.node.learner import Learner
 from loraswarm.protocol.taskspec import TaskSpec
 
 
@@ -57,11 +55,11 @@ class TimedFedAvg(FedAvg):
 
 
 def _initial(task: TaskSpec) -> list[np.ndarray]:
-    """The task's initial global adapter, as the arrays Flower sends (the spec's key order)."""
-    base, _tokenizer, _hash = load_base_model(None)
-    spec = adapter_spec(base, lora_params(task))
-    state = initial_adapter(spec, task.init_seed)
-    return [state[k].numpy() for k in spec.keys]
+    """The task's initial global adapter (the node's own derivation), as the arrays Flower sends
+    (the spec's key order)."""
+    learner = Learner(task, TrainingSection(), None)
+    state, _data, _hash = learner.initial_global()
+    return [state[k].numpy() for k in learner.spec.keys]
 
 
 def serve(port: int, clients: int, rounds: int, task_file: Path, out: Path) -> None:
