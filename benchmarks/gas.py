@@ -11,9 +11,14 @@ absent validator are slashed and a peer's equivocation is reported. Every measur
 gasUsed of a real transaction's receipt; setup transactions go out as JSON-RPC batches (web3's
 per-call overhead would dominate at N=1024).
 
-Each key is measured on its most expensive path:
-- commit_gas: max over all commits (each peer's first; later ones cost the same); reveal_gas: max
-  over all reveals (each checks the update's EIP-712 digest against the commitment);
+Every size runs twice: on a task with fixed windows and on one whose phases end early
+(TaskParams.phasesEndEarly: the last commit, reveal and seal of a phase end it, a commit to the
+next round starts it once the round before is finalized); each key is the worst of the two, and
+`early_ends` lists the early task's own figures. Each key is measured on its most expensive path:
+- commit_gas: max over all commits (each peer's first; later ones cost the same; the one that ends
+  the window early; and the worst of all, a lone peer's commit that both starts a round early and
+  ends its commit window); reveal_gas: max over all reveals (each checks the update's EIP-712
+  digest against the commitment; the last one ends the window early);
 - seal_gas: a seal (two fresh slots: the seal and its weight); open_gas: the first, non-final
   opening (a fresh support slot); attest_gas = seal + open;
 - finalize_gas: the opening that reaches quorum after another opening; finalize_solo_gas: the
@@ -36,6 +41,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -132,12 +138,12 @@ class Bench:
         self.token, self.staking, self.coordinator = (contracts[k] for k in (chain.TOKEN, chain.STAKING,
                                                                              chain.COORDINATOR))
 
-    def create_task(self, stakes: dict[str, int], peers: list[str], validators: list[str]) -> int:
+    def create_task(self, stakes: dict[str, int], peers: list[str], validators: list[str], early: bool) -> int:
         """A task starting in a minute, its participants funded with exactly their stake (so that
         their token balance is zero) and registered."""
         coordinator = self.coordinator
-        params = task_params(TERMS, chaintime.now(self.w3) + 60, keccak(text="spec"), keccak(text="base"),
-                             keccak(text="g0"))
+        params = task_params(replace(TERMS, phases_end_early=early), chaintime.now(self.w3) + 60,
+                             keccak(text="spec"), keccak(text="base"), keccak(text="g0"))
         self.rpc.txs([(self.treasury, coordinator, "createTask", [params])])
         task = int(coordinator.functions.taskCount().call())
         everyone = list(stakes)
@@ -158,27 +164,29 @@ class Bench:
         return salts, gas
 
     def enter_open(self, task: int) -> None:
-        _, _, reveal_end, attest_end = self.coordinator.functions.roundWindows(task, 0).call()
-        chaintime.travel_to(self.w3, chain.seal_end(reveal_end, attest_end) + 1)
+        seal_end = int(self.coordinator.functions.sealEnd(task, 0).call())
+        chaintime.travel_to(self.w3, max(seal_end, chaintime.now(self.w3)) + 1)
 
-    def measure(self, n: int) -> dict[str, Any]:
+    def measure(self, n: int, early: bool) -> dict[str, Any]:
         coordinator = self.coordinator
-        peers = [account(n, i) for i in range(n)]
-        validators = [account(n, -i - 1) for i in range(len(VALIDATOR_STAKES))]
+        salt = n + (10_000 if early else 0)  # fresh accounts per run
+        peers = [account(salt, i) for i in range(n)]
+        validators = [account(salt, -i - 1) for i in range(len(VALIDATOR_STAKES))]
         # Who executes each slash or report: an account without tokens before its bounty.
-        keepers = [account(n, -100 - i) for i in range(4)]
+        keepers = [account(salt, -100 - i) for i in range(4)]
         stakes = {p: TERMS.peer_stake for p in peers} | dict(zip(validators, VALIDATOR_STAKES, strict=True))
-        task = self.create_task(stakes, peers, validators)
+        task = self.create_task(stakes, peers, validators, early)
         self.rpc.batch([("anvil_setBalance", [keeper, hex(10**20)]) for keeper in keepers])
         chain_id = int(self.w3.eth.chain_id)
 
-        commit_start, _, reveal_end, _ = coordinator.functions.roundWindows(task, 0).call()
+        commit_start = coordinator.functions.roundWindows(task, 0).call()[0]
         chaintime.travel_to(self.w3, commit_start + 1)
         commits = [chain.commitment(chain_id, coordinator.address, update(task, 0, p, "delta")) for p in peers]
         commit_gas = self.rpc.txs([(p, coordinator, "commit", [task, 0, c]) for p, c in zip(peers, commits,
                                                                                             strict=True)])
         chaintime.travel_to(self.w3, coordinator.functions.roundWindows(task, 0).call()[1] + 1)
         reveal_gas = self.rpc.txs([(p, coordinator, "reveal", [update(task, 0, p, "delta")]) for p in peers])
+        reveal_end = coordinator.functions.roundWindows(task, 0).call()[2]
 
         share = 900 * UNIT // n  # the peer pool: what is available (1,000) less the validators' 10 %
         rewards = StandardMerkleTree.of([chain.reward_leaf(task, 0, i, p, share) for i, p in enumerate(peers)],
@@ -187,7 +195,7 @@ class Bench:
                                         chain.SLASH_LEAF_TYPES)
         honest = [keccak(text=f"accepted {n}"), keccak(text=f"global {n}"), rewards.root, slashes.root, share * n]
         other = [keccak(text=f"other {n}"), *honest[1:]]
-        chaintime.travel_to(self.w3, reveal_end + 1)
+        chaintime.travel_to(self.w3, max(reveal_end, chaintime.now(self.w3)) + 1)
         salts, seal_gas = self.seal(task, honest, validators[:2])
         [dissent_salt], _ = self.seal(task, other, validators[2:3])
         self.enter_open(task)
@@ -195,6 +203,10 @@ class Bench:
         self.rpc.txs([(validators[2], coordinator, "attest", [task, 0, *other, dissent_salt])])
         [finalize_gas] = self.rpc.txs([(validators[1], coordinator, "attest", [task, 0, *honest, salts[1]])])
         assert coordinator.functions.roundInfo(task, 0).call()[0] == chain.RoundStatus.FINALIZED
+        start_round_gas = 0
+        if early:  # a validator starts the next round at once
+            [start_round_gas] = self.rpc.txs([(validators[1], coordinator, "startRound", [task, 1])])
+            assert coordinator.functions.roundWindows(task, 1).call()[0] <= chaintime.now(self.w3)
 
         # First claims of the round and the leaves with the longest proofs.
         depth = max(len(rewards.proof(i)) for i in range(n))
@@ -206,7 +218,7 @@ class Bench:
         [execute_slash_gas] = self.rpc.txs([(keepers[0], coordinator, "executeSlash",
                                              [task, 0, peers[-1], 10 * UNIT, Reason.NOT_REVEALED,
                                               slashes.proof(n - 1)])])
-        signed = [Account.from_key(key(n, 0)).unsafe_sign_hash(
+        signed = [Account.from_key(key(salt, 0)).unsafe_sign_hash(
             chain.commitment(chain_id, coordinator.address, update(task, 0, peers[0], label))).signature
             for label in ("delta", "other delta")]
         [report_gas] = self.rpc.txs([(keepers[1], coordinator, "reportEquivocation",
@@ -218,12 +230,12 @@ class Bench:
                 "attest": max(seal_gas) + open_gas, "finalize": finalize_gas, "claim": max(claim_gas),
                 "claim_validator": max(claim_validator_gas), "execute_slash": execute_slash_gas,
                 "slash_validator": max(slash_validator_gas), "report_equivocation": report_gas,
-                "proof_depth": depth}
+                "start_round": start_round_gas, "proof_depth": depth}
 
-    def finalize_solo(self, n: int) -> int:
+    def finalize_solo(self, n: int, early: bool) -> int:
         """The finalizing opening of a validator that holds the quorum alone."""
-        validator = account(n, -200)
-        task = self.create_task({validator: TERMS.validator_stake}, [], [validator])
+        validator = account(n + (10_000 if early else 0), -200)
+        task = self.create_task({validator: TERMS.validator_stake}, [], [validator], early)
         _, _, reveal_end, _ = self.coordinator.functions.roundWindows(task, 0).call()
         chaintime.travel_to(self.w3, reveal_end + 1)
         outcome = [keccak(text=f"solo {n}"), keccak(text="global"), keccak(text="rewards"), keccak(text="slashes"),
@@ -233,6 +245,30 @@ class Bench:
         [gas] = self.rpc.txs([(validator, self.coordinator, "attest", [task, 0, *outcome, salt])])
         assert self.coordinator.functions.roundInfo(task, 0).call()[0] == chain.RoundStatus.FINALIZED
         return gas
+
+    def lone_peer_commit(self) -> int:
+        """A task's only peer commits to round 1 as soon as round 0 finalized and round 1 was
+        started: the first commit of a round (the tally resets) that also ends its window."""
+        peer, validator = account(20_000, 0), account(20_000, -1)
+        task = self.create_task({peer: TERMS.peer_stake, validator: TERMS.validator_stake}, [peer], [validator],
+                                early=True)
+        coordinator, chain_id = self.coordinator, int(self.w3.eth.chain_id)
+        chaintime.travel_to(self.w3, coordinator.functions.roundWindows(task, 0).call()[0] + 1)
+        for round_ in (0, 1):
+            value = chain.commitment(chain_id, coordinator.address, update(task, round_, peer, "delta"))
+            [gas] = self.rpc.txs([(peer, coordinator, "commit", [task, round_, value])])
+            if round_ == 1:
+                assert coordinator.functions.scheduleAnchor(task).call()[0] == 5  # round 1's reveal
+                return gas
+            chaintime.advance(self.w3, 1)
+            self.rpc.txs([(peer, coordinator, "reveal", [update(task, 0, peer, "delta")])])
+            chaintime.advance(self.w3, 1)
+            outcome = [keccak(text="lone"), keccak(text="global"), keccak(text="rewards"), keccak(text="slashes"), 0]
+            [salt], _ = self.seal(task, outcome, [validator])
+            chaintime.advance(self.w3, 1)
+            self.rpc.txs([(validator, coordinator, "attest", [task, 0, *outcome, salt])])
+            self.rpc.txs([(validator, coordinator, "startRound", [task, 1])])
+        raise AssertionError("unreachable")
 
 
 def main() -> None:
@@ -252,18 +288,24 @@ def main() -> None:
             rpc.batch([("anvil_autoImpersonateAccount", [True])])
             bench = Bench(w3, rpc, deploy.attach(deployment, w3), treasury)
             code_size = len(w3.eth.get_code(deployment.addresses[chain.COORDINATOR]))
-            rows = []
-            print(f"{'N':>6} {'commit':>7} {'attest':>7} {'finalize':>9} {'claim':>7} {'claimV':>7} "
+            rows, early_rows = [], []
+            print(f"{'N':>6} {'windows':>8} {'commit':>7} {'attest':>7} {'finalize':>9} {'claim':>7} {'claimV':>7} "
                   f"{'slash':>7} {'slashV':>7} {'equiv':>7} {'depth':>6}")
             for n in sizes:
-                row = bench.measure(n)
-                rows.append(row)
-                print(f"{n:>6} {row['commit']:>7} {row['attest']:>7} {row['finalize']:>9} {row['claim']:>7} "
-                      f"{row['claim_validator']:>7} {row['execute_slash']:>7} {row['slash_validator']:>7} "
-                      f"{row['report_equivocation']:>7} {row['proof_depth']:>6}", flush=True)
-            finalize_solo = bench.finalize_solo(sizes[-1])
+                for early in (False, True):
+                    row = bench.measure(n, early)
+                    (early_rows if early else rows).append(row)
+                    print(f"{n:>6} {'early' if early else 'fixed':>8} {row['commit']:>7} {row['attest']:>7} "
+                          f"{row['finalize']:>9} {row['claim']:>7} {row['claim_validator']:>7} "
+                          f"{row['execute_slash']:>7} {row['slash_validator']:>7} {row['report_equivocation']:>7} "
+                          f"{row['proof_depth']:>6}", flush=True)
+            finalize_solo = max(bench.finalize_solo(sizes[-1], early) for early in (False, True))
+            lone_commit = bench.lone_peer_commit()
         finally:
             localchain.stop_chain(state_dir)
+    # Each key's worst path over both kinds of task, row by row.
+    rows = [{key: max(fixed[key], early[key]) for key in fixed} for fixed, early in zip(rows, early_rows, strict=True)]
+    rows[-1]["commit"] = max(rows[-1]["commit"], lone_commit)
     first, last = rows[0], rows[-1]
 
     def by_n(name: str) -> dict[str, int]:
@@ -285,6 +327,10 @@ def main() -> None:
         "execute_slash_gas": by_n("execute_slash"),
         "slash_validator_gas": max(r["slash_validator"] for r in rows),
         "report_equivocation_gas": max(r["report_equivocation"] for r in rows),
+        "early_ends": {"commit": max(r["commit"] for r in early_rows), "lone_peer_commit": lone_commit,
+                       "start_round": max(r["start_round"] for r in early_rows),
+                       "reveal": max(r["reveal"] for r in early_rows), "seal": max(r["seal"] for r in early_rows),
+                       "finalize": max(r["finalize"] for r in early_rows)},
         "coordinator_bytes": code_size,
         "largest_n": last["n"],
         "chain": "anvil",

@@ -14,9 +14,20 @@ import {Staking} from "./Staking.sol";
 /// @notice Tasks, registrations, commit/seal/open rounds, quorum finalization, pull payments
 /// (Merkle claims for peers, seal-weight shares for validators) and scoped slashes.
 ///
-/// Time: a task's rounds follow from block timestamps alone. Round r of a task starting at
-/// `start` with windows (c, v, a) and period p = c + v + a has
+/// Time: a round's windows follow one another: commit (c), reveal (v), seal (a/2), open
+/// (a - a/2), period p = c + v + a. Without early ends round r of a task starting at `start` is
 ///   commit [start + r*p, +c), reveal [.., +v), attest [.., +a) = seal [.., +a/2) open [.., end).
+/// A task created with `phasesEndEarly` also ends a window once everyone it waits for has
+/// acted: commit once every registered peer committed, reveal once every committer revealed,
+/// seal once the round's whole validator snapshot sealed (the next window begins the next
+/// second), and a finalized round's open window once anyone calls `startRound` for the next
+/// round (its commit window begins with that call; late openers keep the finalized round's
+/// window).
+/// Later windows follow at full length: the windows are upper bounds for the slow and the
+/// absent, and nobody can end a phase that still waits for someone else. The schedule is kept
+/// as one anchor (`scheduleAnchor`); each early end is logged (PhaseEnded). Rules about past
+/// rounds go by round numbers (registrations count from a first round) and by deadlines fixed
+/// at finalization, never by a past window's time.
 /// A round without a validator quorum by the end of its attest window has failed.
 ///
 /// Stake is bound to one task until every round it took part in is settled: `leave` only
@@ -64,6 +75,8 @@ contract Coordinator is Ownable, EIP712 {
         uint128 minValidatorStake;
         uint128 validatorSlash;
         uint128 absenceSlash;
+        /// @dev true: a phase also ends once everyone it waits for has acted (see "Time").
+        bool phasesEndEarly;
         uint128 budget;
     }
 
@@ -93,28 +106,34 @@ contract Coordinator is Ownable, EIP712 {
     /// @dev Packed so that commit, seal and open read slot 0 only, and a finalizing opening
     /// slots 0, 2 and 3 (and 4 when the validator weight changed during the round).
     struct Task {
-        // slot 0: timing, quorum, closure (commitWindow != 0 marks an existing task)
+        // slot 0: timing and its anchor (from window `anchorWindow` = round * 4 + phase on,
+        // every window begins `anchorShift` seconds before the full-length schedule's time for
+        // it; see `_anchor`), quorum, closure (commitWindow != 0 marks an existing task)
         uint40 start;
         uint32 commitWindow;
         uint32 revealWindow;
         uint32 attestWindow;
-        uint32 claimWindow;
         uint16 quorumBps;
-        uint16 aggregationRule;
-        uint16 validatorBps;
         uint32 lastRoundPlusOne;
+        bool phasesEndEarly;
+        uint32 anchorWindow;
+        uint32 anchorShift;
         // slot 1
         uint128 minPeerStake;
         uint128 minValidatorStake;
-        // slot 2: money waiting for a round, and the newest finalized round + 1
+        // slot 2: money waiting for a round, the newest finalized round + 1, and what
+        // finalization reads besides
         uint96 budget;
         uint96 slashPool;
-        uint64 finalizedPlusOne;
+        uint32 finalizedPlusOne;
+        uint16 validatorBps;
+        uint16 aggregationRule;
         // slot 3: live validator weight and the key (round + 1, 0 before the start) of the
         // period in which it last changed
         uint96 rewardPerRound;
         uint96 liveWeight;
-        uint64 checkpointKey;
+        uint32 checkpointKey;
+        uint32 claimWindow;
         // slot 4: the live weight when that period began
         uint96 checkpointWeight;
         uint128 validatorSlash;
@@ -125,6 +144,18 @@ contract Coordinator is Ownable, EIP712 {
         bytes32 baseModelHash;
         bytes32 initialGlobal;
         bytes32 specHash;
+        // slot 10 (tasks whose phases end early only)
+        Tally tally;
+    }
+
+    /// @dev Who has acted in a task whose phases end early: registered peers (released ones
+    /// leave the count), commits and reveals of round `roundPlusOne - 1`. The counts only ever
+    /// overestimate who is still to act.
+    struct Tally {
+        uint32 roundPlusOne;
+        uint32 commits;
+        uint32 reveals;
+        uint32 peers;
     }
 
     /// @dev Written once at finalization (three fresh slots); the pools count down as they are
@@ -153,9 +184,11 @@ contract Coordinator is Ownable, EIP712 {
 
     /// @dev Registration times per role: a later registration in the other role never moves a
     /// role's eligibility (a peer cannot dodge a pending slash by registering as a validator).
+    /// A registration counts from its first round: peers from the round whose commit window was
+    /// open, validators from the next round's weight snapshot (round 0 before the start).
     struct Membership {
-        uint64 peerJoinedAt;
-        uint64 validatorJoinedAt;
+        uint32 peerFirstRoundPlusOne;
+        uint32 validatorFirstRoundPlusOne;
         uint96 slashed;
         uint32 lastRevealPlusOne;
     }
@@ -223,6 +256,7 @@ contract Coordinator is Ownable, EIP712 {
     error RoundAlreadyFailed(uint256 taskId, uint64 round);
     error RoundNotExpired(uint256 taskId, uint64 round, uint256 attestEnd);
     error RoundNotFinalized(uint256 taskId, uint64 round);
+    error NotStartable(uint256 taskId, uint64 round);
     error InvalidProof();
     error AlreadyClaimed(uint256 taskId, uint64 round, address account);
     error PoolExceeded(uint256 taskId, uint64 round, uint256 amount, uint256 left);
@@ -268,7 +302,6 @@ contract Coordinator is Ownable, EIP712 {
         uint256 indexed taskId,
         uint64 indexed round,
         address indexed validator,
-        bytes32 tupleHash,
         bytes32 acceptedRoot,
         bytes32 globalHash,
         bytes32 rewardsRoot,
@@ -289,6 +322,10 @@ contract Coordinator is Ownable, EIP712 {
         uint256 denominator
     );
     event RoundFailed(uint256 indexed taskId, uint64 indexed round);
+    /// @notice Window `window` (round * 4 + phase: commit, reveal, seal, open) begins at `begins`,
+    /// earlier than its full-length schedule: everyone the window before waited for has acted,
+    /// or (a commit window) `startRound` started the round after a finalized one.
+    event PhaseEnded(uint256 indexed taskId, uint256 window, uint256 begins);
     event RewardClaimed(
         uint256 indexed taskId, uint64 indexed round, address indexed account, uint256 index, uint256 amount
     );
@@ -354,6 +391,8 @@ contract Coordinator is Ownable, EIP712 {
     /// @dev A peer's latest commitment (older ones are in UpdateCommitted logs). Registration
     /// stores NO_COMMITMENT here so that every commit rewrites a non-zero slot (5k gas, not 22k).
     mapping(uint256 taskId => mapping(address peer => bytes32)) private _latestCommitment;
+    /// @dev Seal weight of a round so far (tasks whose phases end early).
+    mapping(uint256 taskId => mapping(uint64 round => uint256)) private _sealedWeight;
     /// @dev A validator's seal until it opens it, then the tuple hash it opened.
     mapping(uint256 taskId => mapping(uint64 round => mapping(address validator => bytes32))) private _attestations;
     mapping(uint256 taskId => mapping(uint64 round => mapping(address validator => SealRecord))) private _seals;
@@ -423,6 +462,7 @@ contract Coordinator is Ownable, EIP712 {
         task.baseModelHash = p.baseModelHash;
         task.initialGlobal = p.initialGlobalHash;
         task.specHash = p.specHash;
+        task.phasesEndEarly = p.phasesEndEarly;
         emit TaskCreated(taskId, p.specHash, _paramsOf(task));
     }
 
@@ -454,8 +494,7 @@ contract Coordinator is Ownable, EIP712 {
     function withdrawBudget(uint256 taskId) external onlyOwner {
         Task storage task = _task(taskId);
         if (task.lastRoundPlusOne == 0) revert TaskNotClosed(taskId);
-        (,,, uint256 attestEnd) = _windows(task, task.lastRoundPlusOne - 1);
-        uint256 unlocksAt = attestEnd + task.claimWindow;
+        uint256 unlocksAt = _openEnd(task, taskId, task.lastRoundPlusOne - 1) + task.claimWindow;
         // Windows are minutes long and validators' clocks drift by seconds.
         // slither-disable-next-line timestamp
         if (block.timestamp < unlocksAt) revert BudgetLocked(taskId, unlocksAt);
@@ -476,19 +515,18 @@ contract Coordinator is Ownable, EIP712 {
         (Participant storage part, Membership storage member) = _join(task, taskId);
         // Not `peerStake != 0`: a peer slashed to nothing must not reset its join time (and with
         // it what it can still be slashed for) by registering again; release clears it.
-        if (member.peerJoinedAt != 0) revert AlreadyRegistered(taskId, msg.sender);
+        if (member.peerFirstRoundPlusOne != 0) revert AlreadyRegistered(taskId, msg.sender);
         uint128 amount = task.minPeerStake;
         part.peerStake = SafeCast.toUint96(amount);
-        member.peerJoinedAt = uint64(block.timestamp);
         if (_latestCommitment[taskId][msg.sender] == bytes32(0)) {
             _latestCommitment[taskId][msg.sender] = NO_COMMITMENT;
         }
-        uint64 firstRound = _currentKey(task);
-        if (firstRound != 0) {
-            (, uint256 commitEnd,,) = _windows(task, firstRound - 1);
-            // slither-disable-next-line timestamp
-            if (block.timestamp < commitEnd) firstRound -= 1;
-        }
+        // The first round whose commit window has not closed yet.
+        uint256 position = _positionAt(task, block.timestamp);
+        // slither-disable-next-line incorrect-equality
+        uint64 firstRound = position == 0 ? 0 : uint64(((position - 1) >> 2) + ((position - 1) & 3 == 0 ? 0 : 1));
+        member.peerFirstRoundPlusOne = SafeCast.toUint32(uint256(firstRound) + 1);
+        if (task.phasesEndEarly) task.tally.peers += 1;
         emit PeerRegistered(taskId, msg.sender, amount, firstRound);
         staking.lock(msg.sender, amount);
     }
@@ -499,12 +537,13 @@ contract Coordinator is Ownable, EIP712 {
         Task storage task = _task(taskId);
         if (amount < task.minValidatorStake) revert StakeBelowMinimum(amount, task.minValidatorStake);
         (Participant storage part, Membership storage member) = _join(task, taskId);
-        if (member.validatorJoinedAt != 0) revert AlreadyRegistered(taskId, msg.sender);
+        if (member.validatorFirstRoundPlusOne != 0) revert AlreadyRegistered(taskId, msg.sender);
         uint96 weight = SafeCast.toUint96(amount);
         part.validatorStake = weight;
-        member.validatorJoinedAt = uint64(block.timestamp);
+        uint64 firstRound = _currentKey(task);
+        member.validatorFirstRoundPlusOne = SafeCast.toUint32(uint256(firstRound) + 1);
         _moveWeight(task, weight, 0);
-        emit ValidatorRegistered(taskId, msg.sender, amount, _currentKey(task));
+        emit ValidatorRegistered(taskId, msg.sender, amount, firstRound);
         staking.lock(msg.sender, amount);
     }
 
@@ -532,7 +571,7 @@ contract Coordinator is Ownable, EIP712 {
         Task storage task = _task(taskId);
         Participant storage part = _participants[taskId][msg.sender];
         if (part.exitRoundPlusOne == 0) revert NoExitPending(taskId, msg.sender);
-        uint256 releaseAt = _releaseAt(task, part.exitRoundPlusOne);
+        uint256 releaseAt = _releaseAt(task, taskId, part.exitRoundPlusOne);
         // slither-disable-next-line timestamp
         if (block.timestamp < releaseAt) revert ReleaseNotReady(taskId, msg.sender, releaseAt);
         _release(taskId, part);
@@ -547,7 +586,7 @@ contract Coordinator is Ownable, EIP712 {
         Participant storage part = _participants[taskId][msg.sender];
         if (part.peerStake == 0) revert NotPeer(taskId, msg.sender);
         _checkRoundOpen(task, part, taskId, round);
-        (uint256 opens, uint256 closes,,) = _windows(task, round);
+        (uint256 opens, uint256 closes) = _span(task, uint256(round) * 4);
         // Windows are minutes long and validators' clocks drift by seconds.
         // slither-disable-next-line timestamp
         if (block.timestamp < opens || block.timestamp >= closes) {
@@ -560,6 +599,13 @@ contract Coordinator is Ownable, EIP712 {
         part.lastCommitPlusOne = plusOne;
         _latestCommitment[taskId][msg.sender] = commitment;
         emit UpdateCommitted(taskId, round, msg.sender, commitment);
+        if (task.phasesEndEarly) {
+            Tally storage tally = _tallyOf(task, round);
+            uint32 commits = tally.commits + 1;
+            tally.commits = commits;
+            // Every registered peer has committed (each commits once a round).
+            if (commits >= tally.peers) _endEarly(task, taskId, uint256(round) * 4 + 1, block.timestamp + 1, closes);
+        }
     }
 
     /// @notice Reveal the update committed in a round, in its reveal window: its EIP-712 digest must
@@ -573,7 +619,7 @@ contract Coordinator is Ownable, EIP712 {
         if (_participants[u.taskId][msg.sender].lastCommitPlusOne != plusOne) {
             revert NotCommitted(u.taskId, u.round, msg.sender);
         }
-        (, uint256 opens, uint256 closes,) = _windows(task, u.round);
+        (uint256 opens, uint256 closes) = _span(task, uint256(u.round) * 4 + 1);
         // Windows are minutes long and validators' clocks drift by seconds.
         // slither-disable-next-line timestamp
         if (block.timestamp < opens || block.timestamp >= closes) {
@@ -586,6 +632,15 @@ contract Coordinator is Ownable, EIP712 {
         if (member.lastRevealPlusOne == plusOne) revert AlreadyRevealed(u.taskId, u.round, msg.sender);
         member.lastRevealPlusOne = plusOne;
         emit UpdateRevealed(u.taskId, u.round, msg.sender, u.baseHash, u.deltaHash, u.deltaSize, u.sampleCount);
+        if (task.phasesEndEarly) {
+            Tally storage tally = _tallyOf(task, u.round);
+            uint32 reveals = tally.reveals + 1;
+            tally.reveals = reveals;
+            // Every peer that committed in the round has revealed.
+            if (reveals >= tally.commits) {
+                _endEarly(task, u.taskId, uint256(u.round) * 4 + 2, block.timestamp + 1, closes);
+            }
+        }
     }
 
     /// @notice Seal an attestation in the first half of the round's attest window:
@@ -598,9 +653,10 @@ contract Coordinator is Ownable, EIP712 {
         uint96 weight = part.validatorStake;
         if (weight == 0) revert NotValidator(taskId, msg.sender);
         _checkRoundOpen(task, part, taskId, round);
-        (uint256 commitStart,, uint256 revealEnd, uint256 attestEnd) = _windows(task, round);
-        if (_members[taskId][msg.sender].validatorJoinedAt >= commitStart) revert NotEligible(taskId, round, msg.sender);
-        uint256 sealEnd = revealEnd + (attestEnd - revealEnd) / 2;
+        if (_members[taskId][msg.sender].validatorFirstRoundPlusOne > uint256(round) + 1) {
+            revert NotEligible(taskId, round, msg.sender);
+        }
+        (uint256 revealEnd, uint256 sealEnd) = _span(task, uint256(round) * 4 + 2);
         // slither-disable-next-line timestamp
         if (block.timestamp < revealEnd || block.timestamp >= sealEnd) {
             revert NotInSealWindow(round, revealEnd, sealEnd, block.timestamp);
@@ -610,6 +666,15 @@ contract Coordinator is Ownable, EIP712 {
         _attestations[taskId][round][msg.sender] = seal;
         _seals[taskId][round][msg.sender].weight = weight;
         emit AttestationSealed(taskId, round, msg.sender, seal, weight);
+        if (task.phasesEndEarly) {
+            uint256 sealedWeight = _sealedWeight[taskId][round] + weight;
+            _sealedWeight[taskId][round] = sealedWeight;
+            // A seal weighs at most what its validator put in the round's snapshot: the whole
+            // snapshot has sealed.
+            if (sealedWeight >= _quorumWeight(task, round)) {
+                _endEarly(task, taskId, uint256(round) * 4 + 3, block.timestamp + 1, sealEnd);
+            }
+        }
     }
 
     /// @notice Open a sealed attestation of the round's outcome, in the second half of its attest
@@ -632,11 +697,25 @@ contract Coordinator is Ownable, EIP712 {
         _attest(taskId, round, Tuple(acceptedRoot, globalHash, rewardsRoot, slashRoot, peerPool), salt);
     }
 
+    /// @notice Start `round` now, once the round before it is finalized (anyone may call, in that
+    /// round's open window, on a task whose phases end early): its commit window begins with
+    /// this transaction and runs at full length; late openers keep the finalized round's window.
+    function startRound(uint256 taskId, uint64 round) external {
+        Task storage task = _task(taskId);
+        uint256 w = uint256(round) * 4;
+        // Not in the finalized round's open window: the round has begun, or cannot yet.
+        if (!task.phasesEndEarly || round == 0 || _positionAt(task, block.timestamp) != w) {
+            revert NotStartable(taskId, round);
+        }
+        if (_rounds[taskId][round - 1].status != RoundStatus.Finalized) revert RoundNotFinalized(taskId, round - 1);
+        _endEarly(task, taskId, w, block.timestamp, _begins(task, w));
+    }
+
     /// @notice Record that a round ended without quorum (anyone may call after its attest
     /// window); the previous global adapter stays and the round takes no money.
     function markFailed(uint256 taskId, uint64 round) external {
         Task storage task = _task(taskId);
-        (,,, uint256 attestEnd) = _windows(task, round);
+        uint256 attestEnd = _openEnd(task, taskId, round);
         // slither-disable-next-line timestamp
         if (block.timestamp < attestEnd) revert RoundNotExpired(taskId, round, attestEnd);
         Round storage r = _rounds[taskId][round];
@@ -748,11 +827,10 @@ contract Coordinator is Ownable, EIP712 {
         bytes32 key = _validatorSlashKey(taskId, round, validator);
         if (_slashed[key]) revert AlreadySlashed(taskId, round, validator);
         Participant storage part = _participants[taskId][validator];
-        (uint256 commitStart,,, uint256 attestEnd) = _windows(task, round);
-        if (!_tookPart(part, _members[taskId][validator].validatorJoinedAt, commitStart, round)) {
+        if (!_tookPart(part, _members[taskId][validator].validatorFirstRoundPlusOne, round)) {
             revert NotSlashable(taskId, round, validator);
         }
-        uint8 reason = _validatorFault(taskId, round, validator, attestEnd);
+        uint8 reason = _validatorFault(taskId, round, validator, _openEnd(task, taskId, round));
         uint96 stake = part.validatorStake;
         uint256 amount = _min(reason == DISSENT_REASON ? task.validatorSlash : task.absenceSlash, stake);
         if (amount == 0) revert NotSlashable(taskId, round, validator);
@@ -842,24 +920,49 @@ contract Coordinator is Ownable, EIP712 {
     }
 
     /// @notice The round's windows: commit [commitStart, commitEnd), reveal [commitEnd,
-    /// revealEnd), attest [revealEnd, attestEnd).
+    /// revealEnd), attest [revealEnd, attestEnd) (openings: the second half, until attestEnd
+    /// also after the quorum ended the round). Later windows are upper bounds where phases end
+    /// early; a boundary before the latest early end reads 0 (PhaseEnded logs have it).
     function roundWindows(uint256 taskId, uint64 round)
         external
         view
         returns (uint256 commitStart, uint256 commitEnd, uint256 revealEnd, uint256 attestEnd)
     {
-        return _windows(_task(taskId), round);
-    }
-
-    /// @notice The round whose windows contain `timestamp` (0 before the task starts).
-    function roundAt(uint256 taskId, uint256 timestamp) external view returns (uint64) {
         Task storage task = _task(taskId);
-        if (timestamp < task.start) return 0;
-        return uint64((timestamp - task.start) / _period(task));
+        uint256 w = uint256(round) * 4;
+        commitStart = _begins(task, w);
+        (, commitEnd) = _span(task, w);
+        (, revealEnd) = _span(task, w + 1);
+        attestEnd = _openEnd(task, taskId, round);
     }
 
-    /// @notice The phase of `round` at `timestamp`: a recorded outcome wins; an open round past
-    /// its attest window has failed even if nobody called `markFailed`.
+    /// @notice When the round's seal window ends and openings begin (0 once that is over and
+    /// forgotten, see `roundWindows`): the attest window's middle, or earlier once the whole
+    /// validator snapshot sealed.
+    function sealEnd(uint256 taskId, uint64 round) external view returns (uint256 closes) {
+        (, closes) = _span(_task(taskId), uint256(round) * 4 + 2);
+    }
+
+    /// @notice Where the schedule stands: window `window` (round * 4 + phase: commit, reveal,
+    /// seal, open) began at `at`, and every later window follows at its full length until a
+    /// phase ends early (PhaseEnded). Window 0 at the start for a task whose phases never do.
+    function scheduleAnchor(uint256 taskId) external view returns (uint256 window, uint256 at) {
+        Task storage task = _task(taskId);
+        (window, at) = _anchor(task);
+        at = task.start + _offset(task, window) - at;
+    }
+
+    /// @notice The round whose windows contain `timestamp` (0 before the task starts); exact
+    /// from the latest early end on.
+    function roundAt(uint256 taskId, uint256 timestamp) external view returns (uint64) {
+        uint256 position = _positionAt(_task(taskId), timestamp);
+        // slither-disable-next-line incorrect-equality
+        return position == 0 ? 0 : uint64((position - 1) >> 2);
+    }
+
+    /// @notice The phase of `round` at `timestamp` (from the latest early end on): a recorded
+    /// outcome wins; an open round past its attest window has failed even if nobody called
+    /// `markFailed`.
     function phaseAt(uint256 taskId, uint64 round, uint256 timestamp) external view returns (Phase) {
         RoundStatus status = _rounds[taskId][round].status;
         // An enum this contract records, not a balance or a time: equality is exact.
@@ -867,11 +970,14 @@ contract Coordinator is Ownable, EIP712 {
         if (status == RoundStatus.Finalized) return Phase.Finalized;
         // slither-disable-next-line incorrect-equality,timestamp
         if (status == RoundStatus.Failed) return Phase.Failed;
-        (uint256 commitStart, uint256 commitEnd, uint256 revealEnd, uint256 attestEnd) = _windows(_task(taskId), round);
-        if (timestamp < commitStart) return Phase.NotStarted;
-        if (timestamp < commitEnd) return Phase.Commit;
-        if (timestamp < revealEnd) return Phase.Reveal;
-        if (timestamp < attestEnd) return Phase.Attest;
+        uint256 position = _positionAt(_task(taskId), timestamp);
+        uint256 first = uint256(round) * 4 + 1;
+        if (position < first) return Phase.NotStarted;
+        // slither-disable-next-line incorrect-equality
+        if (position == first) return Phase.Commit;
+        // slither-disable-next-line incorrect-equality
+        if (position == first + 1) return Phase.Reveal;
+        if (position < first + 4) return Phase.Attest;
         return Phase.Failed;
     }
 
@@ -882,7 +988,8 @@ contract Coordinator is Ownable, EIP712 {
         return _quorumWeight(_task(taskId), round);
     }
 
-    /// @notice A participant's stakes locked in a task, its registration times per role, its
+    /// @notice A participant's stakes locked in a task, per role the first round its
+    /// registration counts in plus one (0: not registered), its
     /// pending exit (the last round it takes part in; stake released at the end of the next
     /// round) and its lifetime slashed total.
     function participantOf(uint256 taskId, address account)
@@ -891,8 +998,8 @@ contract Coordinator is Ownable, EIP712 {
         returns (
             uint256 peerStake,
             uint256 validatorStake,
-            uint256 peerJoinedAt,
-            uint256 validatorJoinedAt,
+            uint256 peerFirstRoundPlusOne,
+            uint256 validatorFirstRoundPlusOne,
             bool exiting,
             uint64 exitRound,
             uint256 slashed
@@ -904,8 +1011,8 @@ contract Coordinator is Ownable, EIP712 {
         return (
             part.peerStake,
             part.validatorStake,
-            member.peerJoinedAt,
-            member.validatorJoinedAt,
+            member.peerFirstRoundPlusOne,
+            member.validatorFirstRoundPlusOne,
             exiting,
             exiting ? part.exitRoundPlusOne - 1 : 0,
             member.slashed
@@ -1022,7 +1129,9 @@ contract Coordinator is Ownable, EIP712 {
         private
         view
     {
-        if (part.exitRoundPlusOne != 0) revert ExitPending(taskId, account, _releaseAt(task, part.exitRoundPlusOne));
+        if (part.exitRoundPlusOne != 0) {
+            revert ExitPending(taskId, account, _releaseAt(task, taskId, part.exitRoundPlusOne));
+        }
     }
 
     /// @dev Bind the caller to `taskId` (one task per account) and return its records.
@@ -1048,7 +1157,7 @@ contract Coordinator is Ownable, EIP712 {
         uint64 round = _currentKey(task) - 1;
         part.exitRoundPlusOne = SafeCast.toUint32(uint256(round) + 1);
         if (!forced) _moveWeight(task, 0, part.validatorStake);
-        emit ExitRequested(taskId, account, round, _releaseAt(task, part.exitRoundPlusOne), forced);
+        emit ExitRequested(taskId, account, round, _releaseAt(task, taskId, part.exitRoundPlusOne), forced);
     }
 
     /// @dev Unlock the caller's stakes and free it for another task (its weight already left).
@@ -1058,16 +1167,19 @@ contract Coordinator is Ownable, EIP712 {
         part.validatorStake = 0;
         part.exitRoundPlusOne = 0;
         Membership storage member = _members[taskId][msg.sender];
-        member.peerJoinedAt = 0;
-        member.validatorJoinedAt = 0;
+        Task storage task = _tasks[taskId];
+        if (member.peerFirstRoundPlusOne != 0 && task.phasesEndEarly) task.tally.peers -= 1;
+        member.peerFirstRoundPlusOne = 0;
+        member.validatorFirstRoundPlusOne = 0;
         activeTask[msg.sender] = 0;
         emit ParticipantLeft(taskId, msg.sender, released);
         staking.unlock(msg.sender, released);
     }
 
-    /// @dev The end of round exitRound + 1: the slash deadline of the last round taken part in.
-    function _releaseAt(Task storage task, uint32 exitRoundPlusOne) private view returns (uint256 attestEnd) {
-        (,,, attestEnd) = _windows(task, exitRoundPlusOne);
+    /// @dev The end of round exitRound + 1: the slash deadline of the last round taken part in
+    /// (an upper bound while that round is ahead: phases can only end earlier).
+    function _releaseAt(Task storage task, uint256 taskId, uint32 exitRoundPlusOne) private view returns (uint256) {
+        return _openEnd(task, taskId, exitRoundPlusOne);
     }
 
     /// @dev Commits and seals are for rounds the task still runs and the account still takes
@@ -1083,9 +1195,10 @@ contract Coordinator is Ownable, EIP712 {
 
     /// @dev Period key of now: 0 before the start, round + 1 after.
     function _currentKey(Task storage task) private view returns (uint64) {
-        // slither-disable-next-line timestamp
-        if (block.timestamp < task.start) return 0;
-        return uint64((block.timestamp - task.start) / _period(task) + 1);
+        uint256 position = _positionAt(task, block.timestamp);
+        // Window numbers, not times: equality is exact (so in every schedule helper below).
+        // slither-disable-next-line incorrect-equality
+        return position == 0 ? 0 : uint64(((position - 1) >> 2) + 1);
     }
 
     /// @dev Change the live validator weight, first checkpointing the weight the current period
@@ -1096,7 +1209,7 @@ contract Coordinator is Ownable, EIP712 {
         // Keys are round numbers: rounds are defined by time, by design.
         // slither-disable-next-line timestamp
         if (task.checkpointKey != key) {
-            task.checkpointKey = key;
+            task.checkpointKey = SafeCast.toUint32(key);
             task.checkpointWeight = live;
         }
         task.liveWeight = SafeCast.toUint96(uint256(live) + add - sub);
@@ -1109,11 +1222,20 @@ contract Coordinator is Ownable, EIP712 {
     // ---------------------------------------------------------------- internals: rounds, money
 
     /// @dev The end of the round's attest window, after checking that openings are due (its
-    /// second half).
-    function _checkOpenWindow(Task storage task, uint64 round) private view returns (uint256 attestEnd) {
-        uint256 revealEnd;
-        (,, revealEnd, attestEnd) = _windows(task, round);
-        uint256 sealEnd = revealEnd + (attestEnd - revealEnd) / 2;
+    /// second half; a finalized round keeps it for late openers).
+    function _checkOpenWindow(Task storage task, Round storage r, uint256 taskId, uint64 round)
+        private
+        view
+        returns (uint256 attestEnd)
+    {
+        uint256 sealEnd = 0; // a finalized round is past its seal window
+        // An enum this contract records, not a balance or a time: equality is exact.
+        // slither-disable-next-line incorrect-equality
+        if (r.status == RoundStatus.Finalized) {
+            attestEnd = r.claimDeadline - task.claimWindow;
+        } else {
+            (sealEnd, attestEnd) = _span(task, uint256(round) * 4 + 3);
+        }
         // slither-disable-next-line timestamp
         if (block.timestamp < sealEnd || block.timestamp >= attestEnd) {
             revert NotInAttestWindow(round, sealEnd, attestEnd, block.timestamp);
@@ -1126,38 +1248,40 @@ contract Coordinator is Ownable, EIP712 {
         private
         returns (uint256 weight)
     {
-        bytes32 stored = _attestations[taskId][round][msg.sender];
+        mapping(address validator => bytes32) storage attestations = _attestations[taskId][round];
+        bytes32 stored = attestations[msg.sender];
         if (stored == tupleHash) revert AlreadyAttested(taskId, round, msg.sender);
         if (stored == bytes32(0)) revert NotSealed(taskId, round, msg.sender);
         if (stored != keccak256(abi.encode(taskId, round, msg.sender, tupleHash, salt))) {
             revert SealMismatch(taskId, round, msg.sender);
         }
         // Overwrites the seal: a non-zero -> non-zero store, cheaper than the first write.
-        _attestations[taskId][round][msg.sender] = tupleHash;
+        attestations[msg.sender] = tupleHash;
         weight = _seals[taskId][round][msg.sender].weight;
         emit Attested(
-            taskId, round, msg.sender, tupleHash, t.acceptedRoot, t.globalHash, t.rewardsRoot, t.slashRoot,
+            taskId, round, msg.sender, t.acceptedRoot, t.globalHash, t.rewardsRoot, t.slashRoot,
             t.peerPool, weight
         );
     }
 
     function _attest(uint256 taskId, uint64 round, Tuple memory t, bytes32 salt) private {
         Task storage task = _tasks[taskId];
-        uint256 attestEnd = _checkOpenWindow(task, round);
+        Round storage r = _rounds[taskId][round];
+        uint256 attestEnd = _checkOpenWindow(task, r, taskId, round);
         bytes32 tupleHash = keccak256(abi.encode(t));
         uint256 weight = _open(taskId, round, tupleHash, salt, t);
-        Round storage r = _rounds[taskId][round];
         if (r.status == RoundStatus.Finalized) return;
-        uint256 support = _support[taskId][round][tupleHash] + weight;
+        mapping(bytes32 tupleHash => uint256) storage supported = _support[taskId][round];
+        uint256 support = supported[tupleHash] + weight;
         uint256 denominator = _quorumWeight(task, round);
         if (support * BPS < uint256(task.quorumBps) * denominator) {
-            _support[taskId][round][tupleHash] = support;
+            supported[tupleHash] = support;
             return;
         }
         uint256 validatorPool = _takePools(task, t.peerPool);
         // Quorum: finalize. Only constant-size state is written, whatever the number of peers.
-        _support[taskId][round][tupleHash] = FINAL | (validatorPool << 96) | denominator;
-        task.finalizedPlusOne = round + 1;
+        supported[tupleHash] = FINAL | (validatorPool << 96) | denominator;
+        task.finalizedPlusOne = SafeCast.toUint32(uint256(round) + 1);
         task.latestGlobal = t.globalHash;
         r.rewardsRoot = t.rewardsRoot;
         r.slashRoot = t.slashRoot;
@@ -1215,23 +1339,23 @@ contract Coordinator is Ownable, EIP712 {
 
     // ---------------------------------------------------------------- internals: slashes
 
-    /// @dev Slashes of round r close at the end of round r + 1: `release` waits for exactly that.
+    /// @dev Slashes of round r close at the end of round r + 1's attest window (later than
+    /// round r's: an unopened seal of r can be slashed once its window is over): `release`
+    /// waits for exactly that.
     function _checkSlashDeadline(Task storage task, uint256 taskId, uint64 round) private view {
-        (,,, uint256 deadline) = _windows(task, round + 1);
+        uint256 deadline = _openEnd(task, taskId, round + 1);
         // slither-disable-next-line timestamp
         if (block.timestamp >= deadline) revert SlashExpired(taskId, round, deadline);
     }
 
-    /// @dev Registered in the role before `cutoff` and not exited before `round`.
-    function _tookPart(Participant storage part, uint64 joinedAt, uint256 cutoff, uint64 round)
+    /// @dev Registered in the role for `round` and not exited before it.
+    function _tookPart(Participant storage part, uint32 firstRoundPlusOne, uint64 round)
         private
         view
         returns (bool)
     {
         uint32 exit = part.exitRoundPlusOne;
-        // Registration times against round windows, both timestamps by design (minutes apart).
-        // slither-disable-next-line timestamp
-        return joinedAt != 0 && joinedAt < cutoff && (exit == 0 || round < exit);
+        return firstRoundPlusOne != 0 && firstRoundPlusOne <= uint256(round) + 1 && (exit == 0 || round < exit);
     }
 
     /// @dev DISSENT_REASON or ABSENCE_REASON for a validator of the round's snapshot; reverts if
@@ -1274,11 +1398,9 @@ contract Coordinator is Ownable, EIP712 {
     ) private {
         _checkSlashDeadline(task, taskId, round);
         Participant storage part = _participants[taskId][account];
-        (, uint256 commitEnd,,) = _windows(task, round);
         uint96 stake = part.peerStake;
         amount = _min(amount, stake);
-        // slither-disable-next-line timestamp
-        if (amount == 0 || !_tookPart(part, _members[taskId][account].peerJoinedAt, commitEnd, round)) {
+        if (amount == 0 || !_tookPart(part, _members[taskId][account].peerFirstRoundPlusOne, round)) {
             revert NotSlashable(taskId, round, account);
         }
         part.peerStake = stake - uint96(amount);
@@ -1336,23 +1458,112 @@ contract Coordinator is Ownable, EIP712 {
             minValidatorStake: task.minValidatorStake,
             validatorSlash: task.validatorSlash,
             absenceSlash: task.absenceSlash,
+            phasesEndEarly: task.phasesEndEarly,
             budget: task.budget
         });
     }
 
-    function _windows(Task storage task, uint64 round)
-        private
-        view
-        returns (uint256 commitStart, uint256 commitEnd, uint256 revealEnd, uint256 attestEnd)
-    {
-        // Each window read once: every round transaction computes windows.
+    /// @dev Where window `w` (round * 4 + phase: commit, reveal, seal, open) begins on the
+    /// schedule without early ends, counted from round 0's start: an early end shifts every
+    /// window from the anchor on by the same amount.
+    function _offset(Task storage task, uint256 w) private view returns (uint256 at) {
+        // slither-disable-next-line incorrect-equality
+        if (w == 0) return 0;
         uint256 commitWindow = task.commitWindow;
         uint256 revealWindow = task.revealWindow;
         uint256 attestWindow = task.attestWindow;
-        commitStart = uint256(task.start) + uint256(round) * (commitWindow + revealWindow + attestWindow);
-        commitEnd = commitStart + commitWindow;
-        revealEnd = commitEnd + revealWindow;
-        attestEnd = revealEnd + attestWindow;
+        uint256 phase = w & 3;
+        at = (w >> 2) * (commitWindow + revealWindow + attestWindow);
+        if (phase > 0) at += commitWindow;
+        if (phase > 1) at += revealWindow;
+        if (phase > 2) at += attestWindow / 2;
+    }
+
+    /// @dev The window the schedule is anchored at, and by how much every window from it on
+    /// begins before the full-length schedule's time (0 and 0 until a phase ends early).
+    function _anchor(Task storage task) private view returns (uint256 window, uint256 shift) {
+        if (!task.phasesEndEarly) return (0, 0);
+        return (task.anchorWindow, task.anchorShift);
+    }
+
+    /// @dev When window `w` begins: windows from the anchor on follow at full length; 0 for
+    /// one before it (over; its time is in the PhaseEnded logs).
+    function _begins(Task storage task, uint256 w) private view returns (uint256) {
+        (uint256 anchor, uint256 shift) = _anchor(task);
+        if (w < anchor) return 0;
+        return task.start + _offset(task, w) - shift;
+    }
+
+    /// @dev [opens, closes) of window `w`. The window before the anchor closes at the anchor
+    /// (its opening reads 0); earlier ones are over: (0, 0).
+    function _span(Task storage task, uint256 w) private view returns (uint256 opens, uint256 closes) {
+        (uint256 anchor, uint256 shift) = _anchor(task);
+        // slither-disable-next-line incorrect-equality
+        if (w + 1 == anchor) return (0, task.start + _offset(task, anchor) - shift);
+        if (w < anchor) return (0, 0);
+        opens = task.start + _offset(task, w) - shift;
+        uint256 phase = w & 3;
+        uint256 attestWindow = task.attestWindow;
+        // slither-disable-next-line incorrect-equality
+        closes = opens + (phase == 0 ? task.commitWindow : phase == 1 ? task.revealWindow
+            : phase == 2 ? attestWindow / 2 : attestWindow - attestWindow / 2);
+    }
+
+    /// @dev The window containing `timestamp`, plus one (0 before the start). Exact from the
+    /// window before the anchor on, which covers every timestamp of the current block.
+    function _positionAt(Task storage task, uint256 timestamp) private view returns (uint256) {
+        (uint256 anchor, uint256 shift) = _anchor(task);
+        uint256 start = task.start;
+        // slither-disable-next-line timestamp
+        if (timestamp + shift < start) return 0;
+        // The full-length schedule's time, then its window: before the anchor's means the
+        // window that the anchor ended early.
+        uint256 at = timestamp + shift - start;
+        uint256 period = _period(task);
+        // Whole rounds (flooring is the point), then the phase within the round: time
+        // arithmetic, not randomness.
+        // slither-disable-next-line weak-prng
+        uint256 into = at % period;
+        uint256 window = ((at - into) / period) << 2;
+        uint256 edge = task.commitWindow;
+        if (into >= edge) {
+            edge += task.revealWindow;
+            window += into < edge ? 1 : into < edge + task.attestWindow / 2 ? 2 : 3;
+        }
+        return window < anchor ? anchor : window + 1;
+    }
+
+    /// @dev When round `round`'s openings close: fixed at finalization (a quorum that ends the
+    /// round early leaves late openers their window), else the end of its open window; 0 once
+    /// that is over and forgotten.
+    function _openEnd(Task storage task, uint256 taskId, uint64 round) private view returns (uint256 closes) {
+        Round storage r = _rounds[taskId][round];
+        // slither-disable-next-line incorrect-equality
+        if (r.status == RoundStatus.Finalized) return r.claimDeadline - task.claimWindow;
+        (, closes) = _span(task, uint256(round) * 4 + 3);
+    }
+
+    /// @dev Window `next`, due at `due`, begins at `at` instead: everyone the window before
+    /// waits for has acted (then `at` is the next second: the rest of this block's second still
+    /// sees the window that ended), or `startRound` starts it now.
+    function _endEarly(Task storage task, uint256 taskId, uint256 next, uint256 at, uint256 due) private {
+        // A second action in the ending block's second finds the window ended already.
+        if (next <= task.anchorWindow) return;
+        task.anchorWindow = SafeCast.toUint32(next);
+        task.anchorShift = SafeCast.toUint32(task.anchorShift + due - at);
+        emit PhaseEnded(taskId, next, at);
+    }
+
+
+    /// @dev The tally with its counts reset for `round` when the round's first action reaches it.
+    function _tallyOf(Task storage task, uint64 round) private returns (Tally storage tally) {
+        tally = task.tally;
+        uint32 plusOne = uint32(round + 1);
+        if (tally.roundPlusOne != plusOne) {
+            tally.roundPlusOne = plusOne;
+            tally.commits = 0;
+            tally.reveals = 0;
+        }
     }
 
     function _period(Task storage task) private view returns (uint256) {

@@ -39,6 +39,8 @@ class TaskTerms:
     # coordinator sweeps nothing before the next round's slashes are in).
     claim_periods: int = 10
     start_delay_s: int = 60
+    # A phase also ends once everyone it waits for has acted (the windows stay upper bounds).
+    phases_end_early: bool = False
 
     @property
     def period_s(self) -> int:
@@ -71,6 +73,7 @@ def task_params(terms: TaskTerms, start: int, spec_hash: bytes, base_model_hash:
         "validatorSlash": terms.validator_slash,
         "absenceSlash": terms.absence_slash,
         "budget": terms.budget,
+        "phasesEndEarly": terms.phases_end_early,
     }
 
 

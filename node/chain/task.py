@@ -93,12 +93,13 @@ class RoundInfo:
 
 @dataclass(frozen=True)
 class Participation:
-    """An account's stakes locked in the task, and when it last registered in each role."""
+    """An account's stakes locked in the task, and per role the first round its registration
+    counts in (None: not registered in that role)."""
 
     peer_stake: int
     validator_stake: int
-    peer_joined_at: int
-    validator_joined_at: int
+    peer_first_round: int | None
+    validator_first_round: int | None
 
 
 @dataclass(frozen=True)
@@ -245,9 +246,10 @@ class TaskChain:
                          int(validator_left))
 
     def participant(self, account: str, block: BlockIdentifier = "latest") -> Participation:
-        peer, validator, peer_joined, validator_joined, *_ = self.client.call(
+        peer, validator, peer_first, validator_first, *_ = self.client.call(
             self.coordinator.functions.participantOf(self.task_id, account), "participantOf", block)
-        return Participation(int(peer), int(validator), int(peer_joined), int(validator_joined))
+        return Participation(int(peer), int(validator), int(peer_first) - 1 if peer_first else None,
+                             int(validator_first) - 1 if validator_first else None)
 
     def _logs(self, event: Any, first: int, to_block: BlockIdentifier = "latest", **filters: Any) -> list[Any]:
         last = to_block if isinstance(to_block, int) else self.client.block(None).number

@@ -77,8 +77,8 @@ class Validator:
         saved = ctx.store.attestation(round_)
         if saved is None:
             with ctx.reporter.timed(round_, Work.JUDGING_READS):
-                joined = (await ctx.call(ctx.chain.participant, ctx.address)).validator_joined_at
-            if joined >= task.windows(round_)[0]:
+                first = (await ctx.call(ctx.chain.participant, ctx.address)).validator_first_round
+            if first is None or first > round_:
                 # the round's quorum counts the stake of validators registered before it began
                 ctx.reporter.show(round_, "not attesting", "registered as a validator during this round")
                 return

@@ -314,8 +314,8 @@ class Swarm:
         return int(self.coordinator.functions.taskInfo(task_id).call()[2])
 
     def participant(self, task_id: int, account: str) -> dict[str, Any]:
-        names = ("peerStake", "validatorStake", "peerJoinedAt", "validatorJoinedAt", "exiting", "exitRound",
-                 "slashed")
+        names = ("peerStake", "validatorStake", "peerFirstRoundPlusOne", "validatorFirstRoundPlusOne", "exiting",
+                 "exitRound", "slashed")
         return dict(zip(names, self.coordinator.functions.participantOf(task_id, account).call(), strict=True))
 
     def support(self, task_id: int, round_: int, outcome: Outcome) -> tuple[int, bool]:

@@ -170,7 +170,8 @@ def test_refinalize(scene: Scene) -> None:
     before = swarm.round_info(scene.task, 0)
     # A late opening is recorded (its validator is then a dissenter) and changes nothing else.
     receipt = swarm.attest(scene.task, 0, v3, other)
-    assert swarm.event(receipt, "Attested")["tupleHash"] == other.tuple_hash
+    assert swarm.event(receipt, "Attested")["globalHash"] == other.global_hash
+    assert swarm.coordinator.functions.attestationOf(scene.task, 0, v3).call() == other.tuple_hash
     assert not swarm.coordinator.events.RoundFinalized().process_receipt(receipt, errors=DISCARD)
     assert swarm.round_info(scene.task, 0) == before
     assert swarm.support(scene.task, 0, other) == (0, False)
@@ -370,7 +371,7 @@ def test_leave_and_release_rules(scene: Scene) -> None:
     swarm.enter(scene.task, 1, chain.Phase.FAILED)
     receipt = swarm.send(coordinator.release(scene.task), peer)
     assert swarm.event(receipt, "ParticipantLeft")["released"] == TEST_TERMS.peer_stake
-    assert swarm.participant(scene.task, peer)["peerJoinedAt"] == 0
+    assert swarm.participant(scene.task, peer)["peerFirstRoundPlusOne"] == 0
     swarm.send(coordinator.registerPeer(scene.task), peer)  # back in, as a new registration
 
 

@@ -81,7 +81,7 @@ class FakeChain:
     validators: list[str] = field(default_factory=list)
     sent: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)  # write -> custom error it reverts with
-    joined_at: int = 0  # when this node registered as a validator
+    first_round: int = 0  # the first round this node's validator registration counts in
     stale_reads: int = 0  # round_info calls that still see an open round
 
     # reads
@@ -101,7 +101,7 @@ class FakeChain:
         return RoundInfo(self.status.get(round_, RoundStatus.OPEN), b"", b"", 0, 0)
 
     def participant(self, account: str) -> Participation:
-        return Participation(self.stakes.get(account, 100 * TOKEN), 1_000 * TOKEN, 0, self.joined_at)
+        return Participation(self.stakes.get(account, 100 * TOKEN), 1_000 * TOKEN, 0, self.first_round)
 
     def pinned_block(self, round_: int) -> int | None:
         return 100 + round_ if self.now() >= self.info.windows(round_)[2] + 1 else None

@@ -252,7 +252,7 @@ def test_a_validator_registered_during_the_round_sits_it_out(tmp_path: Path, clo
     ctx = make_context(tmp_path, clock, Account.create(), roles=["validator"])
     _round_with_peers(ctx, [[0, 1, 2]], junk=False)
     chain = chain_of(ctx)
-    chain.joined_at = chain.info.windows(ROUND)[0] + 1
+    chain.first_round = ROUND + 1
     _validate(ctx, clock)
     assert ctx.store.attestation(ROUND) is None and not chain.sent
 

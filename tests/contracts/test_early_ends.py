@@ -1,0 +1,250 @@
+"""Phases that end once everyone has acted (TaskParams.phasesEndEarly), played on anvil through
+the real contracts, and the attacks on them: nobody can end a phase that still waits for someone
+else, a finalized round's late openers keep their window after `startRound` began the next one,
+and a seal left unopened is still slashed when the rounds after it run fast.
+
+Setup: TEST_TERMS (100 s windows: commit 100, reveal 100, seal 50, open 50; quorum 60 %) with
+phases_end_early, three peers and three validators of 1,000 tokens registered before the start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web3.logs import DISCARD
+
+from harness import chaintime
+from loraswarm.protocol import chain
+from tests.contracts.harness import TOKEN_UNIT, Outcome, Swarm, build_outcome, salt_of, update_values
+
+UNIT = TOKEN_UNIT
+
+
+class Scene:
+    def __init__(self, swarm: Swarm) -> None:
+        self.swarm = swarm
+        accounts = swarm.w3.eth.accounts
+        self.peers, self.validators = list(accounts[1:4]), list(accounts[4:7])
+        self.task = swarm.create_task(phases_end_early=True)
+        for peer in self.peers:
+            swarm.join_peer(self.task, peer)
+        for validator in self.validators:
+            swarm.join_validator(self.task, validator)
+
+    def send(self, call: Any, sender: str) -> tuple[int, dict[str, Any] | None]:
+        """(the block's timestamp, the PhaseEnded event's args or None)."""
+        receipt = self.swarm.send(call, sender)
+        logs = self.swarm.coordinator.events.PhaseEnded().process_receipt(receipt, errors=DISCARD)
+        stamp = int(self.swarm.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
+        return stamp, (dict(logs[0]["args"]) if logs else None)
+
+    def commit(self, round_: int, peer: str) -> tuple[int, dict[str, Any] | None]:
+        value = self.swarm.commitment(self.task, round_, peer)
+        return self.send(self.swarm.coordinator.functions.commit(self.task, round_, value), peer)
+
+    def reveal(self, round_: int, peer: str) -> tuple[int, dict[str, Any] | None]:
+        return self.send(self.swarm.coordinator.functions.reveal(update_values(self.task, round_, peer)), peer)
+
+    def seal(self, round_: int, validator: str, outcome: Outcome) -> tuple[int, dict[str, Any] | None]:
+        value = chain.attestation_seal(self.task, round_, validator, outcome.tuple_hash,
+                                       salt_of(validator, round_))
+        return self.send(self.swarm.coordinator.functions.sealAttestation(self.task, round_, value), validator)
+
+    def start(self, round_: int, sender: str) -> tuple[int, dict[str, Any] | None]:
+        return self.send(self.swarm.coordinator.functions.startRound(self.task, round_), sender)
+
+    def open(self, round_: int, validator: str, outcome: Outcome) -> tuple[int, dict[str, Any] | None]:
+        call = self.swarm.coordinator.functions.attest(self.task, round_, *outcome.args, salt_of(validator, round_))
+        return self.send(call, validator)
+
+    def outcome(self, round_: int) -> Outcome:
+        return build_outcome(self.task, round_, [(p, 100 * UNIT) for p in self.peers], [])
+
+    def at(self, timestamp: int) -> None:
+        if chaintime.now(self.swarm.w3) < timestamp:
+            chaintime.travel_to(self.swarm.w3, timestamp)
+
+    def fast_round(self, round_: int, open_with: list[str]) -> Outcome:
+        """Every peer commits, reveals and every validator seals as soon as it can; `open_with`
+        open; the round finalizes. Its commit window must be open already."""
+        for peer in self.peers:
+            stamp, _ = self.commit(round_, peer)
+        self.at(stamp + 1)
+        for peer in self.peers:
+            stamp, _ = self.reveal(round_, peer)
+        self.at(stamp + 1)
+        outcome = self.outcome(round_)
+        for validator in self.validators:
+            stamp, _ = self.seal(round_, validator, outcome)
+        self.at(stamp + 1)
+        for validator in open_with:
+            self.open(round_, validator, outcome)
+        assert self.swarm.round_info(self.task, round_)[0] == chain.RoundStatus.FINALIZED
+        return outcome
+
+
+def test_each_phase_ends_once_everyone_it_waits_for_has_acted(anvil: Swarm) -> None:
+    """Commit ends once every registered peer committed, reveal once every committer revealed,
+    seal once the whole validator snapshot sealed (each at the next second), and a finalized
+    round's open window once anyone starts the next round: the round takes seconds, not its
+    350-second period."""
+    scene, swarm = Scene(anvil), anvil
+    static = swarm.windows(scene.task, 0)
+    scene.at(static[0] + 1)
+    for peer in scene.peers[:2]:
+        assert scene.commit(0, peer)[1] is None
+    assert swarm.windows(scene.task, 0) == static  # a peer is still to commit: nothing moved
+    stamp, ended = scene.commit(0, scene.peers[2])
+    assert ended == {"taskId": scene.task, "window": 1, "begins": stamp + 1}
+    assert swarm.windows(scene.task, 0)[1:3] == (stamp + 1, stamp + 101)
+    scene.at(stamp + 1)
+    assert [scene.reveal(0, p)[1] for p in scene.peers[:2]] == [None, None]
+    stamp, ended = scene.reveal(0, scene.peers[2])
+    assert ended is not None and (ended["window"], ended["begins"]) == (2, stamp + 1)
+    scene.at(stamp + 1)
+    outcome = scene.outcome(0)
+    assert [scene.seal(0, v, outcome)[1] for v in scene.validators[:2]] == [None, None]
+    stamp, ended = scene.seal(0, scene.validators[2], outcome)
+    assert ended is not None and (ended["window"], ended["begins"]) == (3, stamp + 1)
+    scene.at(stamp + 1)
+    for validator in scene.validators[:2]:
+        scene.open(0, validator, outcome)
+    assert swarm.round_info(scene.task, 0)[0] == chain.RoundStatus.FINALIZED
+    stamp, ended = scene.start(1, scene.validators[2])
+    assert ended is not None and (ended["window"], ended["begins"]) == (4, stamp)
+    assert swarm.windows(scene.task, 1)[:2] == (stamp, stamp + 100)
+    with swarm.reverts("NotStartable"):  # once only
+        scene.start(1, scene.peers[0])
+    assert stamp - static[0] < 30 < static[3] - static[0]
+    assert swarm.current_round(scene.task) == 1
+
+
+def test_nobody_can_end_a_phase_that_still_waits_for_someone(anvil: Swarm) -> None:
+    """Two colluding peers commit and reveal at once, one of them leaves and a sybil registers
+    mid-window; a validator that registers mid-round tries to seal; a peer commits to the next
+    round before the quorum. Every window still waits for the honest peer (validator), which
+    acts late in it and is counted: the attackers end nothing early."""
+    scene, swarm = Scene(anvil), anvil
+    honest, colluders = scene.peers[0], scene.peers[1:]
+    static = swarm.windows(scene.task, 0)
+    scene.at(static[0] + 1)
+    for peer in colluders:
+        scene.commit(0, peer)
+    swarm.leave(scene.task, colluders[0])  # still counted until its release, rounds later
+    sybil = swarm.w3.eth.accounts[8]
+    swarm.join_peer(scene.task, sybil)
+    scene.commit(0, sybil)
+    assert swarm.windows(scene.task, 0) == static
+    with swarm.reverts("AlreadyCommitted"):
+        scene.commit(0, colluders[1])
+    scene.at(static[1] - 5)
+    stamp, ended = scene.commit(0, honest)
+    assert ended is not None and ended["begins"] == stamp + 1
+    scene.at(stamp + 1)
+    for peer in (*colluders, sybil):
+        assert scene.reveal(0, peer)[1] is None
+    reveal_end = swarm.windows(scene.task, 0)[2]
+    scene.at(reveal_end - 5)
+    assert scene.reveal(0, honest)[1] is not None
+    scene.at(chaintime.now(swarm.w3) + 1)
+    late = swarm.w3.eth.accounts[9]
+    swarm.join_validator(scene.task, late)
+    outcome = scene.outcome(0)
+    with swarm.reverts("NotEligible"):
+        scene.seal(0, late, outcome)
+    for validator in scene.validators[1:]:
+        assert scene.seal(0, validator, outcome)[1] is None
+    _, _, reveal_end, attest_end = swarm.windows(scene.task, 0)
+    seal_end = chain.seal_end(reveal_end, attest_end)
+    with swarm.reverts("NotInCommitWindow"):  # round 1 has not begun
+        scene.commit(1, colluders[1])
+    with swarm.reverts("NotStartable"):  # nor can it, before round 0's openings
+        scene.start(1, colluders[1])
+    scene.at(seal_end - 5)
+    assert scene.seal(0, scene.validators[0], outcome)[1] is not None
+
+
+def test_late_openers_keep_their_window_after_the_next_round_began(anvil: Swarm) -> None:
+    """The quorum finalizes round 0 and a peer starts round 1 at once; the third validator opens
+    the final tuple afterwards, inside round 0's open window: it is paid its share and cannot be
+    slashed as absent or dissenting. An opening of an unfinalized round cannot be started past."""
+    scene, swarm = Scene(anvil), anvil
+    scene.at(swarm.windows(scene.task, 0)[0] + 1)
+    for peer in scene.peers:
+        scene.commit(0, peer)
+    with swarm.reverts("NotStartable"):
+        scene.start(1, scene.peers[0])
+    scene.at(chaintime.now(swarm.w3) + 1)
+    for peer in scene.peers:
+        stamp, _ = scene.reveal(0, peer)
+    scene.at(stamp + 1)
+    outcome = scene.outcome(0)
+    for validator in scene.validators:
+        stamp, _ = scene.seal(0, validator, outcome)
+    scene.at(stamp + 1)
+    scene.open(0, scene.validators[0], outcome)
+    with swarm.reverts("RoundNotFinalized"):  # no quorum yet: the open window stays
+        scene.start(1, scene.peers[0])
+    scene.open(0, scene.validators[1], outcome)
+    stamp, ended = scene.start(1, scene.peers[0])
+    assert ended is not None and ended["window"] == 4
+    open_end = swarm.windows(scene.task, 0)[3]
+    assert open_end > stamp
+    scene.at(open_end - 3)
+    late = scene.validators[2]
+    scene.open(0, late, outcome)
+    swarm.claim_validator(scene.task, 0, late)
+    assert swarm.coordinator.functions.isValidatorClaimed(scene.task, 0, late).call()
+    scene.at(open_end + 1)
+    with swarm.reverts("NotSlashable"):
+        swarm.slash_validator(scene.task, 0, late, scene.peers[0])
+
+
+def test_a_seal_left_unopened_is_slashed_even_when_the_next_round_runs_fast(anvil: Swarm) -> None:
+    """A validator seals round 0 and never opens, hoping the rounds after it end before round 0's
+    open window does (so that its slash deadline would pass first). Round 1 runs fast and
+    finalizes inside round 0's open window; the slash deadline of round 0 is round 1's open end,
+    which comes after: the dissent slash lands."""
+    scene, swarm = Scene(anvil), anvil
+    scene.at(swarm.windows(scene.task, 0)[0] + 1)
+    scene.fast_round(0, open_with=scene.validators[:2])
+    lazy = scene.validators[2]
+    round0_open_end = swarm.windows(scene.task, 0)[3]
+    scene.start(1, scene.peers[0])
+    scene.fast_round(1, open_with=scene.validators)
+    assert chaintime.now(swarm.w3) < round0_open_end
+    with swarm.reverts("RoundNotExpired"):
+        swarm.slash_validator(scene.task, 0, lazy, scene.peers[0])
+    scene.at(round0_open_end)
+    assert swarm.windows(scene.task, 1)[3] > round0_open_end
+    before = swarm.participant(scene.task, lazy)["validatorStake"]
+    swarm.slash_validator(scene.task, 0, lazy, scene.peers[0])
+    assert swarm.participant(scene.task, lazy)["validatorStake"] == before - 500 * UNIT
+
+
+def test_release_and_failure_follow_the_shifted_schedule(anvil: Swarm) -> None:
+    """A peer leaves in round 0; rounds then end early, and round 1 gets no quorum. Its stake is
+    released exactly when round 0's slashes close (round 1's open end on the shifted schedule,
+    long before the fixed schedule's), and round 1 can be marked failed once its own open
+    window is over, not before."""
+    scene, swarm = Scene(anvil), anvil
+    static1 = swarm.windows(scene.task, 1)
+    scene.at(swarm.windows(scene.task, 0)[0] + 1)
+    leaver = scene.peers[2]
+    scene.fast_round(0, open_with=scene.validators)
+    # Left during round 0's open window: round 0 is its last round, released at round 1's end.
+    swarm.leave(scene.task, leaver)
+    scene.peers = scene.peers[:2]
+    scene.start(1, scene.peers[0])
+    for peer in scene.peers:
+        scene.commit(1, peer)
+    attest_end = swarm.windows(scene.task, 1)[3]
+    assert attest_end < static1[3]
+    with swarm.reverts("ReleaseNotReady"):
+        swarm.send(swarm.coordinator.functions.release(scene.task), leaver)
+    with swarm.reverts("RoundNotExpired"):
+        swarm.send(swarm.coordinator.functions.markFailed(scene.task, 1), leaver)
+    scene.at(attest_end)
+    swarm.send(swarm.coordinator.functions.markFailed(scene.task, 1), leaver)
+    assert swarm.round_info(scene.task, 1)[0] == chain.RoundStatus.FAILED
+    swarm.send(swarm.coordinator.functions.release(scene.task), leaver)
+    assert swarm.participant(scene.task, leaver)["peerStake"] == 0
