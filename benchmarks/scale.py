@@ -65,7 +65,7 @@ from loraswarm.demo.run import (
 )
 from loraswarm.evm.deploy import Deployment, attach
 from loraswarm.evm.localchain import free_port
-from loraswarm.evm.tasks import TaskTerms
+from loraswarm.evm.tasks import TaskTerms, read_params
 from loraswarm.node.config import Behaviour
 from loraswarm.node.status import NodeStatus
 from loraswarm.node.timing import Work
@@ -159,7 +159,7 @@ def _gas(rpc_url: str, deployment_file: Path, rounds: int) -> tuple[int, int]:
     """Gas and transaction count of every coordinator transaction from round 0's commit window on."""
     w3 = Web3(HTTPProvider(rpc_url))
     coordinator = attach(Deployment.from_file(deployment_file), w3)["Coordinator"]
-    start = coordinator.functions.roundWindows(1, 0).call()[0]
+    start = int(read_params(coordinator, 1)["startTime"])  # round 0's commit window opens at the start
     gas = count = 0
     for number in range(w3.eth.block_number, -1, -1):
         block = w3.eth.get_block(number, full_transactions=True)

@@ -110,14 +110,14 @@ contract Coordinator is Ownable, EIP712 {
         // every window begins `anchorShift` seconds before the full-length schedule's time for
         // it; see `_anchor`), quorum, closure (commitWindow != 0 marks an existing task)
         uint40 start;
-        uint32 commitWindow;
-        uint32 revealWindow;
-        uint32 attestWindow;
+        uint24 commitWindow;
+        uint24 revealWindow;
+        uint24 attestWindow;
         uint16 quorumBps;
         uint32 lastRoundPlusOne;
         bool phasesEndEarly;
         uint32 anchorWindow;
-        uint32 anchorShift;
+        uint56 anchorShift;
         // slot 1
         uint128 minPeerStake;
         uint128 minValidatorStake;
@@ -218,6 +218,7 @@ contract Coordinator is Ownable, EIP712 {
     error QuorumOutOfRange(uint16 quorumBps);
     error ValidatorShareOutOfRange(uint16 validatorBps);
     error EmptyWindow();
+    error WindowTooLong(uint256 maxSeconds);
     error ClaimWindowTooShort(uint256 claimWindow, uint256 period);
     error ZeroMinimumStake();
     error ZeroHash();
@@ -352,6 +353,8 @@ contract Coordinator is Ownable, EIP712 {
     );
 
     uint16 public constant BPS = 10_000;
+    /// @notice The longest window a task may have (194 days).
+    uint32 public constant MAX_WINDOW = type(uint24).max;
     /// @notice Share of every slash paid to whoever executes it (the rest goes to the task's
     /// slash pool): executing a slash is never out of pocket.
     uint16 public constant SLASH_BOUNTY_BPS = 500;
@@ -445,9 +448,10 @@ contract Coordinator is Ownable, EIP712 {
         Task storage task = _tasks[taskId];
         // slither-disable-next-line timestamp
         task.start = SafeCast.toUint40(p.startTime < block.timestamp ? block.timestamp : p.startTime);
-        task.commitWindow = p.commitWindow;
-        task.revealWindow = p.revealWindow;
-        task.attestWindow = p.attestWindow;
+        // _checkParams bounds each window by MAX_WINDOW.
+        task.commitWindow = uint24(p.commitWindow);
+        task.revealWindow = uint24(p.revealWindow);
+        task.attestWindow = uint24(p.attestWindow);
         task.claimWindow = p.claimWindow;
         task.quorumBps = p.quorumBps;
         task.aggregationRule = p.aggregationRule;
@@ -707,6 +711,8 @@ contract Coordinator is Ownable, EIP712 {
         if (!task.phasesEndEarly || round == 0 || _positionAt(task, block.timestamp) != w) {
             revert NotStartable(taskId, round);
         }
+        uint32 last = task.lastRoundPlusOne;
+        if (last != 0 && round >= last) revert TaskClosed(taskId, last - 1);
         if (_rounds[taskId][round - 1].status != RoundStatus.Finalized) revert RoundNotFinalized(taskId, round - 1);
         _endEarly(task, taskId, w, block.timestamp, _begins(task, w));
     }
@@ -788,7 +794,7 @@ contract Coordinator is Ownable, EIP712 {
     // ---------------------------------------------------------------- slashes
 
     /// @notice Execute one leaf of a finalized round's slashRoot (anyone may call, until the
-    /// round's slash deadline, the end of round + 1): takes min(amount, peer stake locked in
+    /// round's slash deadline, see `_slashDeadline`): takes min(amount, peer stake locked in
     /// this task) from a peer registered in the task for that round. The executor gets
     /// SLASH_BOUNTY_BPS of it, the task's slash pool the rest.
     function executeSlash(
@@ -1176,10 +1182,10 @@ contract Coordinator is Ownable, EIP712 {
         staking.unlock(msg.sender, released);
     }
 
-    /// @dev The end of round exitRound + 1: the slash deadline of the last round taken part in
-    /// (an upper bound while that round is ahead: phases can only end earlier).
+    /// @dev The slash deadline of the last round taken part in (an upper bound while that round
+    /// is ahead: phases can only end earlier).
     function _releaseAt(Task storage task, uint256 taskId, uint32 exitRoundPlusOne) private view returns (uint256) {
-        return _openEnd(task, taskId, exitRoundPlusOne);
+        return _slashDeadline(task, taskId, exitRoundPlusOne - 1);
     }
 
     /// @dev Commits and seals are for rounds the task still runs and the account still takes
@@ -1339,11 +1345,19 @@ contract Coordinator is Ownable, EIP712 {
 
     // ---------------------------------------------------------------- internals: slashes
 
-    /// @dev Slashes of round r close at the end of round r + 1's attest window (later than
-    /// round r's: an unopened seal of r can be slashed once its window is over): `release`
-    /// waits for exactly that.
+    /// @dev Slashes of a finalized round close a period after its openings do (with fixed
+    /// windows: when the next round's openings close), so a seal left unopened can be slashed
+    /// for a whole period however fast the next rounds run; those of a round without quorum
+    /// when the next round's openings close. `release` waits for exactly that.
+    function _slashDeadline(Task storage task, uint256 taskId, uint64 round) private view returns (uint256) {
+        Round storage r = _rounds[taskId][round];
+        // slither-disable-next-line incorrect-equality
+        if (r.status == RoundStatus.Finalized) return r.claimDeadline - task.claimWindow + _period(task);
+        return _openEnd(task, taskId, round + 1);
+    }
+
     function _checkSlashDeadline(Task storage task, uint256 taskId, uint64 round) private view {
-        uint256 deadline = _openEnd(task, taskId, round + 1);
+        uint256 deadline = _slashDeadline(task, taskId, round);
         // slither-disable-next-line timestamp
         if (block.timestamp >= deadline) revert SlashExpired(taskId, round, deadline);
     }
@@ -1428,6 +1442,9 @@ contract Coordinator is Ownable, EIP712 {
         if (p.validatorBps > BPS) revert ValidatorShareOutOfRange(p.validatorBps);
         // The attest window is halved into seal and open windows; each needs a second at least.
         if (p.commitWindow == 0 || p.revealWindow == 0 || p.attestWindow < 2) revert EmptyWindow();
+        if (p.commitWindow > MAX_WINDOW || p.revealWindow > MAX_WINDOW || p.attestWindow > MAX_WINDOW) {
+            revert WindowTooLong(MAX_WINDOW);
+        }
         // Claims end after the next round's slash deadline: a round's pool is never swept while
         // slashes of the round before could still reach its peers.
         uint256 period = uint256(p.commitWindow) + p.revealWindow + p.attestWindow;
@@ -1550,7 +1567,8 @@ contract Coordinator is Ownable, EIP712 {
         // A second action in the ending block's second finds the window ended already.
         if (next <= task.anchorWindow) return;
         task.anchorWindow = SafeCast.toUint32(next);
-        task.anchorShift = SafeCast.toUint32(task.anchorShift + due - at);
+        // Grows by at most a period per round (windows below 2^24 s): 2^56 s outlasts any task.
+        task.anchorShift = SafeCast.toUint56(task.anchorShift + due - at);
         emit PhaseEnded(taskId, next, at);
     }
 

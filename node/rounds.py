@@ -114,7 +114,7 @@ class RoundLoop:
 
     async def round(self, task: TaskInfo, round_: int) -> None:
         ctx = self.ctx
-        commit_start, commit_end, reveal_end, _ = task.windows(round_)
+        commit_end = task.windows(round_)[1]  # phases ending early cannot end this one before our commit
         start = await self._start_global(task, round_, commit_end)
         if start is None:
             ctx.store.finish_round(round_, Phase.FAILED, {"status": "no start global"})
@@ -123,15 +123,15 @@ class RoundLoop:
         state, start_hash = start
         await self._evaluated()  # the model trains next
         if self.trainer is not None and ctx.config.node.behaviour is not Behaviour.NOSHOW:
-            await self.trainer.train_and_commit(round_, state, start_hash, commit_start, commit_end)
+            await self.trainer.train_and_commit(round_, state, start_hash, commit_end)
         self._evaluate()  # the previous round's, while this round's windows run
-        await ctx.sleep_until(commit_end)
+        task = await ctx.sleep_until_due(lambda t: t.windows(round_)[1])
         await self._learn_commitments(round_)
         if self.trainer is not None:
-            await ctx.sleep_until(commit_end + WINDOW_MARGIN_S)
+            task = await ctx.sleep_until_due(lambda t: t.windows(round_)[1] + WINDOW_MARGIN_S)
             await self.trainer.reveal(round_)
         if self.validator is not None:
-            await ctx.sleep_until(reveal_end + JUDGE_GRACE_S)
+            task = await ctx.sleep_until_due(lambda t: t.windows(round_)[2] + JUDGE_GRACE_S)
             await self.validator.take_part(round_, task, state, start_hash)
         await self.settlement.await_outcome(round_, task)
 

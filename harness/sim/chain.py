@@ -39,10 +39,11 @@ class TxReverted(Exception):
 
 
 # The coordinator task the simulation runs: long windows (the simulation moves chain time itself),
-# a 2/3 quorum, and 20 % of each round's pool for the validators that attested the final tuple.
+# fixed windows, a 2/3 quorum, and 20 % of each round's pool for the validators that attested the final tuple.
 SIM_TERMS = TaskTerms(commit_s=600, reveal_s=600, attest_s=600, quorum_bps=6_667, validator_bps=2_000,
                       reward_per_round=200 * UNIT, budget=1_000_000 * UNIT, peer_stake=1_000 * UNIT,
-                      validator_stake=5_000 * UNIT, validator_slash=1_000 * UNIT, absence_slash=250 * UNIT)
+                      validator_stake=5_000 * UNIT, validator_slash=1_000 * UNIT, absence_slash=250 * UNIT,
+                      phases_end_early=False)
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,9 @@ def create(
     block_time_s: BlockTimeS = 2.0,
     accept_short_windows: Annotated[bool, typer.Option(
         help="Create the task even when a window is shorter than --expected-peers need.")] = False,
+    fixed_windows: Annotated[bool, typer.Option(
+        help="Every window runs its full length (by default a phase also ends once everyone it waits for "
+             "has acted, and a validator starts the next round once one is finalized).")] = False,
     rpc_url: RpcUrl = None,
     keystore: Keystore = None,
     password_env: PasswordEnv = PASSWORD_ENV_DEFAULT,
@@ -121,7 +124,7 @@ def create(
                       validator_bps=validator_bps, reward_per_round=reward_per_round * TOKEN, budget=budget * TOKEN,
                       peer_stake=peer_stake * TOKEN, validator_stake=validator_stake * TOKEN,
                       validator_slash=validator_slash * TOKEN, absence_slash=absence_slash * TOKEN,
-                      claim_periods=claim_periods, start_delay_s=start_delay_s)
+                      claim_periods=claim_periods, start_delay_s=start_delay_s, phases_end_early=not fixed_windows)
     facts = model_facts(spec, model)
     if expected_peers is not None:
         plan = _plan(spec, facts.adapter, expected_peers, expected_validators, step_s, bandwidth_mbit, block_time_s)

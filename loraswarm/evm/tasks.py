@@ -39,8 +39,9 @@ class TaskTerms:
     # coordinator sweeps nothing before the next round's slashes are in).
     claim_periods: int = 10
     start_delay_s: int = 60
-    # A phase also ends once everyone it waits for has acted (the windows stay upper bounds).
-    phases_end_early: bool = False
+    # A phase also ends once everyone it waits for has acted (the windows stay upper bounds for
+    # the slow and the absent); False: every window runs its full length.
+    phases_end_early: bool = True
 
     @property
     def period_s(self) -> int:

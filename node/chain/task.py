@@ -23,7 +23,8 @@ from loraswarm.evm.logs import logs_between, reread_from
 from loraswarm.node.chain.client import BlockHeader, ChainClient, Receipt
 from loraswarm.node.p2p.envelope import Envelope, Update
 from loraswarm.node.windows import PIN_GRACE_S
-from loraswarm.protocol.chain import RoundStatus, seal_end
+from loraswarm.protocol.chain import RoundStatus
+from loraswarm.protocol.schedule import Schedule
 
 
 @dataclass(frozen=True)
@@ -51,30 +52,24 @@ class TaskInfo:
     latest_global: bytes
     latest_finalized: int | None
     last_round: int | None = None  # the task's last round once its owner closed it
+    phases_end_early: bool = False
+    phase_ends: tuple[tuple[int, int], ...] = ()  # (window, begins) of each early end so far
 
     @property
-    def period_s(self) -> int:
-        return self.commit_s + self.reveal_s + self.attest_s
+    def schedule(self) -> Schedule:
+        return Schedule(self.start, self.commit_s, self.reveal_s, self.attest_s, self.phase_ends)
 
     def windows(self, round_: int) -> tuple[int, int, int, int]:
-        """(commit start, commit end = reveal start, reveal end = attest start, attest end)."""
-        start = self.start + round_ * self.period_s
-        return start, start + self.commit_s, start + self.commit_s + self.reveal_s, start + self.period_s
+        """(commit start, commit end = reveal start, reveal end = attest start, attest end): as
+        far as the chain has got; phases ending early can only bring later ones forward."""
+        return self.schedule.windows(round_)
 
     def seal_end(self, round_: int) -> int:
         """Seals of attestations go in before this time, openings after it."""
-        _, _, reveal_end, attest_end = self.windows(round_)
-        return seal_end(reveal_end, attest_end)
-
-    def slash_deadline(self, round_: int) -> int:
-        """Slashes of a round are executable until the end of the next round."""
-        return self.windows(round_ + 1)[3]
-
-    def claim_deadline(self, round_: int) -> int:
-        return self.windows(round_)[3] + self.claim_s
+        return self.schedule.seal_end(round_)
 
     def round_at(self, timestamp: float) -> int:
-        return 0 if timestamp < self.start else int((timestamp - self.start) // self.period_s)
+        return self.schedule.round_at(timestamp)
 
     @property
     def available(self) -> int:
@@ -172,6 +167,8 @@ class TaskChain:
         self._validators: dict[str, None] = {}
         self._finalized = _Cursor(from_block)
         self._finalized_at: dict[int, int] = {}  # round -> the block that finalized it
+        self._phase_ends = _Cursor(from_block)
+        self._ends: dict[int, int] = {}  # window -> when it began, for each early end
         outputs = self.coordinator.get_function_by_name("taskInfo").abi["outputs"]
         self._param_names = [component["name"] for component in outputs[0]["components"]]
 
@@ -233,7 +230,17 @@ class TaskChain:
             int(params["revealWindow"]), int(params["attestWindow"]), int(params["claimWindow"]),
             int(params["rewardPerRound"]), int(params["minPeerStake"]), int(params["minValidatorStake"]),
             int(params["validatorSlash"]), int(params["absenceSlash"]), int(params["budget"]), int(slash_pool),
-            int(weight), bytes(latest), int(last_final) if has_final else None, self._last_round(block))
+            int(weight), bytes(latest), int(last_final) if has_final else None, self._last_round(block),
+            bool(params["phasesEndEarly"]), self.phase_ends() if params["phasesEndEarly"] else ())
+
+    def phase_ends(self) -> tuple[tuple[int, int], ...]:
+        """(window, begins) of every early end so far (PhaseEnded), read on from where the last
+        call stopped, its last blocks again."""
+        with self._phase_ends.lock:
+            (ended,) = self._read_on(self._phase_ends, self.client.block(None).number,
+                                     self.coordinator.events.PhaseEnded())
+            self._ends.update((int(e["args"]["window"]), int(e["args"]["begins"])) for e in ended)
+            return tuple(sorted(self._ends.items()))
 
     def _last_round(self, block: BlockIdentifier) -> int | None:
         closed, last = self.client.call(self.coordinator.functions.taskEnd(self.task_id), "taskEnd", block)
@@ -384,6 +391,10 @@ class TaskChain:
 
     def leave(self) -> Receipt:
         return self.client.send(f"leave:{self.task_id}", self.coordinator.functions.leave(self.task_id))
+
+    def start_round(self, round_: int) -> Receipt:
+        """Begin a round at once, its previous round being finalized (Coordinator.startRound)."""
+        return self.client.send(f"start:{round_}", self.coordinator.functions.startRound(self.task_id, round_))
 
     def mark_failed(self, round_: int, attempt: int = 0) -> Receipt:
         """Each attempt is its own journaled transaction: one mined with a revert (its block was

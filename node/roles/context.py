@@ -60,6 +60,7 @@ class Chain(Protocol):
     def slash_validator(self, round_: int, validator: str) -> Receipt: ...
     def report_equivocation(self, first: Envelope, second: Envelope) -> Receipt: ...
     def mark_failed(self, round_: int, attempt: int = 0) -> Receipt: ...
+    def start_round(self, round_: int) -> Receipt: ...
     def leave(self) -> Receipt: ...
 
 
@@ -106,3 +107,15 @@ class NodeContext:
             if now >= timestamp:
                 return
             await trio.sleep(min(timestamp - now, self.config.chain.poll_s * 4))
+
+    async def sleep_until_due(self, due: Callable[[TaskInfo], float]) -> TaskInfo:
+        """Sleep until chain time reaches ``due(task)``, the task read again at every poll: on a
+        task whose phases end early the time comes forward once everyone has acted. Returns
+        the task as last read."""
+        while True:
+            task = await self.call(self.chain.task)
+            now = await self.call(self.chain.now)
+            if now >= due(task):
+                return task
+            pause = self.config.chain.poll_s * (1 if task.phases_end_early else 4)
+            await trio.sleep(min(due(task) - now, pause))

@@ -62,9 +62,11 @@ class Settlement:
     async def await_outcome(self, round_: int, task: TaskInfo) -> None:
         ctx = self.ctx
         ctx.reporter.phase(round_, Phase.AWAITING_QUORUM)
-        attest_end = task.windows(round_)[3]
         while True:
             with ctx.reporter.timed(round_, Work.OUTCOME_READS):  # the reads, not the pauses between them
+                if task.phases_end_early:  # the openings' end comes forward once every seal is in
+                    task = await ctx.call(ctx.chain.task)
+                attest_end = task.windows(round_)[3]
                 info = await ctx.call(ctx.chain.round_info, round_)
                 over = info.status != RoundStatus.FINALIZED and (
                     info.status == RoundStatus.FAILED or await ctx.call(ctx.chain.now) >= attest_end)
@@ -126,6 +128,8 @@ class Settlement:
     async def _settle(self, round_: int) -> None:
         ctx = self.ctx
         ctx.reporter.phase(round_, Phase.SETTLING)
+        if ctx.config.is_validator:
+            await self._start_next(round_)
         with ctx.reporter.timed(round_, Work.OUTCOME_READS):
             final = await ctx.call(ctx.chain.finalized_tuple, round_)
         assert final is not None  # the round is finalized
@@ -147,6 +151,24 @@ class Settlement:
         ctx.store.finish_round(round_, Phase.SETTLED, {"status": "finalized", "own": own.reason if own else None},
                                global_hash=result.global_hash)
         ctx.reporter.phase(round_, Phase.SETTLED)
+
+    async def _start_next(self, round_: int) -> None:
+        """On a task whose phases end early, begin the next round now that this one is finalized
+        (its commit window runs at full length from here). Validators take turns; a later one
+        finds it started."""
+        ctx = self.ctx
+        task = await ctx.call(ctx.chain.task)
+        if not task.phases_end_early or (task.last_round is not None and round_ >= task.last_round):
+            return
+        await self._turn(round_)
+        task = await ctx.call(ctx.chain.task)
+        if task.round_at(await ctx.call(ctx.chain.now)) > round_:
+            return
+        try:
+            with ctx.reporter.timed(round_, Work.OUTCOME_READS):
+                await ctx.call(ctx.chain.start_round, round_ + 1)
+        except ChainRevert as exc:  # another validator was first
+            logger.info("round %d not started: %s", round_ + 1, exc.error)
 
     # pay --------------------------------------------------------------------------------------
     async def _claim(self, round_: int, result: RoundResult) -> None:

@@ -40,8 +40,7 @@ class Trainer:
         self.identity = identity
         self.domain = domain
 
-    async def train_and_commit(self, round_: int, start_state: Delta, start_hash: str,
-                               commit_start: float, commit_end: float) -> bool:
+    async def train_and_commit(self, round_: int, start_state: Delta, start_hash: str, commit_end: float) -> bool:
         """Train, sign and commit (each step skipped once journaled); True if the commit is on chain."""
         ctx = self.ctx
         if ctx.store.own_update(round_) is None:
@@ -73,7 +72,7 @@ class Trainer:
         assert own is not None
         if ctx.store.transaction(f"commit:{round_}") is None:
             ctx.reporter.show(round_, "trained", "waiting for the commit window")
-            await ctx.sleep_until(commit_start + WINDOW_MARGIN_S)
+            await ctx.sleep_until_due(lambda task: task.windows(round_)[0] + WINDOW_MARGIN_S)
         try:
             with ctx.reporter.timed(round_, Work.COMMIT):
                 receipt = await ctx.call(ctx.chain.commit, round_, bytes.fromhex(own.digest[2:]))

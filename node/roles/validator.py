@@ -84,6 +84,7 @@ class Validator:
                 return
             with ctx.reporter.timed(round_, Work.JUDGING_READS):
                 now = await ctx.call(ctx.chain.now)
+                task = await ctx.call(ctx.chain.task)
             if now >= task.seal_end(round_):
                 ctx.reporter.show(round_, "not attesting", "the seal window closed before this node judged")
                 return
@@ -137,6 +138,7 @@ class Validator:
         ctx = self.ctx
         while True:
             with ctx.reporter.timed(round_, Work.JUDGING_READS):  # the reads, not the pauses between them
+                task = await ctx.call(ctx.chain.task)
                 if await ctx.call(ctx.chain.now) >= task.seal_end(round_):
                     return None
                 block = await ctx.call(ctx.chain.pinned_block, round_)
@@ -225,7 +227,7 @@ class Validator:
             ctx.reporter.gas(receipt.gas_used)
             crash_point(f"sealed:{round_}")
             ctx.reporter.phase(round_, Phase.SEALED, "opening after the seal window")
-            await ctx.sleep_until(task.seal_end(round_) + WINDOW_MARGIN_S)
+            await ctx.sleep_until_due(lambda t: t.seal_end(round_) + WINDOW_MARGIN_S)
             with ctx.reporter.timed(round_, Work.OPEN):
                 receipt = await ctx.call(ctx.chain.attest, round_, attested, salt)
             ctx.reporter.gas(receipt.gas_used)

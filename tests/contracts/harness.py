@@ -35,7 +35,7 @@ TEST_TERMS = TaskTerms(
     commit_s=PERIOD_WINDOWS[0], reveal_s=PERIOD_WINDOWS[1], attest_s=PERIOD_WINDOWS[2], quorum_bps=6_000,
     validator_bps=1_000, reward_per_round=1_000 * TOKEN_UNIT, budget=10_000 * TOKEN_UNIT,
     peer_stake=100 * TOKEN_UNIT, validator_stake=1_000 * TOKEN_UNIT, validator_slash=500 * TOKEN_UNIT,
-    absence_slash=100 * TOKEN_UNIT, claim_periods=3, start_delay_s=120)
+    absence_slash=100 * TOKEN_UNIT, claim_periods=3, start_delay_s=120, phases_end_early=False)
 ZERO_ADDRESS = "0x" + "00" * 20
 
 

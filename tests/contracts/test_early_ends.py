@@ -14,6 +14,7 @@ from web3.logs import DISCARD
 
 from harness import chaintime
 from loraswarm.protocol import chain
+from loraswarm.protocol.schedule import Schedule
 from tests.contracts.harness import TOKEN_UNIT, Outcome, Swarm, build_outcome, salt_of, update_values
 
 UNIT = TOKEN_UNIT
@@ -202,8 +203,9 @@ def test_late_openers_keep_their_window_after_the_next_round_began(anvil: Swarm)
 def test_a_seal_left_unopened_is_slashed_even_when_the_next_round_runs_fast(anvil: Swarm) -> None:
     """A validator seals round 0 and never opens, hoping the rounds after it end before round 0's
     open window does (so that its slash deadline would pass first). Round 1 runs fast and
-    finalizes inside round 0's open window; the slash deadline of round 0 is round 1's open end,
-    which comes after: the dissent slash lands."""
+    finalizes inside round 0's open window; round 0's slashes stay open a whole period after its
+    openings close (a draft that closed them at round 1's open end left 3 s): the dissent slash
+    lands long after round 1 is over."""
     scene, swarm = Scene(anvil), anvil
     scene.at(swarm.windows(scene.task, 0)[0] + 1)
     scene.fast_round(0, open_with=scene.validators[:2])
@@ -214,37 +216,112 @@ def test_a_seal_left_unopened_is_slashed_even_when_the_next_round_runs_fast(anvi
     assert chaintime.now(swarm.w3) < round0_open_end
     with swarm.reverts("RoundNotExpired"):
         swarm.slash_validator(scene.task, 0, lazy, scene.peers[0])
-    scene.at(round0_open_end)
-    assert swarm.windows(scene.task, 1)[3] > round0_open_end
+    # Round 1 is over within seconds of round 0's openings; round 0's slashes stay open a period.
+    period = sum(swarm.params(scene.task)[k] for k in ("commitWindow", "revealWindow", "attestWindow"))
+    assert swarm.windows(scene.task, 1)[3] < round0_open_end + period - 10
+    scene.at(round0_open_end + period - 10)
     before = swarm.participant(scene.task, lazy)["validatorStake"]
     swarm.slash_validator(scene.task, 0, lazy, scene.peers[0])
     assert swarm.participant(scene.task, lazy)["validatorStake"] == before - 500 * UNIT
 
 
 def test_release_and_failure_follow_the_shifted_schedule(anvil: Swarm) -> None:
-    """A peer leaves in round 0; rounds then end early, and round 1 gets no quorum. Its stake is
-    released exactly when round 0's slashes close (round 1's open end on the shifted schedule,
-    long before the fixed schedule's), and round 1 can be marked failed once its own open
-    window is over, not before."""
+    """A peer leaves in round 0; round 0 finalizes early, round 1 starts at once and gets no
+    quorum. Round 1 can be marked failed once its own open window is over, not before; the
+    peer's stake is released exactly when round 0's slashes close (a period after round 0's
+    openings), long before the fixed schedule's time for it."""
     scene, swarm = Scene(anvil), anvil
-    static1 = swarm.windows(scene.task, 1)
-    scene.at(swarm.windows(scene.task, 0)[0] + 1)
+    static0 = swarm.windows(scene.task, 0)
+    scene.at(static0[0] + 1)
     leaver = scene.peers[2]
     scene.fast_round(0, open_with=scene.validators)
-    # Left during round 0's open window: round 0 is its last round, released at round 1's end.
+    # Left during round 0's open window: round 0 is its last round.
     swarm.leave(scene.task, leaver)
     scene.peers = scene.peers[:2]
     scene.start(1, scene.peers[0])
     for peer in scene.peers:
         scene.commit(1, peer)
     attest_end = swarm.windows(scene.task, 1)[3]
-    assert attest_end < static1[3]
-    with swarm.reverts("ReleaseNotReady"):
-        swarm.send(swarm.coordinator.functions.release(scene.task), leaver)
+    params = swarm.params(scene.task)
+    period = sum(params[k] for k in ("commitWindow", "revealWindow", "attestWindow"))
+    released_at = swarm.windows(scene.task, 0)[3] + period
+    assert attest_end < released_at < static0[3] + period
     with swarm.reverts("RoundNotExpired"):
         swarm.send(swarm.coordinator.functions.markFailed(scene.task, 1), leaver)
     scene.at(attest_end)
     swarm.send(swarm.coordinator.functions.markFailed(scene.task, 1), leaver)
     assert swarm.round_info(scene.task, 1)[0] == chain.RoundStatus.FAILED
+    with swarm.reverts("ReleaseNotReady"):
+        swarm.send(swarm.coordinator.functions.release(scene.task), leaver)
+    scene.at(released_at)
     swarm.send(swarm.coordinator.functions.release(scene.task), leaver)
     assert swarm.participant(scene.task, leaver)["peerStake"] == 0
+
+
+def test_the_nodes_schedule_rebuilds_the_contracts_from_its_log(anvil: Swarm) -> None:
+    """What a node computes from the task's parameters and the PhaseEnded log (protocol.schedule)
+    is what the contract holds, at every step of two fast rounds and a slow one: every boundary
+    the contract still knows, the seal end and the current round."""
+    scene, swarm = Scene(anvil), anvil
+    coordinator, task = swarm.coordinator, scene.task
+
+    def check(rounds: range) -> None:
+        logs = coordinator.events.PhaseEnded().get_logs(from_block=0, argument_filters={"taskId": task})
+        params = swarm.params(task)
+        schedule = Schedule(int(params["startTime"]), int(params["commitWindow"]), int(params["revealWindow"]),
+                            int(params["attestWindow"]),
+                            tuple((int(e["args"]["window"]), int(e["args"]["begins"])) for e in logs))
+        now = chaintime.now(swarm.w3)
+        assert schedule.round_at(now) == swarm.coordinator.functions.roundAt(task, now).call()
+        for round_ in rounds:
+            held = swarm.windows(task, round_)
+            assert [ours for ours, theirs in zip(schedule.windows(round_), held, strict=True) if theirs] == \
+                [theirs for theirs in held if theirs], round_
+            sealed = coordinator.functions.sealEnd(task, round_).call()
+            assert sealed in (0, schedule.seal_end(round_))
+
+    check(range(3))
+    scene.at(swarm.windows(task, 0)[0] + 1)
+    for round_ in (0, 1):
+        for peer in scene.peers:
+            stamp, _ = scene.commit(round_, peer)
+            check(range(round_, round_ + 2))
+        scene.at(stamp + 1)
+        for peer in scene.peers:
+            stamp, _ = scene.reveal(round_, peer)
+        check(range(round_, round_ + 2))
+        scene.at(stamp + 1)
+        outcome = scene.outcome(round_)
+        for validator in scene.validators:
+            stamp, _ = scene.seal(round_, validator, outcome)
+        scene.at(stamp + 1)
+        for validator in scene.validators[:2]:
+            scene.open(round_, validator, outcome)
+        check(range(round_, round_ + 2))
+        scene.start(round_ + 1, scene.peers[0])
+        check(range(round_, round_ + 3))
+    # Round 2 runs on the clock: one peer never commits.
+    for peer in scene.peers[:2]:
+        scene.commit(2, peer)
+    scene.at(swarm.windows(task, 2)[1] + 3)
+    check(range(2, 4))
+    scene.at(swarm.windows(task, 2)[3] + 3)
+    check(range(2, 4))
+
+
+def test_a_closed_tasks_next_round_cannot_be_started_and_windows_are_bounded(anvil: Swarm) -> None:
+    """The owner closes the task in round 0's open window: startRound(1) would move the schedule
+    (and with it round 0's deadlines) for a round nobody may commit to. A window longer than
+    2^24 s is refused at creation: the schedule's shift (the time early ends saved) could
+    otherwise overflow and refuse every phase's last actor (a 32-bit draft did, found in review)."""
+    scene, swarm = Scene(anvil), anvil
+    scene.at(swarm.windows(scene.task, 0)[0] + 1)
+    scene.fast_round(0, open_with=scene.validators[:2])
+    swarm.send(swarm.coordinator.functions.closeTask(scene.task), swarm.treasury)
+    with swarm.reverts("TaskClosed"):
+        scene.start(1, scene.peers[0])
+    limit = int(swarm.coordinator.functions.MAX_WINDOW().call())
+    assert limit == 2**24 - 1
+    swarm.create_task(phases_end_early=True, commit_s=limit)
+    with swarm.reverts("WindowTooLong"):
+        swarm.create_task(phases_end_early=True, attest_s=limit + 1)

@@ -173,6 +173,9 @@ class FakeChain:
     def leave(self) -> Receipt:
         return self._write("leave")
 
+    def start_round(self, round_: int) -> Receipt:
+        return self._write("start_round", round_)
+
     def mark_failed(self, round_: int, attempt: int = 0) -> Receipt:
         done = self._write("mark_failed", round_)
         self.status[round_] = RoundStatus.FAILED

@@ -55,8 +55,11 @@ PLANS = (
 )
 LATE = "late"
 # The attest window is long enough for a validator killed after sealing to restart and open; the
-# commit window for the commit-phase kills, their restarts and the outage after them.
-TERMS = TaskTerms(commit_s=120, reveal_s=15, attest_s=40, start_delay_s=60)
+# commit window for the commit-phase kills, their restarts and the outage after them. Fixed
+# windows: the outage comes once every node committed, which would end the commit window early
+# and let the reveal window run out while the chain is down (the demo and the other end-to-end
+# tests run with phases that end early).
+TERMS = TaskTerms(commit_s=120, reveal_s=15, attest_s=40, start_delay_s=60, phases_end_early=False)
 CRASH_POINTS = {"val0": "sent:commit:0,attested:1", "val1": "sealed:0", "zero": "fetching:result"}
 KILLED_AFTER_COMMIT = "victim"
 OUTAGE_S = 30.0

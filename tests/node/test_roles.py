@@ -96,10 +96,10 @@ def test_the_commitment_is_the_digest_of_the_signed_update_and_a_restart_reveals
     learner = FakeLearner()
     chain.refuse["commit"] = "RpcStalled"  # the node dies between journaling and the commit
     start_hash = "0x" + chain.info.latest_global.hex()
-    commit_start, commit_end, *_ = chain.info.windows(ROUND)
+    commit_end = chain.info.windows(ROUND)[1]
 
     async def life(trainer: Trainer) -> bool:
-        return await trainer.train_and_commit(ROUND, SPEC.zeros(), start_hash, commit_start, commit_end)
+        return await trainer.train_and_commit(ROUND, SPEC.zeros(), start_hash, commit_end)
 
     identity = identity_from_account(account)
     first = Trainer(ctx, learner, identity, DOMAIN)  # type: ignore[arg-type]
@@ -138,12 +138,12 @@ def test_a_deadline_that_cut_the_training_short_is_told_and_the_update_still_com
     spec = TaskSpec(task_id=1, recipe=RecipeSection(steps=12))
     ctx = make_context(tmp_path, clock, account, roles=["trainer"], spec_file=spec)
     chain = chain_of(ctx)
-    commit_start, commit_end, *_ = chain.info.windows(ROUND)
+    commit_end = chain.info.windows(ROUND)[1]
     trainer = Trainer(ctx, FakeLearner(steps=steps), identity_from_account(account), DOMAIN)  # type: ignore[arg-type]
     committed: list[bool] = []
     with caplog.at_level(logging.WARNING):
         run(clock, lambda: _append(committed, trainer.train_and_commit(
-            ROUND, SPEC.zeros(), "0x" + chain.info.latest_global.hex(), commit_start, commit_end)))
+            ROUND, SPEC.zeros(), "0x" + chain.info.latest_global.hex(), commit_end)))
     assert committed == [True]
     warned = [r.getMessage() for r in caplog.records if "before the commit deadline" in r.getMessage()]
     assert warned == ([] if steps == 12 else [f"round {ROUND}: trained 3 of 12 steps before the commit deadline "
@@ -157,7 +157,7 @@ def test_a_node_that_wakes_after_the_commit_window_does_not_train(tmp_path: Path
     trainer = Trainer(ctx, learner, identity_from_account(Account.create()), DOMAIN)  # type: ignore[arg-type]
     committed: list[bool] = []
     # chain time is far past this window
-    run(clock, lambda: _append(committed, trainer.train_and_commit(ROUND, SPEC.zeros(), "0x" + "00" * 32, 0.0, 1.0)))
+    run(clock, lambda: _append(committed, trainer.train_and_commit(ROUND, SPEC.zeros(), "0x" + "00" * 32, 1.0)))
     assert committed == [False] and learner.trainings == 0 and not chain_of(ctx).sent
 
 
