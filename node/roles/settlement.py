@@ -219,6 +219,11 @@ class Settlement:
             except ChainRevert as exc:  # another validator was first, or the slash has nothing to take
                 logger.info("slash of %s in round %d: %s", order.account, round_, exc.error)
         await self._punish_validators(round_, wait=False)
+        if round_ > 0:
+            # A seal of the round before left unopened is slashable only once that round's
+            # openings closed, after its finalization: by now they have (a round outlasts an open
+            # window whenever training does), and its slashes stay open a period after them.
+            await self._punish_validators(round_ - 1, wait=False)
 
     async def _punish_validators(self, round_: int, wait: bool = True) -> None:
         """Slash every validator of the round that dissented or stayed away (the coordinator

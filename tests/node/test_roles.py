@@ -312,8 +312,8 @@ def test_the_judge_gets_the_globals_recent_changes_from_finalized_results(tmp_pa
 def _finalized(ctx: NodeContext, result: RoundResult) -> None:
     chain, network = chain_of(ctx), network_of(ctx)
     roots = result.roots()
-    chain.final[ROUND] = FinalizedTuple(*roots)
-    chain.status[ROUND] = RoundStatus.FINALIZED
+    chain.final[result.round] = FinalizedTuple(*roots)
+    chain.status[result.round] = RoundStatus.FINALIZED
     network.remote[roots[0]] = result.encode()
 
 
@@ -345,6 +345,25 @@ def test_settling_claims_pays_validators_punishes_and_adopts_the_global(tmp_path
     assert {(c.kind, c.status) for c in ctx.store.claims()} == {("reward", "claimed"), ("validator", "claimed")}
     assert ctx.reporter.status.rewards == 900
     assert timed(ctx) == {Work.OUTCOME_READS, Work.RESULT_FETCH, Work.CLAIM, Work.SLASH, Work.GLOBAL_FETCH, Work.ADOPT}
+
+
+def test_settling_a_round_also_punishes_the_validators_of_the_round_before(tmp_path: Path,
+                                                                          clock: MockClock) -> None:
+    """A seal of round r - 1 left unopened can be slashed only once r - 1's openings closed,
+    after its finalization: settling round r tries the validators of both rounds (the contract
+    refuses, free at gas estimation, those with nothing to answer for)."""
+    account = Account.create()
+    ctx = make_context(tmp_path, clock, account, roles=["validator"])
+    chain, network = chain_of(ctx), network_of(ctx)
+    lazy = Account.create().address
+    chain.validators = [account.address, lazy]
+    global_bytes = network.put_blob(b"a global")
+    result = RoundResult(1, ROUND + 1, "0x" + global_bytes.hex(), (VerdictRow(account.address, 0),),
+                         ((account.address, 900),), ())
+    _finalized(ctx, result)
+    run(clock, _settlement(ctx).await_outcome, ROUND + 1, chain.info)
+    slashed = [args for name, args in chain.sent if name == "slash_validator"]
+    assert slashed == [(ROUND + 1, lazy), (ROUND, lazy)]
 
 
 def test_a_refused_claim_is_recorded_as_refused(tmp_path: Path, clock: MockClock) -> None:
