@@ -104,9 +104,10 @@ def create(
     block_time_s: BlockTimeS = 2.0,
     accept_short_windows: Annotated[bool, typer.Option(
         help="Create the task even when a window is shorter than --expected-peers need.")] = False,
-    fixed_windows: Annotated[bool, typer.Option(
-        help="Every window runs its full length (by default a phase also ends once everyone it waits for "
-             "has acted, and a validator starts the next round once one is finalized).")] = False,
+    phases_end_early: Annotated[bool, typer.Option(
+        help="A phase also ends once everyone it waits for has acted, and a validator starts the next round "
+             "once one is finalized (the windows become upper bounds). For a few peers: at 25 the reveal "
+             "window that ends at the last reveal leaves the deltas too little time to spread.")] = False,
     rpc_url: RpcUrl = None,
     keystore: Keystore = None,
     password_env: PasswordEnv = PASSWORD_ENV_DEFAULT,
@@ -124,7 +125,7 @@ def create(
                       validator_bps=validator_bps, reward_per_round=reward_per_round * TOKEN, budget=budget * TOKEN,
                       peer_stake=peer_stake * TOKEN, validator_stake=validator_stake * TOKEN,
                       validator_slash=validator_slash * TOKEN, absence_slash=absence_slash * TOKEN,
-                      claim_periods=claim_periods, start_delay_s=start_delay_s, phases_end_early=not fixed_windows)
+                      claim_periods=claim_periods, start_delay_s=start_delay_s, phases_end_early=phases_end_early)
     facts = model_facts(spec, model)
     if expected_peers is not None:
         plan = _plan(spec, facts.adapter, expected_peers, expected_validators, step_s, bandwidth_mbit, block_time_s)
