@@ -12,13 +12,13 @@ gasUsed of a real transaction's receipt; setup transactions go out as JSON-RPC b
 per-call overhead would dominate at N=1024).
 
 Every size runs twice: on a task with fixed windows and on one whose phases end early
-(TaskParams.phasesEndEarly: the last commit, reveal and seal of a phase end it, a commit to the
-next round starts it once the round before is finalized); each key is the worst of the two, and
+(TaskParams.phasesEndEarly: the last commit and the last seal of a phase end it, `startRound`
+starts the next round once the round before is finalized); each key is the worst of the two, and
 `early_ends` lists the early task's own figures. Each key is measured on its most expensive path:
 - commit_gas: max over all commits (each peer's first; later ones cost the same; the one that ends
   the window early; and the worst of all, a lone peer's commit that both starts a round early and
   ends its commit window); reveal_gas: max over all reveals (each checks the update's EIP-712
-  digest against the commitment; the last one ends the window early);
+  digest against the commitment; reveals end nothing: the reveal window runs its full length);
 - seal_gas: a seal (two fresh slots: the seal and its weight); open_gas: the first, non-final
   opening (a fresh support slot); attest_gas = seal + open;
 - finalize_gas: the opening that reaches quorum after another opening; finalize_solo_gas: the
@@ -262,7 +262,7 @@ class Bench:
                 return gas
             chaintime.advance(self.w3, 1)
             self.rpc.txs([(peer, coordinator, "reveal", [update(task, 0, peer, "delta")])])
-            chaintime.advance(self.w3, 1)
+            chaintime.travel_to(self.w3, coordinator.functions.roundWindows(task, 0).call()[2] + 1)
             outcome = [keccak(text="lone"), keccak(text="global"), keccak(text="rewards"), keccak(text="slashes"), 0]
             [salt], _ = self.seal(task, outcome, [validator])
             chaintime.advance(self.w3, 1)

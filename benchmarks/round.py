@@ -91,10 +91,9 @@ COUNTED_BEFORE = (Work.TRAIN, Work.ENCODE, Work.COMMIT, Work.PUBLISH, Work.DELTA
 # loading the model at once on two cores take 20-40 s before they train: the commit window is the
 # deadline they must train and commit by, so it is sized for that, not for the commit itself.
 QUICK = DemoConfig(peers=len(PLANS), rounds=2, validators=2, steps=4, batch_size=2, seq_len=32, eval_records=4,
-                   plans=PLANS, terms=TaskTerms(commit_s=40, reveal_s=5, attest_s=10, start_delay_s=14,
-                                                   phases_end_early=True))
+                   plans=PLANS, terms=TaskTerms(commit_s=40, reveal_s=5, attest_s=10, start_delay_s=14))
 FULL = DemoConfig(peers=len(PLANS), rounds=2, validators=2, steps=10, batch_size=4, seq_len=64, plans=PLANS,
-                  terms=TaskTerms(commit_s=120, reveal_s=15, attest_s=30, start_delay_s=45, phases_end_early=True))
+                  terms=TaskTerms(commit_s=120, reveal_s=15, attest_s=30, start_delay_s=45))
 
 
 @dataclass

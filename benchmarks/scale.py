@@ -97,9 +97,7 @@ def plans(n: int) -> list[PeerPlan]:
 def terms(n: int) -> TaskTerms:
     # Validators load the model while n processes start on two cores; the seal half of the attest
     # window holds fetching and judging n deltas (generous: finding where it breaks is the point).
-    # Fixed windows: with phases that end early, the reveal window ends at the last reveal and the
-    # validators fetch deltas that have not spread yet (2026-12-05: honest paid 1.0 at 10 with 9.7 s
-    # of delta fetch, 0.0 at 25; fixed windows: 1.0 at 10, 25 and 40).
+    # Phases end early (the default); the reveal window, in which the deltas spread, keeps its length.
     return TaskTerms(commit_s=30, reveal_s=10 + n // 5, attest_s=40 + 2 * n, start_delay_s=50 + 2 * n)
 
 

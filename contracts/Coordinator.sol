@@ -18,11 +18,13 @@ import {Staking} from "./Staking.sol";
 /// (a - a/2), period p = c + v + a. Without early ends round r of a task starting at `start` is
 ///   commit [start + r*p, +c), reveal [.., +v), attest [.., +a) = seal [.., +a/2) open [.., end).
 /// A task created with `phasesEndEarly` also ends a window once everyone it waits for has
-/// acted: commit once every registered peer committed, reveal once every committer revealed,
-/// seal once the round's whole validator snapshot sealed (the next window begins the next
-/// second), and a finalized round's open window once anyone calls `startRound` for the next
-/// round (its commit window begins with that call; late openers keep the finalized round's
-/// window).
+/// acted: commit once every registered peer committed, seal once the round's whole validator
+/// snapshot sealed (the next window begins the next second), and a finalized round's open window
+/// once anyone calls `startRound` for the next round (its commit window begins with that call;
+/// late openers keep the finalized round's window). The reveal window always runs its full
+/// length: it is also the window in which the revealed deltas spread to the validators, who judge
+/// what they hold when it ends (ended at the last reveal, 25 peers' deltas did not reach them in
+/// time and the round failed: benchmarks/scale.py, 2026-12-05).
 /// Later windows follow at full length: the windows are upper bounds for the slow and the
 /// absent, and nobody can end a phase that still waits for someone else. The schedule is kept
 /// as one anchor (`scheduleAnchor`); each early end is logged (PhaseEnded). Rules about past
@@ -149,12 +151,11 @@ contract Coordinator is Ownable, EIP712 {
     }
 
     /// @dev Who has acted in a task whose phases end early: registered peers (released ones
-    /// leave the count), commits and reveals of round `roundPlusOne - 1`. The counts only ever
+    /// leave the count) and commits of round `roundPlusOne - 1`. The counts only ever
     /// overestimate who is still to act.
     struct Tally {
         uint32 roundPlusOne;
         uint32 commits;
-        uint32 reveals;
         uint32 peers;
     }
 
@@ -604,9 +605,10 @@ contract Coordinator is Ownable, EIP712 {
         _latestCommitment[taskId][msg.sender] = commitment;
         emit UpdateCommitted(taskId, round, msg.sender, commitment);
         if (task.phasesEndEarly) {
-            Tally storage tally = _tallyOf(task, round);
-            uint32 commits = tally.commits + 1;
-            tally.commits = commits;
+            Tally storage tally = task.tally;
+            // The round's first commit restarts the count.
+            uint32 commits = tally.roundPlusOne == plusOne ? tally.commits + 1 : 1;
+            (tally.roundPlusOne, tally.commits) = (plusOne, commits);
             // Every registered peer has committed (each commits once a round).
             if (commits >= tally.peers) _endEarly(task, taskId, uint256(round) * 4 + 1, block.timestamp + 1, closes);
         }
@@ -636,15 +638,6 @@ contract Coordinator is Ownable, EIP712 {
         if (member.lastRevealPlusOne == plusOne) revert AlreadyRevealed(u.taskId, u.round, msg.sender);
         member.lastRevealPlusOne = plusOne;
         emit UpdateRevealed(u.taskId, u.round, msg.sender, u.baseHash, u.deltaHash, u.deltaSize, u.sampleCount);
-        if (task.phasesEndEarly) {
-            Tally storage tally = _tallyOf(task, u.round);
-            uint32 reveals = tally.reveals + 1;
-            tally.reveals = reveals;
-            // Every peer that committed in the round has revealed.
-            if (reveals >= tally.commits) {
-                _endEarly(task, u.taskId, uint256(u.round) * 4 + 2, block.timestamp + 1, closes);
-            }
-        }
     }
 
     /// @notice Seal an attestation in the first half of the round's attest window:
@@ -1565,23 +1558,11 @@ contract Coordinator is Ownable, EIP712 {
     /// sees the window that ended), or `startRound` starts it now.
     function _endEarly(Task storage task, uint256 taskId, uint256 next, uint256 at, uint256 due) private {
         // A second action in the ending block's second finds the window ended already.
-        if (next <= task.anchorWindow) return;
-        task.anchorWindow = SafeCast.toUint32(next);
+        uint32 anchor = task.anchorWindow;
+        if (next <= anchor) return;
         // Grows by at most a period per round (windows below 2^24 s): 2^56 s outlasts any task.
-        task.anchorShift = SafeCast.toUint56(task.anchorShift + due - at);
+        (task.anchorWindow, task.anchorShift) = (SafeCast.toUint32(next), SafeCast.toUint56(task.anchorShift + due - at));
         emit PhaseEnded(taskId, next, at);
-    }
-
-
-    /// @dev The tally with its counts reset for `round` when the round's first action reaches it.
-    function _tallyOf(Task storage task, uint64 round) private returns (Tally storage tally) {
-        tally = task.tally;
-        uint32 plusOne = uint32(round + 1);
-        if (tally.roundPlusOne != plusOne) {
-            tally.roundPlusOne = plusOne;
-            tally.commits = 0;
-            tally.reveals = 0;
-        }
     }
 
     function _period(Task storage task) private view returns (uint256) {

@@ -105,9 +105,10 @@ def create(
     accept_short_windows: Annotated[bool, typer.Option(
         help="Create the task even when a window is shorter than --expected-peers need.")] = False,
     phases_end_early: Annotated[bool, typer.Option(
-        help="A phase also ends once everyone it waits for has acted, and a validator starts the next round "
-             "once one is finalized (the windows become upper bounds). For a few peers: at 25 the reveal "
-             "window that ends at the last reveal leaves the deltas too little time to spread.")] = False,
+        "--phases-end-early/--fixed-windows",
+        help="A phase also ends once everyone it waits for has acted (commit, seal), and a validator starts the "
+             "next round once one is finalized: the windows are upper bounds. --fixed-windows runs every "
+             "window at its full length.")] = True,
     rpc_url: RpcUrl = None,
     keystore: Keystore = None,
     password_env: PasswordEnv = PASSWORD_ENV_DEFAULT,

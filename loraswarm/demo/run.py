@@ -54,8 +54,7 @@ class DemoConfig:
     # A quarter of the node default: on 2 cores a settlement must leave the next round time to train.
     personal_selection_blocks: int = 8
     plans: tuple[PeerPlan, ...] | None = None  # who runs what (default: default_plans)
-    # The demo's few peers run with phases that end once everyone has acted.
-    terms: TaskTerms = field(default_factory=lambda: TaskTerms(phases_end_early=True))
+    terms: TaskTerms = field(default_factory=TaskTerms)
     engine: str = "anvil"
     workdir: Path | None = None
     key_seed: str | None = None  # reproducible peer accounts (make_peers); None: fresh keys
@@ -69,8 +68,7 @@ FULL_DEMO = DemoConfig()
 # nodes load the model at once on two cores in ~20-30 s; round 0 starts after that, so that each
 # has its round-0 update ready when the commit window opens.
 QUICK_DEMO = DemoConfig(peers=5, rounds=1, validators=2, steps=4, batch_size=2, seq_len=32, eval_records=4,
-                        terms=TaskTerms(commit_s=30, reveal_s=5, attest_s=10, start_delay_s=35,
-                                        phases_end_early=True))
+                        terms=TaskTerms(commit_s=30, reveal_s=5, attest_s=10, start_delay_s=35))
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,8 @@ class TaskTerms:
     claim_periods: int = 10
     start_delay_s: int = 60
     # A phase also ends once everyone it waits for has acted (the windows stay upper bounds for
-    # the slow and the absent). Off by default: at 25 peers a reveal window that ends at the last
-    # reveal leaves the deltas no time to reach the validators (benchmarks/scale.py, README).
-    phases_end_early: bool = False
+    # the slow and the absent); False keeps every window at its full length.
+    phases_end_early: bool = True
 
     @property
     def period_s(self) -> int:

@@ -91,8 +91,7 @@ def test_a_stranger_follows_the_readme_from_a_wheel_to_a_paid_update(
     # a joiner that trained its config's 20 steps among peers training 4 sent an update 4.8 times
     # the median length and was rejected as a Krum outlier (before the recipe moved into the task).
     config = DemoConfig(peers=3, rounds=2, validators=2, steps=4, batch_size=2, seq_len=32, plans=tuple(plans),
-                        terms=TaskTerms(commit_s=100, reveal_s=20, attest_s=30, start_delay_s=60,
-                                                        phases_end_early=True),
+                        terms=TaskTerms(commit_s=100, reveal_s=20, attest_s=30, start_delay_s=60),
                         workdir=tmp_path / "operator", chain_host=lab.gateway)
     joiner = tmp_path / "stranger"
     joiner.mkdir()

@@ -130,8 +130,7 @@ def test_a_round_with_a_validator_partitioned_off_fails_cleanly_and_the_next_fin
     once both validators are done with round 0."""
     plans = [replace(plan, host=host.ip) for plan, host in zip(default_plans(3, 2), lab.hosts, strict=True)]
     config = DemoConfig(peers=3, rounds=2, validators=2, steps=2, batch_size=2, seq_len=32, plans=tuple(plans),
-                        terms=TaskTerms(commit_s=60, reveal_s=15, attest_s=30, start_delay_s=45,
-                                                        phases_end_early=True),
+                        terms=TaskTerms(commit_s=60, reveal_s=15, attest_s=30, start_delay_s=45),
                         workdir=tmp_path / "net", chain_host=lab.gateway)
     with local_network(config, Console(width=160)) as net:
         procs = {p.plan.name: launch(p, config.rounds, prefix=lab.exec_prefix(i)) for i, p in enumerate(net.peers)}
