@@ -87,11 +87,14 @@ FLOWER_TIMEOUT_S = 600
 # (seal, open), claim. Summed in the same run, it shows what the newly timed phases add.
 COUNTED_BEFORE = (Work.TRAIN, Work.ENCODE, Work.COMMIT, Work.PUBLISH, Work.DELTA_FETCH, Work.DECODE, Work.VALIDATE,
                   Work.AGGREGATE, Work.INCENTIVES, Work.SEAL, Work.OPEN, Work.CLAIM)
-# --quick: one round, few steps, short reveal and attest windows. Four nodes importing torch and
-# loading the model at once on two cores take 20-40 s before they train: the commit window is the
-# deadline they must train and commit by, so it is sized for that, not for the commit itself.
+# --quick: two rounds, few steps, short reveal and attest windows (the reveal window is what
+# `loraswarm task windows --expected-peers 4 --expected-validators 2 --block-time-s 0 --steps 4
+# --batch-size 2` suggests). Four nodes importing torch and loading the model at once on two cores
+# take 20-40 s before they train: the commit window is the deadline they must train and commit by,
+# so it is sized for that, not for the commit itself. The nodes run with the demo's margin
+# (LOCAL_MARGIN_S: the chain is on this host).
 QUICK = DemoConfig(peers=len(PLANS), rounds=2, validators=2, steps=4, batch_size=2, seq_len=32, eval_records=4,
-                   plans=PLANS, terms=TaskTerms(commit_s=40, reveal_s=5, attest_s=10, start_delay_s=14))
+                   plans=PLANS, terms=TaskTerms(commit_s=40, reveal_s=3, attest_s=10, start_delay_s=14))
 FULL = DemoConfig(peers=len(PLANS), rounds=2, validators=2, steps=10, batch_size=4, seq_len=64, plans=PLANS,
                   terms=TaskTerms(commit_s=120, reveal_s=15, attest_s=30, start_delay_s=45))
 
@@ -103,6 +106,8 @@ class ChainFacts:
     slashed: dict[str, int] = field(default_factory=dict)  # tokens per peer name, every round
     wall_s: dict[int, int] = field(default_factory=dict)  # round -> its commit window's opening to the next's
     to_final_s: dict[int, int] = field(default_factory=dict)  # round -> its commit window's opening to finalization
+    # round -> seconds from each window's opening to the next's: commit, reveal, seal, open (to the next round's start)
+    windows_s: dict[int, list[int]] = field(default_factory=dict)
 
 
 def _read_chain(run: DemoRun, into: ChainFacts) -> None:
@@ -125,6 +130,9 @@ def _read_chain(run: DemoRun, into: ChainFacts) -> None:
         into.to_final_s[round_] = final - opened
         next_opened = schedule.begins((round_ + 1) * 4)
         into.wall_s[round_] = next_opened - opened if next_opened <= now else final - opened
+        if next_opened <= now:
+            into.windows_s[round_] = [schedule.begins(w + 1) - schedule.begins(w)
+                                      for w in range(round_ * 4, round_ * 4 + 4)]
 
 
 def flower_rounds(run: DemoRun, config: DemoConfig, workdir: Path) -> dict[int, float]:
@@ -242,6 +250,8 @@ def main() -> None:
         "counted_before": before, "verdicts": verdicts, "slashed": {name: slashed.get(name, 0) for name in BEHAVIOUR},
         "adversaries_rejected": rejected, "honest_paid": honest_paid,
         "round_wall_s": period_s, "commit_to_final_s": facts.to_final_s.get(int(last)),
+        "round_windows_s": dict(zip(("commit", "reveal", "seal", "open"), facts.windows_s.get(int(last), []),
+                                    strict=False)),
         "slowest_train_s": round(slowest_train_s, 3), "flower_round_s": round(flower_s, 3),
         "flower_rounds_s": {r: round(v, 3) for r, v in flower.items()},
         "round_vs_train_ratio": round(round_vs_train, 3) if round_vs_train else None,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from loraswarm.errors import BadRpcUrl, LoraswarmError
 from loraswarm.evm.rpc import check_url
+from loraswarm.node.windows import WINDOW_MARGIN_S
 
 
 class ConfigError(LoraswarmError):
@@ -63,6 +64,9 @@ class ChainSection(Strict):
     # The node's own JSON-RPC endpoint; unset: $LORASWARM_RPC_URL (loraswarm.evm.rpc).
     rpc_url: str | None = None
     poll_s: float = Field(default=0.5, gt=0, le=60)
+    # How far the latest block's timestamp may lag this node's clock (one block interval plus the
+    # chain's clock skew): the node acts this long into each window (node/windows.py).
+    margin_s: float = Field(default=WINDOW_MARGIN_S, ge=0.5, le=60)
 
     @field_validator("rpc_url")
     @classmethod

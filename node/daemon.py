@@ -52,6 +52,7 @@ from loraswarm.node.rounds import RoundLoop
 from loraswarm.node.state.phase import Phase
 from loraswarm.node.state.store import STATE_FILE, StateStore
 from loraswarm.node.status import NodeStatus
+from loraswarm.node.windows import pin_grace_s
 from loraswarm.protocol.taskspec import TaskSpec, TaskSpecError
 
 if TYPE_CHECKING:
@@ -90,7 +91,8 @@ class NodeDaemon:
         contracts = self.client.with_retry(lambda: attach(self.deployment, w3))
         self.spec_file = TaskSpec.read(config.chain.task_file)
         consensus_params(self.spec_file)  # an unknown parameter is refused before anything is sent
-        self.chain = TaskChain(self.client, contracts, self.spec_file.task_id, self.deployment.block)
+        self.chain = TaskChain(self.client, contracts, self.spec_file.task_id, self.deployment.block,
+                               pin_grace_s(config.chain.margin_s))
         self.w3 = w3
         self.registered: set[str] = set()
         self.commitments: dict[tuple[str, int], bytes] = {}

@@ -28,7 +28,6 @@ from loraswarm.node.roles.trainer import Trainer
 from loraswarm.node.roles.validator import Validator
 from loraswarm.node.state.phase import Phase
 from loraswarm.node.timing import Work
-from loraswarm.node.windows import JUDGE_GRACE_S, WINDOW_MARGIN_S
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +50,9 @@ class RoundLoop:
         """Round after round; ``max_rounds`` counts rounds finished before a restart too."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            nursery.start_soon(self.settlement.run_chores)
             await self._rounds(max_rounds)
+            self.settlement.close_chores()
             await self._evaluated()
             await self.settlement.evaluate()  # the last round's global and personal adapter
 
@@ -128,10 +129,10 @@ class RoundLoop:
         task = await ctx.sleep_until_due(lambda t: t.windows(round_)[1])
         await self._learn_commitments(round_)
         if self.trainer is not None:
-            task = await ctx.sleep_until_due(lambda t: t.windows(round_)[1] + WINDOW_MARGIN_S)
+            task = await ctx.sleep_until_due(lambda t: t.windows(round_)[1] + ctx.config.chain.margin_s)
             await self.trainer.reveal(round_)
         if self.validator is not None:
-            task = await ctx.sleep_until_due(lambda t: t.windows(round_)[2] + JUDGE_GRACE_S)
+            task = await ctx.sleep_until_due(lambda t: t.windows(round_)[2] + ctx.config.chain.margin_s)
             await self.validator.take_part(round_, task, state, start_hash)
         await self.settlement.await_outcome(round_, task)
 

@@ -22,15 +22,26 @@ from loraswarm.protocol.taskspec import RecipeSection
 from loraswarm.protocol.wire import MAX_MESSAGES_PER_TOPIC_PER_S
 
 # Calls are estimated against the latest block, whose timestamp lags the clock by up to one block
-# interval: a time-windowed call waits this long past its window's opening.
+# interval and the chain's clock skew: a time-windowed call waits this long past its window's
+# opening, and validators start judging this long after the reveal window closes. The default of a
+# node's `[chain] margin_s`.
 WINDOW_MARGIN_S = 2.0
+# A chain on this host that mines on demand (the demo's): its blocks are stamped by this host's
+# clock in whole seconds, so a second covers the lag.
+LOCAL_MARGIN_S = 1.0
 # Training stops this long before the commit window closes, to encode and send the commit in it.
 TRAIN_MARGIN_S = 8.0
-# Validators start judging a moment after the reveal window closes, so that reveals gossiped at its
-# very end have arrived everywhere.
-JUDGE_GRACE_S = 2.0
-# How long past a round's reveal window a chain without a later block is taken to have none coming.
-PIN_GRACE_S = 5.0
+# How long past a round's reveal window a chain without a later block is taken to have none coming,
+# per second of margin: longer than the margin itself, since pinning before a lagging chain's last
+# block in the window would let validators pin different blocks.
+PIN_GRACE_PER_MARGIN = 2.5
+
+
+def pin_grace_s(margin_s: float) -> float:
+    return PIN_GRACE_PER_MARGIN * margin_s
+
+
+PIN_GRACE_S = pin_grace_s(WINDOW_MARGIN_S)
 
 # Estimated work is multiplied by this: the costs come from one 2-core machine, and a round that
 # overruns a window loses its late participants. The margins above are added as they are.
@@ -200,9 +211,8 @@ def suggest_windows(peers: int, validators: int, recipe: RecipeSection, adapter:
         Term("seal transaction", costs.tx_s + _inclusion(validators, costs.seal_gas, conditions),
              f"{validators} seals of {costs.seal_gas:,} gas, in {blocks}"),
     )
-    pin = max(JUDGE_GRACE_S, PIN_GRACE_S)
-    seal_margins = (Term("pinned block", pin, "max(JUDGE_GRACE_S, PIN_GRACE_S): judging starts this long after "
-                                              "the reveal window at the latest"),)
+    seal_margins = (Term("pinned block", PIN_GRACE_S, "PIN_GRACE_S: judging starts this long after the reveal "
+                                                      "window at the latest"),)
     open_half = Window("attest", (
         Term("open transaction", costs.tx_s + _inclusion(validators, costs.open_gas, conditions),
              f"{validators} openings of up to {costs.open_gas:,} gas, in {blocks}"),

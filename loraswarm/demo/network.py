@@ -19,6 +19,7 @@ from loraswarm.evm.deploy import Deployment, attach
 from loraswarm.evm.localchain import free_port
 from loraswarm.evm.tasks import TOKEN, TaskTerms
 from loraswarm.node.keys import write_key
+from loraswarm.node.windows import WINDOW_MARGIN_S
 from loraswarm.protocol.taskspec import TaskSpec
 
 # Text-heavy fortunes topics (the ascii-art ones teach a language model little).
@@ -60,7 +61,8 @@ def default_plans(peers: int, validators: int = 3, topics: Sequence[str] = DEMO_
 
 def make_peers(w3: Web3, deployment: Deployment, funder: str, plans: Sequence[PeerPlan], root: Path,
                task_file: Path, deployment_file: Path, rpc_url: str, password: str, terms: TaskTerms,
-               training: dict[str, object], key_seed: str | None = None) -> list[PeerFiles]:
+               training: dict[str, object], key_seed: str | None = None,
+               margin_s: float = WINDOW_MARGIN_S) -> list[PeerFiles]:
     """Accounts (encrypted keystores), gas money, tokens staked and registered in the task (before
     any node starts: a validator takes part from the first round that begins after it registered,
     and five nodes loading a model at once on two cores take longer than a task's start delay),
@@ -87,7 +89,8 @@ def make_peers(w3: Web3, deployment: Deployment, funder: str, plans: Sequence[Pe
             "node": {"name": plan.name, "data_dir": str(data_dir), "behaviour": plan.behaviour,
                      "roles": ["trainer", "validator"] if plan.validator else ["trainer"]},
             "keys": {"keystore": str(key.path)},
-            "chain": {"deployment": str(deployment_file), "task_file": str(task_file), "rpc_url": rpc_url},
+            "chain": {"deployment": str(deployment_file), "task_file": str(task_file), "rpc_url": rpc_url,
+                      "margin_s": margin_s},
             "p2p": {"listen": f"/ip4/{plan.host}/tcp/{ports[i]}",
                     "bootstrap": [a for j, a in enumerate(addrs) if j != i]},
             "training": {"topics": list(plan.topics), "personal": plan.personal, **training},

@@ -31,6 +31,7 @@ from loraswarm.evm import localchain
 from loraswarm.evm.tasks import TaskTerms, create_task
 from loraswarm.node.status import NodeStatus
 from loraswarm.node.task_facts import model_facts
+from loraswarm.node.windows import LOCAL_MARGIN_S
 from loraswarm.protocol.taskspec import RecipeSection, TaskSpec
 
 PASSWORD_ENV = "LORASWARM_PASSWORD"
@@ -59,6 +60,7 @@ class DemoConfig:
     workdir: Path | None = None
     key_seed: str | None = None  # reproducible peer accounts (make_peers); None: fresh keys
     chain_host: str = localchain.HOST  # where the chain listens (a namespace network's gateway)
+    margin_s: float = LOCAL_MARGIN_S  # the nodes' `[chain] margin_s`: the chain runs on this host
 
 
 # `loraswarm demo`: six peers (four honest, three of them validators), two rounds.
@@ -177,7 +179,7 @@ def local_network(config: DemoConfig, console: Console) -> Iterator[Network]:
                     "eval_records": config.eval_records,
                     "personal_selection_blocks": config.personal_selection_blocks}
         peers = make_peers(w3, deployment, owner, plans, workdir, task_file, deployment_file, record.rpc_url,
-                           DEMO_PASSWORD, config.terms, training, config.key_seed)
+                           DEMO_PASSWORD, config.terms, training, config.key_seed, config.margin_s)
         console.print(f"task 1 created (base model {facts.model_hash[:14]}..., initial global "
                       f"{facts.initial_global[:14]}...); {len(peers)} peers in {workdir}")
         yield Network(workdir, deployment_file, record.rpc_url, peers)

@@ -80,6 +80,9 @@ class ChainClient:
         self.selectors = selectors
         self.retry = retry or RetryPolicy()
         self._outage_lock = threading.Lock()
+        # From reading the pending nonce to the first broadcast: a validator's chores send while
+        # its round goes on, and two transactions built at once would take the same nonce.
+        self._send_lock = threading.Lock()
         self._down_since: float | None = None  # first failure of the current outage, any call
         self._noticed = -math.inf
         self.chain_id = self.with_retry(lambda: int(w3.eth.chain_id))
@@ -135,22 +138,25 @@ class ChainClient:
             if journaled.status == "mined":
                 return Receipt(purpose, journaled.tx_hash, -1, journaled.gas_used or 0)
             return self._finish(purpose, journaled.tx_hash, journaled.raw)
-        try:
-            tx = self.with_retry(lambda: fn.build_transaction({
-                "from": self.address,
-                "nonce": self.w3.eth.get_transaction_count(self.address, "pending"),
-                "chainId": self.chain_id,
-            }))
-        except (ContractCustomError, ContractLogicError) as exc:
-            # estimate_gas ran the call: it would revert, so nothing is sent and nothing is spent.
-            raise ChainRevert(purpose, revert_name(exc.data, self.selectors)) from exc
-        # A margin over the estimate: state can change before inclusion (e.g. another validator's
-        # attestation lands first and ours becomes the one that finalizes, which costs more).
-        tx["gas"] = gas if gas is not None else int(tx["gas"]) * 2 + 100_000
-        signed = self.account.sign_transaction(tx)
-        raw = "0x" + bytes(signed.raw_transaction).hex()
-        tx_hash = "0x" + bytes(signed.hash).hex()
-        self.store.record_transaction(purpose, int(tx["nonce"]), tx_hash, raw)
+        with self._send_lock:
+            try:
+                tx = self.with_retry(lambda: fn.build_transaction({
+                    "from": self.address,
+                    "nonce": self.w3.eth.get_transaction_count(self.address, "pending"),
+                    "chainId": self.chain_id,
+                }))
+            except (ContractCustomError, ContractLogicError) as exc:
+                # estimate_gas ran the call: it would revert, so nothing is sent and nothing is spent.
+                raise ChainRevert(purpose, revert_name(exc.data, self.selectors)) from exc
+            # A margin over the estimate: state can change before inclusion (e.g. another validator's
+            # attestation lands first and ours becomes the one that finalizes, which costs more).
+            tx["gas"] = gas if gas is not None else int(tx["gas"]) * 2 + 100_000
+            signed = self.account.sign_transaction(tx)
+            raw = "0x" + bytes(signed.raw_transaction).hex()
+            tx_hash = "0x" + bytes(signed.hash).hex()
+            self.store.record_transaction(purpose, int(tx["nonce"]), tx_hash, raw)
+            self.with_retry(lambda: self._broadcast(raw))
+        crash_point(f"sent:{purpose}")
         return self._finish(purpose, tx_hash, raw)
 
     def _broadcast(self, raw: str) -> None:

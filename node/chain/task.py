@@ -153,8 +153,10 @@ class _Cursor:
 
 
 class TaskChain:
-    def __init__(self, client: ChainClient, contracts: dict[str, Contract], task_id: int, from_block: int) -> None:
+    def __init__(self, client: ChainClient, contracts: dict[str, Contract], task_id: int, from_block: int,
+                 pin_grace_s: float = PIN_GRACE_S) -> None:
         self.client = client
+        self.pin_grace_s = pin_grace_s
         self.token = contracts["RewardToken"]
         self.staking = contracts["Staking"]
         self.coordinator = contracts["Coordinator"]
@@ -185,13 +187,13 @@ class TaskChain:
     def pinned_block(self, round_: int) -> int | None:
         """The last block stamped before the round's reveal window closed, once a later block
         exists (none can be added before it then); None while the chain has not got there. A
-        chain that mines only on demand may have no later block: once the clock is PIN_GRACE_S
+        chain that mines only on demand may have no later block: once the clock is ``pin_grace_s``
         past the window with none, the latest block is the pin (any block mined from now on is
         stamped after the window, so every validator pins the same one)."""
         reveal_end = self.task().windows(round_)[2]
         latest = self.client.block(None)
         if latest.timestamp < reveal_end:
-            return latest.number if time.time() >= reveal_end + PIN_GRACE_S else None
+            return latest.number if time.time() >= reveal_end + self.pin_grace_s else None
         return self._last_block_before(reveal_end, latest)
 
     def _last_block_before(self, timestamp: int, latest: BlockHeader) -> int:

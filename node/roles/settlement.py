@@ -9,12 +9,18 @@ an order that rotates with the round, so that two of them rarely race for the sa
 Measuring the new global on the peer's held-out text and updating its personal adapter take tens of
 seconds on a CPU and nothing on chain waits for them, so the round loop runs them (``evaluate``)
 once the next round's update is committed, while the node would otherwise wait for its windows.
+A validator's chores (starting the next round, punishing) wait for its turn, seconds per validator
+before it: they run off the round's path (``run_chores``), so that its claim and its next training
+do not wait for them (in ``benchmarks/round.py`` the second validator's turns held its next
+training back 4 s).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
@@ -58,6 +64,17 @@ class Settlement:
         self.learner = learner
         self.personalizer = personalizer
         self.round_deltas = round_deltas
+        self._chores, self._chores_out = trio.open_memory_channel[Callable[[], Awaitable[None]]](math.inf)
+
+    async def run_chores(self) -> None:
+        """The validator's chores, one at a time in the order given, until ``close_chores``."""
+        async with self._chores_out:
+            async for chore in self._chores_out:
+                await chore()
+
+    def close_chores(self) -> None:
+        """No more chores: ``run_chores`` returns once it has done those given."""
+        self._chores.close()
 
     async def await_outcome(self, round_: int, task: TaskInfo) -> None:
         ctx = self.ctx
@@ -87,7 +104,7 @@ class Settlement:
             await self._settle(round_)
             return
         if ctx.config.is_validator:
-            await self._punish_validators(round_)
+            self._chores.send_nowait(partial(self._punish_validators, round_))
         ctx.reporter.metrics.rounds.labels(outcome="failed").inc()
         ctx.store.finish_round(round_, Phase.FAILED, {"status": "failed"})
         ctx.reporter.phase(round_, Phase.FAILED, "no quorum: the previous global stays")
@@ -129,7 +146,7 @@ class Settlement:
         ctx = self.ctx
         ctx.reporter.phase(round_, Phase.SETTLING)
         if ctx.config.is_validator:
-            await self._start_next(round_)
+            self._chores.send_nowait(partial(self._start_next, round_))
         with ctx.reporter.timed(round_, Work.OUTCOME_READS):
             final = await ctx.call(ctx.chain.finalized_tuple, round_)
         assert final is not None  # the round is finalized
@@ -145,7 +162,7 @@ class Settlement:
             ctx.reporter.status.verdicts[str(round_)] = Reason(own.reason).name
         await self._claim(round_, result)
         if ctx.config.is_validator:
-            await self._punish(round_, result)
+            self._chores.send_nowait(partial(self._punish, round_, result))
         await self._adopt_global(round_, result)
         ctx.reporter.metrics.rounds.labels(outcome="finalized").inc()
         ctx.store.finish_round(round_, Phase.SETTLED, {"status": "finalized", "own": own.reason if own else None},

@@ -23,7 +23,7 @@ from loraswarm.node.p2p.keys import PeerIdentity
 from loraswarm.node.roles.context import NodeContext
 from loraswarm.node.state.phase import Phase
 from loraswarm.node.timing import Work
-from loraswarm.node.windows import TRAIN_MARGIN_S, WINDOW_MARGIN_S
+from loraswarm.node.windows import TRAIN_MARGIN_S
 
 if TYPE_CHECKING:  # the model's libraries; a light scale-run peer's learner has none
     from loraswarm.node.learner import Learner
@@ -72,7 +72,7 @@ class Trainer:
         assert own is not None
         if ctx.store.transaction(f"commit:{round_}") is None:
             ctx.reporter.show(round_, "trained", "waiting for the commit window")
-            await ctx.sleep_until_due(lambda task: task.windows(round_)[0] + WINDOW_MARGIN_S)
+            await ctx.sleep_until_due(lambda task: task.windows(round_)[0] + ctx.config.chain.margin_s)
         try:
             with ctx.reporter.timed(round_, Work.COMMIT):
                 receipt = await ctx.call(ctx.chain.commit, round_, bytes.fromhex(own.digest[2:]))

@@ -35,7 +35,6 @@ from loraswarm.node.round_result import ResultMismatch, RoundResult, replay_hist
 from loraswarm.node.state.phase import Phase
 from loraswarm.node.state.store import SavedAttestation
 from loraswarm.node.timing import Work
-from loraswarm.node.windows import WINDOW_MARGIN_S
 from loraswarm.protocol.chain import attestation_seal, tuple_hash
 
 logger = logging.getLogger(__name__)
@@ -227,7 +226,7 @@ class Validator:
             ctx.reporter.gas(receipt.gas_used)
             crash_point(f"sealed:{round_}")
             ctx.reporter.phase(round_, Phase.SEALED, "opening after the seal window")
-            await ctx.sleep_until_due(lambda t: t.seal_end(round_) + WINDOW_MARGIN_S)
+            await ctx.sleep_until_due(lambda t: t.seal_end(round_) + ctx.config.chain.margin_s)
             with ctx.reporter.timed(round_, Work.OPEN):
                 receipt = await ctx.call(ctx.chain.attest, round_, attested, salt)
             ctx.reporter.gas(receipt.gas_used)

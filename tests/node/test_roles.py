@@ -323,6 +323,16 @@ def _settlement(ctx: NodeContext) -> Settlement:
                       lambda r: {})
 
 
+async def _settle(ctx: NodeContext, round_: int) -> None:
+    """The round's outcome awaited and acted on, its chores (punishing, starting the next round)
+    done alongside, as the round loop runs them."""
+    settlement = _settlement(ctx)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(settlement.run_chores)
+        await settlement.await_outcome(round_, chain_of(ctx).info)
+        settlement.close_chores()
+
+
 def test_settling_claims_pays_validators_punishes_and_adopts_the_global(tmp_path: Path, clock: MockClock) -> None:
     account = Account.create()
     ctx = make_context(tmp_path, clock, account, roles=["trainer", "validator"])
@@ -336,7 +346,7 @@ def test_settling_claims_pays_validators_punishes_and_adopts_the_global(tmp_path
     network.remote[global_bytes] = network.store.blobs.pop(global_bytes)
     _finalized(ctx, result)
     ctx.store.save_attestation(_saved(result))
-    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info)
+    run(clock, _settle, ctx, ROUND)
     assert chain.names() == ["claim", "claim_validator", "execute_slash", "slash_validator"]
     assert chain.sent[2][1] == (ROUND, cheat, 50, int(Reason.NORM_BOUND)) and chain.sent[3][1] == (ROUND, absent)
     assert (tmp_path / "globals" / f"{result.global_hash}.safetensors").read_bytes() == b"a global"
@@ -361,7 +371,7 @@ def test_settling_a_round_also_punishes_the_validators_of_the_round_before(tmp_p
     result = RoundResult(1, ROUND + 1, "0x" + global_bytes.hex(), (VerdictRow(account.address, 0),),
                          ((account.address, 900),), ())
     _finalized(ctx, result)
-    run(clock, _settlement(ctx).await_outcome, ROUND + 1, chain.info)
+    run(clock, _settle, ctx, ROUND + 1)
     slashed = [args for name, args in chain.sent if name == "slash_validator"]
     assert slashed == [(ROUND + 1, lazy), (ROUND, lazy)]
 
@@ -374,7 +384,7 @@ def test_a_refused_claim_is_recorded_as_refused(tmp_path: Path, clock: MockClock
     result = RoundResult(1, ROUND, "0x" + network.put_blob(b"g").hex(), (VerdictRow(account.address, 0),),
                          ((account.address, 900),), ())
     _finalized(ctx, result)
-    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info)
+    run(clock, _settle, ctx, ROUND)
     assert [(c.kind, c.status, c.detail) for c in ctx.store.claims()] == [("reward", "refused", "ClaimWindowClosed")]
     assert ctx.reporter.status.rewards == 0
 
@@ -386,7 +396,7 @@ def test_a_result_nobody_serves_ends_the_round_after_a_deadline(tmp_path: Path, 
     _finalized(ctx, result)
     network.remote.clear()
     began = clock.current_time()
-    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info)
+    run(clock, _settle, ctx, ROUND)
     record = ctx.store.round(ROUND)
     assert record is not None and record.phase is Phase.SETTLED and record.outcome == {
         "status": "finalized", "result": "unavailable"}
@@ -408,7 +418,7 @@ def test_a_finalization_in_the_attest_window_s_last_block_is_settled_not_failed(
 
     async def go() -> None:
         await trio.sleep_until(chain.info.windows(ROUND)[3] - START)
-        await _settlement(ctx).await_outcome(ROUND, chain.info)
+        await _settle(ctx, ROUND)
 
     run(clock, go)
     record = ctx.store.round(ROUND)
@@ -422,7 +432,7 @@ def test_a_round_without_quorum_is_marked_failed_and_absent_validators_are_slash
     chain = chain_of(ctx)
     absent = Account.create().address
     chain.validators = [account.address, absent]
-    run(clock, _settlement(ctx).await_outcome, ROUND, chain.info)
+    run(clock, _settle, ctx, ROUND)
     assert chain.names() == ["mark_failed", "slash_validator"] and chain.sent[1][1] == (ROUND, absent)
     record = ctx.store.round(ROUND)
     assert record is not None and record.phase is Phase.FAILED

@@ -14,7 +14,6 @@ from loraswarm.cli import app
 from loraswarm.cli import task as task_cli
 from loraswarm.node.task_facts import ModelFacts
 from loraswarm.node.windows import (
-    JUDGE_GRACE_S,
     PIN_GRACE_S,
     SAFETY_FACTOR,
     TRAIN_MARGIN_S,
@@ -53,7 +52,7 @@ def test_every_window_holds_the_node_margins_and_the_training() -> None:
     commit, reveal, attest = _plan(10).windows
     assert commit.seconds >= RecipeSection().steps * CONDITIONS.step_s + TRAIN_MARGIN_S
     assert reveal.seconds >= WINDOW_MARGIN_S + CONDITIONS.block_time_s
-    assert attest.seconds % 2 == 0 and attest.half_s >= max(JUDGE_GRACE_S, PIN_GRACE_S) + WINDOW_MARGIN_S
+    assert attest.seconds % 2 == 0 and attest.half_s >= PIN_GRACE_S + WINDOW_MARGIN_S
 
 
 def test_slower_peers_and_thinner_links_lengthen_their_windows() -> None:
