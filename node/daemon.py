@@ -33,7 +33,7 @@ from loraswarm.node.chain.client import ChainClient
 from loraswarm.node.chain.reverts import error_selectors
 from loraswarm.node.chain.task import TaskChain, TaskInfo
 from loraswarm.node.codec import CodecError, Delta, decode_delta
-from loraswarm.node.config import NodeConfig
+from loraswarm.node.config import ConfigError, NodeConfig
 from loraswarm.node.globals import Globals
 from loraswarm.node.intake import Intake
 from loraswarm.node.judge import consensus_params
@@ -52,7 +52,7 @@ from loraswarm.node.rounds import RoundLoop
 from loraswarm.node.state.phase import Phase
 from loraswarm.node.state.store import STATE_FILE, StateStore
 from loraswarm.node.status import NodeStatus
-from loraswarm.node.windows import pin_grace_s
+from loraswarm.node.windows import margin_misfit
 from loraswarm.protocol.taskspec import TaskSpec, TaskSpecError
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class NodeDaemon:
         self.spec_file = TaskSpec.read(config.chain.task_file)
         consensus_params(self.spec_file)  # an unknown parameter is refused before anything is sent
         self.chain = TaskChain(self.client, contracts, self.spec_file.task_id, self.deployment.block,
-                               pin_grace_s(config.chain.margin_s))
+                               self.spec_file.pin_grace_s)
         self.w3 = w3
         self.registered: set[str] = set()
         self.commitments: dict[tuple[str, int], bytes] = {}
@@ -102,6 +102,12 @@ class NodeDaemon:
         if mine != "0x" + on_chain.hex():
             raise TaskSpecError(f"{self.config.chain.task_file} hashes to {mine}, but task {self.spec_file.task_id} "
                                 f"on chain fixed {'0x' + on_chain.hex()}: get the task file from the task's owner")
+
+    def _check_margins(self, task: TaskInfo) -> None:
+        misfit = margin_misfit(self.config.chain.margin_s, self.spec_file.pin_grace_s, self.config.is_validator,
+                               task.reveal_s, task.attest_s)
+        if misfit is not None:
+            raise ConfigError(f"task {self.spec_file.task_id}: {misfit}")
 
     # Where the node's model work starts: the two methods below and ``evaluates`` (the learner
     # they return is then used for training, evaluation and personal adapters). A scale run's
@@ -153,6 +159,7 @@ class NodeDaemon:
         call = partial(trio.to_thread.run_sync, abandon_on_cancel=True)
         task = await call(self.chain.task)
         self._check_task_file(task.spec_hash)
+        self._check_margins(task)
         await call(self._check_funds, task)
         await call(self.check_training, "0x" + task.base_model_hash.hex())
         # Registration first: a validator takes part from the first round that starts after it

@@ -61,6 +61,9 @@ class RoundLoop:
         records = ctx.store.rounds()
         done = sum(r.phase.finished for r in records)
         next_round = max((r.round for r in records if r.phase.finished), default=-1) + 1
+        if done:
+            last = next(r for r in records if r.round == next_round - 1)
+            self.settlement.redo_chores(last.round, last.phase)
         while max_rounds is None or done < max_rounds:
             task = await ctx.call(ctx.chain.task)
             now = await ctx.call(ctx.chain.now)
@@ -115,7 +118,11 @@ class RoundLoop:
 
     async def round(self, task: TaskInfo, round_: int) -> None:
         ctx = self.ctx
-        commit_end = task.windows(round_)[1]  # phases ending early cannot end this one before our commit
+        commit_start, commit_end = task.windows(round_)[:2]  # ending early, it waits for our commit
+        now = await ctx.call(ctx.chain.now)
+        if task.phases_end_early and now < commit_start:
+            # A startRound may yet bring the round forward, to no earlier than now.
+            commit_end = min(commit_end, now + task.commit_s)
         start = await self._start_global(task, round_, commit_end)
         if start is None:
             ctx.store.finish_round(round_, Phase.FAILED, {"status": "no start global"})

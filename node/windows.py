@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from loraswarm.protocol.taskspec import RecipeSection
+from loraswarm.protocol.taskspec import RecipeSection, TaskSpec
 from loraswarm.protocol.wire import MAX_MESSAGES_PER_TOPIC_PER_S
 
 # Calls are estimated against the latest block, whose timestamp lags the clock by up to one block
@@ -29,19 +29,25 @@ WINDOW_MARGIN_S = 2.0
 # A chain on this host that mines on demand (the demo's): its blocks are stamped by this host's
 # clock in whole seconds, so a second covers the lag.
 LOCAL_MARGIN_S = 1.0
+
+
+def margin_misfit(margin_s: float, pin_grace_s: float, validator: bool, reveal_s: int, attest_s: int) -> str | None:
+    """Why a node's margin does not fit a task's windows, or None: a reveal is sent margin_s into
+    the reveal window, and a validator judges once the block is pinned (margin_s past the reveal
+    window, and up to the pin grace) and must still seal in the seal half."""
+    if margin_s >= reveal_s:
+        return f"[chain] margin_s = {margin_s:g} s leaves nothing of the {reveal_s} s reveal window: make it smaller"
+    if validator and max(margin_s, pin_grace_s) >= attest_s // 2:
+        return (f"the seal half of the attest window ({attest_s // 2} s) ends before a validator may judge "
+                f"(margin_s {margin_s:g} s, the task's pin_grace_s {pin_grace_s:g} s)")
+    return None
+
+
 # Training stops this long before the commit window closes, to encode and send the commit in it.
 TRAIN_MARGIN_S = 8.0
-# How long past a round's reveal window a chain without a later block is taken to have none coming,
-# per second of margin: longer than the margin itself, since pinning before a lagging chain's last
-# block in the window would let validators pin different blocks.
-PIN_GRACE_PER_MARGIN = 2.5
-
-
-def pin_grace_s(margin_s: float) -> float:
-    return PIN_GRACE_PER_MARGIN * margin_s
-
-
-PIN_GRACE_S = pin_grace_s(WINDOW_MARGIN_S)
+# How long past a round's reveal window a chain without a later block is taken to have none coming:
+# the task file's default `pin_grace_s` (one value per task, so that validators pin the same block).
+PIN_GRACE_S = TaskSpec.model_fields["pin_grace_s"].default
 
 # Estimated work is multiplied by this: the costs come from one 2-core machine, and a round that
 # overruns a window loses its late participants. The margins above are added as they are.

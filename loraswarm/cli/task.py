@@ -24,7 +24,15 @@ from loraswarm.evm.deploy import Deployment, attach, deployer_account
 from loraswarm.evm.tasks import TOKEN, TaskTerms, create_task
 from loraswarm.node.config import config_error
 from loraswarm.node.task_facts import model_facts
-from loraswarm.node.windows import AdapterSize, Conditions, RoundCosts, WindowPlan, default_step_s, suggest_windows
+from loraswarm.node.windows import (
+    PIN_GRACE_S,
+    AdapterSize,
+    Conditions,
+    RoundCosts,
+    WindowPlan,
+    default_step_s,
+    suggest_windows,
+)
 from loraswarm.protocol.taskspec import RecipeSection, TaskSpec
 
 app = typer.Typer(help="Create and inspect tasks.", no_args_is_help=True)
@@ -104,6 +112,10 @@ def create(
     block_time_s: BlockTimeS = 2.0,
     accept_short_windows: Annotated[bool, typer.Option(
         help="Create the task even when a window is shorter than --expected-peers need.")] = False,
+    pin_grace_s: Annotated[float, typer.Option(
+        min=1, max=600, help="How long past a reveal window validators wait for a later block before pinning "
+                             "the latest, on a chain that mines only on demand: longer than its clock may lag "
+                             "theirs.")] = PIN_GRACE_S,
     phases_end_early: Annotated[bool, typer.Option(
         "--phases-end-early/--fixed-windows",
         help="A phase also ends once everyone it waits for has acted (commit, seal), and a validator starts the "
@@ -121,7 +133,7 @@ def create(
     w3 = rpc.connect(rpc.resolve(rpc_url, dep.chain_id, state_dir), dep.chain_id)
     owner = deployer_account(w3, account)
     count = int(attach(dep, w3)["Coordinator"].functions.taskCount().call())
-    spec = TaskSpec(task_id=count + 1, validator_stake=validator_stake * TOKEN, recipe=recipe)
+    spec = TaskSpec(task_id=count + 1, validator_stake=validator_stake * TOKEN, recipe=recipe, pin_grace_s=pin_grace_s)
     terms = TaskTerms(commit_s=commit_s, reveal_s=reveal_s, attest_s=attest_s, quorum_bps=quorum_bps,
                       validator_bps=validator_bps, reward_per_round=reward_per_round * TOKEN, budget=budget * TOKEN,
                       peer_stake=peer_stake * TOKEN, validator_stake=validator_stake * TOKEN,

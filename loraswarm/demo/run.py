@@ -60,7 +60,10 @@ class DemoConfig:
     workdir: Path | None = None
     key_seed: str | None = None  # reproducible peer accounts (make_peers); None: fresh keys
     chain_host: str = localchain.HOST  # where the chain listens (a namespace network's gateway)
-    margin_s: float = LOCAL_MARGIN_S  # the nodes' `[chain] margin_s`: the chain runs on this host
+    # The chain runs on the nodes' host and stamps blocks by its clock: the nodes' `[chain]
+    # margin_s`, and the task's pin grace (2.5 margins).
+    margin_s: float = LOCAL_MARGIN_S
+    pin_grace_s: float = 2.5 * LOCAL_MARGIN_S
 
 
 # `loraswarm demo`: six peers (four honest, three of them validators), two rounds.
@@ -148,7 +151,7 @@ def _start_chain(config: DemoConfig, chain_dir: Path, attempts: int = 3) -> loca
 def demo_spec(config: DemoConfig) -> TaskSpec:
     """The task file a local network's task fixes (its id is 1: the network deploys afresh)."""
     return TaskSpec(task_id=1, seq_len=config.seq_len, validator_stake=config.terms.validator_stake,
-                    reputation=config.reputation,
+                    reputation=config.reputation, pin_grace_s=config.pin_grace_s,
                     recipe=RecipeSection(steps=config.steps, batch_size=config.batch_size))
 
 

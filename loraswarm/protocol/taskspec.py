@@ -64,6 +64,10 @@ class TaskSpec(BaseModel):
     seq_len: int = Field(default=64, ge=8, le=4096)
     recipe: RecipeSection = RecipeSection()
     validator_stake: int = Field(default=10**21, ge=0)
+    # How long past a round's reveal window a validator waits for a later block before it pins the
+    # latest (a chain that mines only on demand makes none until someone sends): per task, so that
+    # every validator pins the same block; longer than any lag of the chain's clock behind theirs.
+    pin_grace_s: float = Field(default=5.0, ge=1, le=600)
     # Reputation (loraswarm.incentives.reputation) as a bounded multiplier on reward shares and as
     # consensus's prior (aggregation weights, robust reference); fixed per task, since every
     # validator must judge and settle rounds the same way.

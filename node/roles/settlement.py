@@ -76,6 +76,29 @@ class Settlement:
         """No more chores: ``run_chores`` returns once it has done those given."""
         self._chores.close()
 
+    def redo_chores(self, round_: int, phase: Phase) -> None:
+        """After a restart, the chores of the last round this node finished: they are not journaled
+        and may have been cut off. Each is idempotent (a round started or a slash taken already is
+        refused at gas estimation, free)."""
+        if not self.ctx.config.is_validator:
+            return
+        if phase is Phase.FAILED:
+            self._chores.send_nowait(partial(self._punish_validators, round_))
+        else:
+            self._chores.send_nowait(partial(self._redo_settled, round_))
+
+    async def _redo_settled(self, round_: int) -> None:
+        ctx = self.ctx
+        final = await ctx.call(ctx.chain.finalized_tuple, round_)
+        if final is None:
+            return
+        try:
+            result = await self.results.obtain(round_, final, SETTLE_FETCH_S)
+        except (BlobUnavailable, ResultMismatch):
+            return
+        await self._start_next(round_)
+        await self._punish(round_, result)
+
     async def await_outcome(self, round_: int, task: TaskInfo) -> None:
         ctx = self.ctx
         ctx.reporter.phase(round_, Phase.AWAITING_QUORUM)

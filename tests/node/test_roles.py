@@ -14,6 +14,7 @@ import pytest
 import torch
 import trio
 from eth_account import Account
+from eth_utils import keccak
 from trio.testing import MockClock
 
 from loraswarm.node.blobs import Blobs
@@ -27,7 +28,7 @@ from loraswarm.node.p2p.keys import identity_from_account
 from loraswarm.node.p2p.service import Received
 from loraswarm.node.results import ResultBook
 from loraswarm.node.roles.context import NodeContext
-from loraswarm.node.roles.settlement import SETTLE_FETCH_S, Settlement
+from loraswarm.node.roles.settlement import SETTLE_FETCH_S, SLASH_TURN_S, Settlement
 from loraswarm.node.roles.trainer import Trainer
 from loraswarm.node.roles.validator import Validator
 from loraswarm.node.round_result import RoundResult, VerdictRow
@@ -374,6 +375,90 @@ def test_settling_a_round_also_punishes_the_validators_of_the_round_before(tmp_p
     run(clock, _settle, ctx, ROUND + 1)
     slashed = [args for name, args in chain.sent if name == "slash_validator"]
     assert slashed == [(ROUND + 1, lazy), (ROUND, lazy)]
+
+
+def _ranked_last(account: str, round_: int) -> list[str]:
+    """Validators among which ``account`` takes its turn at punishing last."""
+    others = [Account.create().address, Account.create().address]
+    while True:
+        order = sorted([account, *others], key=lambda v: keccak(text=f"{round_}/{v.lower()}"))
+        if order[-1] == account:
+            return order
+        others = [Account.create().address, Account.create().address]
+
+
+def _slashable(ctx: NodeContext, account: str) -> tuple[RoundResult, str]:
+    """A round finalized with a slash leaf for a cheat, its global served by another node: the
+    result and the cheat."""
+    network, cheat = network_of(ctx), Account.create().address
+    global_bytes = network.put_blob(b"a global")
+    network.remote[global_bytes] = network.store.blobs.pop(global_bytes)
+    result = RoundResult(1, ROUND, "0x" + global_bytes.hex(),
+                         (VerdictRow(account, 0), VerdictRow(cheat, int(Reason.NORM_BOUND))),
+                         ((account, 900),), ((cheat, 50, int(Reason.NORM_BOUND)),))
+    _finalized(ctx, result)
+    return result, cheat
+
+
+def test_a_validators_turn_at_punishing_holds_back_neither_its_claim_nor_its_next_round(
+        tmp_path: Path, clock: MockClock) -> None:
+    """Third in turn, a validator waits 2 x SLASH_TURN_S before it slashes; its settlement (claims,
+    the new global) is over long before that, and the slashes follow off the round's path."""
+    account = Account.create()
+    ctx = make_context(tmp_path, clock, account, roles=["trainer", "validator"])
+    chain = chain_of(ctx)
+    chain.validators = _ranked_last(account.address, ROUND)
+    result, cheat = _slashable(ctx, account.address)
+    ctx.store.save_attestation(_saved(result))
+    seen: dict[str, object] = {}
+
+    async def go() -> None:
+        settlement = _settlement(ctx)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(settlement.run_chores)
+            began = trio.current_time()
+            await settlement.await_outcome(ROUND, chain.info)
+            seen["settled_s"], seen["sent"] = trio.current_time() - began, chain.names()
+            settlement.close_chores()
+        seen["chores_s"] = trio.current_time() - began
+
+    run(clock, go)
+    assert seen["sent"] == ["claim", "claim_validator"]
+    assert isinstance(seen["settled_s"], float) and seen["settled_s"] < SLASH_TURN_S
+    assert isinstance(seen["chores_s"], float) and seen["chores_s"] >= 2 * SLASH_TURN_S
+    assert next(args for name, args in chain.sent if name == "execute_slash")[:2] == (ROUND, cheat)
+    record = ctx.store.round(ROUND)
+    assert record is not None and record.phase is Phase.SETTLED
+
+
+def test_a_restarted_validator_redoes_the_chores_of_the_last_round_it_finished(tmp_path: Path,
+                                                                                clock: MockClock) -> None:
+    """Chores are not journaled: a validator killed after settling a round and before its slashes
+    went out sends them after the restart (a settled round's slash leaves and validators; a failed
+    round's absent validators), and a trainer has none."""
+    account = Account.create()
+    ctx = make_context(tmp_path, clock, account, roles=["trainer", "validator"])
+    chain = chain_of(ctx)
+    absent = Account.create().address
+    chain.validators = [account.address, absent]
+    _, cheat = _slashable(ctx, account.address)
+
+    async def restarted(round_: int, phase: Phase, c: NodeContext) -> None:
+        settlement = _settlement(c)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(settlement.run_chores)
+            settlement.redo_chores(round_, phase)
+            settlement.close_chores()
+
+    run(clock, restarted, ROUND, Phase.SETTLED, ctx)
+    assert chain.names() == ["execute_slash", "slash_validator"]
+    assert chain.sent[0][1][:2] == (ROUND, cheat) and chain.sent[1][1] == (ROUND, absent)
+    chain.sent.clear()
+    run(clock, restarted, ROUND + 1, Phase.FAILED, ctx)
+    assert chain.sent == [("slash_validator", (ROUND + 1, absent))]
+    trainer = make_context(tmp_path / "trainer", clock, Account.create(), roles=["trainer"])
+    run(clock, restarted, ROUND, Phase.SETTLED, trainer)
+    assert not chain_of(trainer).sent
 
 
 def test_a_refused_claim_is_recorded_as_refused(tmp_path: Path, clock: MockClock) -> None:

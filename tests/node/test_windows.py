@@ -14,6 +14,7 @@ from loraswarm.cli import app
 from loraswarm.cli import task as task_cli
 from loraswarm.node.task_facts import ModelFacts
 from loraswarm.node.windows import (
+    LOCAL_MARGIN_S,
     PIN_GRACE_S,
     SAFETY_FACTOR,
     TRAIN_MARGIN_S,
@@ -22,6 +23,7 @@ from loraswarm.node.windows import (
     Conditions,
     RoundCosts,
     WindowPlan,
+    margin_misfit,
     suggest_windows,
 )
 from loraswarm.protocol.taskspec import RecipeSection
@@ -100,3 +102,15 @@ def test_task_windows_prints_the_suggestion_without_a_chain(monkeypatch: pytest.
     assert result.output.strip().splitlines() == _plan(100).lines()
     refused = CliRunner().invoke(app, ["task", "windows", "--expected-peers", "0"])
     assert refused.exit_code != 0
+
+
+def test_a_margin_that_does_not_fit_the_tasks_windows_is_named() -> None:
+    """A node refuses to start with a margin that would make its reveal late, or a validator's
+    judging start after the seal half closed (the demo's margin and pin grace fit its windows)."""
+    assert margin_misfit(LOCAL_MARGIN_S, 2.5 * LOCAL_MARGIN_S, True, reveal_s=3, attest_s=10) is None
+    assert margin_misfit(WINDOW_MARGIN_S, PIN_GRACE_S, True, reveal_s=20, attest_s=40) is None
+    late_reveal = margin_misfit(5.0, PIN_GRACE_S, False, reveal_s=5, attest_s=40)
+    assert late_reveal is not None and "margin_s = 5 s" in late_reveal and "5 s reveal window" in late_reveal
+    late_seal = margin_misfit(WINDOW_MARGIN_S, PIN_GRACE_S, True, reveal_s=20, attest_s=10)
+    assert late_seal is not None and "seal half" in late_seal and "pin_grace_s 5 s" in late_seal
+    assert margin_misfit(WINDOW_MARGIN_S, PIN_GRACE_S, False, reveal_s=20, attest_s=10) is None  # a trainer
