@@ -1483,10 +1483,13 @@ contract Coordinator is Ownable, EIP712 {
         uint256 revealWindow = task.revealWindow;
         uint256 attestWindow = task.attestWindow;
         uint256 phase = w & 3;
-        at = (w >> 2) * (commitWindow + revealWindow + attestWindow);
-        if (phase > 0) at += commitWindow;
-        if (phase > 1) at += revealWindow;
-        if (phase > 2) at += attestWindow / 2;
+        // Windows are below 2^24 s and w below 2^67 (a uint64 round): no overflow.
+        unchecked {
+            at = (w >> 2) * (commitWindow + revealWindow + attestWindow);
+            if (phase > 0) at += commitWindow;
+            if (phase > 1) at += revealWindow;
+            if (phase > 2) at += attestWindow / 2;
+        }
     }
 
     /// @dev The window the schedule is anchored at, and by how much every window from it on
@@ -1501,22 +1504,29 @@ contract Coordinator is Ownable, EIP712 {
     function _begins(Task storage task, uint256 w) private view returns (uint256) {
         (uint256 anchor, uint256 shift) = _anchor(task);
         if (w < anchor) return 0;
-        return task.start + _offset(task, w) - shift;
+        // The shift is at most the anchor's offset (see `_endEarly`), so at most w's.
+        unchecked {
+            return task.start + _offset(task, w) - shift;
+        }
     }
 
     /// @dev [opens, closes) of window `w`. The window before the anchor closes at the anchor
     /// (its opening reads 0); earlier ones are over: (0, 0).
     function _span(Task storage task, uint256 w) private view returns (uint256 opens, uint256 closes) {
         (uint256 anchor, uint256 shift) = _anchor(task);
-        // slither-disable-next-line incorrect-equality
-        if (w + 1 == anchor) return (0, task.start + _offset(task, anchor) - shift);
-        if (w < anchor) return (0, 0);
-        opens = task.start + _offset(task, w) - shift;
-        uint256 phase = w & 3;
-        uint256 attestWindow = task.attestWindow;
-        // slither-disable-next-line incorrect-equality
-        closes = opens + (phase == 0 ? task.commitWindow : phase == 1 ? task.revealWindow
-            : phase == 2 ? attestWindow / 2 : attestWindow - attestWindow / 2);
+        // The shift is at most the anchor's offset (see `_endEarly`); times and windows are far
+        // below 2^256: no overflow or underflow.
+        unchecked {
+            // slither-disable-next-line incorrect-equality
+            if (w + 1 == anchor) return (0, task.start + _offset(task, anchor) - shift);
+            if (w < anchor) return (0, 0);
+            opens = task.start + _offset(task, w) - shift;
+            uint256 phase = w & 3;
+            uint256 attestWindow = task.attestWindow;
+            // slither-disable-next-line incorrect-equality
+            closes = opens + (phase == 0 ? task.commitWindow : phase == 1 ? task.revealWindow
+                : phase == 2 ? attestWindow / 2 : attestWindow - attestWindow / 2);
+        }
     }
 
     /// @dev The window containing `timestamp`, plus one (0 before the start). Exact from the
@@ -1561,7 +1571,14 @@ contract Coordinator is Ownable, EIP712 {
         uint32 anchor = task.anchorWindow;
         if (next <= anchor) return;
         // Grows by at most a period per round (windows below 2^24 s): 2^56 s outlasts any task.
-        (task.anchorWindow, task.anchorShift) = (SafeCast.toUint32(next), SafeCast.toUint56(task.anchorShift + due - at));
+        // `at` <= `due` (the action came before the window was due), and the new shift,
+        // start + offset(next) - at, is at most offset(next): every window from the anchor on
+        // begins after the start.
+        uint256 shift;
+        unchecked {
+            shift = task.anchorShift + due - at;
+        }
+        (task.anchorWindow, task.anchorShift) = (SafeCast.toUint32(next), SafeCast.toUint56(shift));
         emit PhaseEnded(taskId, next, at);
     }
 
