@@ -88,12 +88,8 @@ class Settlement:
             self._chores.send_nowait(partial(self._redo_settled, round_))
 
     async def _redo_settled(self, round_: int) -> None:
-        ctx = self.ctx
-        final = await ctx.call(ctx.chain.finalized_tuple, round_)
-        if final is None:
-            return
         try:
-            result = await self.results.obtain(round_, final, SETTLE_FETCH_S)
+            result = await self._result(round_)
         except (BlobUnavailable, ResultMismatch):
             return
         await self._start_next(round_)
@@ -170,12 +166,8 @@ class Settlement:
         ctx.reporter.phase(round_, Phase.SETTLING)
         if ctx.config.is_validator:
             self._chores.send_nowait(partial(self._start_next, round_))
-        with ctx.reporter.timed(round_, Work.OUTCOME_READS):
-            final = await ctx.call(ctx.chain.finalized_tuple, round_)
-        assert final is not None  # the round is finalized
         try:
-            with ctx.reporter.timed(round_, Work.RESULT_FETCH):
-                result = await self.results.obtain(round_, final, SETTLE_FETCH_S)
+            result = await self._result(round_)
         except (BlobUnavailable, ResultMismatch) as exc:
             ctx.store.finish_round(round_, Phase.SETTLED, {"status": "finalized", "result": "unavailable"})
             ctx.reporter.phase(round_, Phase.SETTLED, f"result document unavailable, nothing claimed: {exc}")
@@ -191,6 +183,16 @@ class Settlement:
         ctx.store.finish_round(round_, Phase.SETTLED, {"status": "finalized", "own": own.reason if own else None},
                                global_hash=result.global_hash)
         ctx.reporter.phase(round_, Phase.SETTLED)
+
+    async def _result(self, round_: int) -> RoundResult:
+        """The finalized round's result document, checked against its tuple; BlobUnavailable or
+        ResultMismatch when it cannot be had within SETTLE_FETCH_S."""
+        ctx = self.ctx
+        with ctx.reporter.timed(round_, Work.OUTCOME_READS):
+            final = await ctx.call(ctx.chain.finalized_tuple, round_)
+        assert final is not None  # settled rounds are finalized
+        with ctx.reporter.timed(round_, Work.RESULT_FETCH):
+            return await self.results.obtain(round_, final, SETTLE_FETCH_S)
 
     async def _start_next(self, round_: int) -> None:
         """On a task whose phases end early, begin the next round now that this one is finalized
